@@ -1,0 +1,30 @@
+# Two set-up commands (see README): `make demo` and `make test`.
+# Each provisions what it needs (Python 3.14 and 3.15, a venv per version) on first use;
+# later runs reuse the cache and spend a second or two on set-up.
+PYTHONS := 3.14 3.15
+PROVISION := scripts/provision.sh
+
+.PHONY: demo test bench lint clean
+
+demo:
+	@PY=$$($(PROVISION) 3.14) && $$PY -m interpool bench --quick
+
+test:
+	@set -e; for v in $(PYTHONS); do $(PROVISION) $$v >/dev/null; done
+	@PY=$$($(PROVISION) 3.14) && $$PY -m ruff check src tests && $$PY -m ruff format --check src tests && $$PY -m mypy
+	@failed=""; for v in $(PYTHONS); do \
+	    echo "=== tests on Python $$v ==="; \
+	    PY=$$($(PROVISION) $$v); \
+	    $$PY -m pytest -q || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "tests FAILED on:$$failed"; exit 1; fi; \
+	echo "tests passed on: $(PYTHONS)"
+
+bench:
+	@set -e; for v in $(PYTHONS); do PY=$$($(PROVISION) $$v); $$PY -m interpool bench; done
+
+lint:
+	@PY=$$($(PROVISION) 3.14) && $$PY -m ruff check src tests && $$PY -m ruff format --check src tests && $$PY -m mypy
+
+clean:
+	rm -rf .venv-* build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

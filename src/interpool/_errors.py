@@ -1,0 +1,62 @@
+"""Exception types, and how an exception raised in a worker is rebuilt in the caller."""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import BrokenExecutor
+
+__all__ = ["BrokenPool", "RemoteError", "RemoteTraceback", "rebuild_exception"]
+
+
+class BrokenPool(BrokenExecutor):
+    """The pool can no longer run tasks (for example a worker's ``initializer``
+    failed, or a worker interpreter died).  Pending and running tasks fail with it."""
+
+
+class RemoteTraceback(Exception):
+    """Carries the worker's formatted traceback; set as ``__cause__`` of a re-raised error."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb}"""'
+
+
+class RemoteError(Exception):
+    """An exception raised in a worker that could not be sent back as itself
+    (its type or its arguments cannot be pickled, or unpickled here).
+
+    Attributes: ``type_name`` (the qualified name of the original type),
+    ``message`` (``str()`` of the original) and ``traceback`` (its formatted
+    traceback in the worker).
+    """
+
+    def __init__(self, type_name: str, message: str, traceback: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.type_name, self.message, self.traceback))
+
+
+def rebuild_exception(info: tuple[bytes | None, str, str, str]) -> BaseException:
+    """Turn the worker's ``(pickled_exc, type_name, message, traceback)`` back into an
+    exception: the original type when it survives pickling, else :class:`RemoteError`.
+    The worker's traceback text becomes the ``__cause__``."""
+    blob, type_name, message, tb = info
+    exc: BaseException | None = None
+    if blob is not None:
+        try:
+            loaded = pickle.loads(blob)
+        except Exception:
+            loaded = None
+        if isinstance(loaded, BaseException):
+            exc = loaded
+    if exc is None:
+        exc = RemoteError(type_name, message, tb)
+    exc.__cause__ = RemoteTraceback(tb)
+    return exc

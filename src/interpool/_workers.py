@@ -1,0 +1,63 @@
+"""The caller-side half of a worker: a thread that creates one sub-interpreter, runs
+the worker loop (``_worker.serve``) inside it until told to stop, then destroys it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent import interpreters
+from typing import Any
+
+__all__ = ["WorkerThread"]
+
+_BOOT = """\
+import sys
+sys.path[:] = _interpool_path
+from interpool._worker import serve
+serve(*_interpool_args)
+"""
+
+
+class WorkerThread:
+    """Owns one worker interpreter for its whole life.
+
+    ``path`` becomes the worker's ``sys.path`` (sub-interpreters do not inherit the
+    caller's); ``args`` are passed to ``_worker.serve`` inside the interpreter.  When the loop
+    ends, normally or not, the interpreter is closed and ``on_exit(error)`` is called
+    with ``None`` or the exception that ended the loop abnormally.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        path: tuple[str, ...],
+        args: tuple[Any, ...],
+        on_exit: Callable[[BaseException | None], None],
+    ) -> None:
+        self._path = path
+        self._args = args
+        self._on_exit = on_exit
+        self.thread = threading.Thread(target=self._run, name=f"interpool-worker-{index}")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        interp = None
+        try:
+            interp = interpreters.create()
+            interp.prepare_main(
+                _interpool_path=self._path,
+                _interpool_args=self._args,
+            )
+            interp.exec(_BOOT)
+        except BaseException as exc:  # noqa: BLE001 - reported through on_exit
+            error = exc
+        finally:
+            if interp is not None:
+                try:
+                    interp.close()
+                except Exception as exc:  # noqa: BLE001
+                    error = error or exc
+            self._on_exit(error)
