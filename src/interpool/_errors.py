@@ -52,7 +52,7 @@ def rebuild_exception(info: tuple[bytes | None, str, str, str]) -> BaseException
     if blob is not None:
         try:
             loaded = pickle.loads(blob)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure means "send a RemoteError"
             loaded = None
         if isinstance(loaded, BaseException):
             exc = loaded

@@ -61,7 +61,7 @@ def function_key(fn: Any) -> str | bytes:
     """The key that lets a worker find ``fn``; raises ``TypeError`` naming the problem."""
     try:
         return _KEY_CACHE[fn]
-    except (KeyError, TypeError):
+    except KeyError, TypeError:
         pass
     key = _make_key(fn)
     try:
@@ -96,7 +96,7 @@ def _make_key(fn: Any) -> str | bytes:
                 return f"{module}:{qualname}"
     try:
         return pickle.dumps(fn, protocol=5)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise TypeError(
             f"interpool: cannot send {_describe(fn)} to a worker interpreter: {exc}. "
             "Define it at module level (a lambda, closure or nested function cannot be "

@@ -18,7 +18,7 @@ from . import _worker
 from ._functions import alias_main, function_key, main_ref
 from ._future import PoolFuture
 from ._scheduler import Scheduler
-from ._transport import dump_call, dump_chunk
+from ._transport import dump_chunk, encode_call
 
 __all__ = ["Pool"]
 
@@ -89,10 +89,11 @@ class Pool(Executor):
         alias_main()
         init = None
         if initializer is not None:
-            init = (function_key(initializer), dump_call(tuple(initargs), {}))
+            init = (function_key(initializer), *encode_call(tuple(initargs), {}))
         path = tuple(p for p in sys.path if isinstance(p, str))
         self._max_workers = max_workers
         self._scheduler = Scheduler(max_workers, path, main_ref(), init)
+        self._help_wait = self._scheduler.help_wait
         _live.add(self._scheduler)
         self._finalizer = weakref.finalize(self, self._scheduler.shutdown, False, False)
 
@@ -100,9 +101,6 @@ class Pool(Executor):
     def max_workers(self) -> int:
         """The number of worker interpreters."""
         return self._max_workers
-
-    def _future(self) -> PoolFuture[Any]:
-        return PoolFuture(self._scheduler.help_wait)
 
     def submit[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Schedule ``fn(*args, **kwargs)`` in a worker and return its future.
@@ -114,9 +112,9 @@ class Pool(Executor):
         if the pool is broken.
         """
         key = function_key(fn)
-        payload = dump_call(args, kwargs)
-        future: PoolFuture[R] = self._future()
-        self._scheduler.submit(future, key, _worker.CALL, payload)
+        a, b = encode_call(args, kwargs)
+        future: PoolFuture[R] = PoolFuture(self._help_wait)
+        self._scheduler.submit(future, key, _worker.CALL, a, b)
         return future
 
     def map[R](
@@ -161,11 +159,11 @@ class Pool(Executor):
             args = list(args)
         if chunksize is None:
             chunksize = self._auto_chunksize(args)
-        chunks = itertools.batched(args, chunksize)
+        chunks = itertools.batched(args, chunksize, strict=False)
 
         def submit_chunk(chunk: tuple[tuple[Any, ...], ...]) -> Future[Any]:
-            future: PoolFuture[Any] = self._future()
-            self._scheduler.submit(future, key, _worker.CHUNK, dump_chunk(chunk))
+            future: PoolFuture[Any] = PoolFuture(self._help_wait)
+            self._scheduler.submit(future, key, _worker.CHUNK, dump_chunk(chunk), None)
             return future
 
         if buffersize is None:

@@ -17,7 +17,9 @@ signal (both ``_wakeup.Signal``), and every spin is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import pickle
 import threading
 import time
 from collections import deque
@@ -28,14 +30,37 @@ from typing import Any
 from . import _worker
 from ._errors import BrokenPool, rebuild_exception
 from ._functions import MainRef
-from ._transport import load
+from ._wakeup import SLEEPING as _SLEEPING
 from ._wakeup import Doorbells, Signal
 from ._workers import WorkerThread
+from ._xiqueue import QueueEmpty, ops
 
 __all__ = ["Scheduler"]
 
 #: How long an idle worker keeps checking the task queue before it sleeps.
 WORKER_SPIN_SECONDS = 100e-6
+
+_RUNNING = "RUNNING"  # concurrent.futures' state names
+_NOT_DONE = frozenset({"PENDING", "RUNNING"})
+
+
+def _settle(future: Future[Any], kind: int, status: int, value: Any) -> None:
+    """Complete ``future`` with a worker's result message."""
+    try:
+        if status in (_worker.VALUE, _worker.PICKLED):
+            if status == _worker.PICKLED:
+                value = pickle.loads(value)
+            if kind == _worker.CHUNK:
+                values, error = value
+                value = (values, None if error is None else rebuild_exception(error))
+            future.set_result(value)
+        else:
+            future.set_exception(rebuild_exception(value))
+    except InvalidStateError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - e.g. the result cannot be unpickled here
+        with contextlib.suppress(InvalidStateError):
+            future.set_exception(exc)
 
 
 class Scheduler:
@@ -46,12 +71,17 @@ class Scheduler:
         max_workers: int,
         path: tuple[str, ...],
         main: MainRef,
-        initializer: tuple[str | bytes, tuple[Any, ...] | bytes] | None,
+        initializer: tuple[str | bytes, Any, Any] | None,
     ) -> None:
         self.max_workers = max_workers
-        self._task_q = interpreters.create_queue()
-        self._result_q = interpreters.create_queue()
+        task_q = interpreters.create_queue()
+        result_q = interpreters.create_queue()
+        self._tasks = ops(task_q)
+        self._put = self._tasks.put
+        self._results = ops(result_q)
         self._doorbells = Doorbells(max_workers)
+        self._bells = self._doorbells.buffer
+        self._pollers = 0
         self._worker_signals = [Signal() for _ in range(max_workers)]
         self._result_signal = Signal()
         self._lock = threading.Lock()
@@ -71,8 +101,8 @@ class Scheduler:
                 i,
                 path,
                 (
-                    self._task_q,
-                    self._result_q,
+                    task_q,
+                    result_q,
                     i,
                     self._worker_signals[i].rfd,
                     self._result_signal.wfd,
@@ -81,6 +111,7 @@ class Scheduler:
                     initializer,
                     WORKER_SPIN_SECONDS,
                 ),
+                self._worker_exiting,
                 self._worker_exited,
             )
             for i in range(max_workers)
@@ -92,32 +123,35 @@ class Scheduler:
 
     # -- submitting ---------------------------------------------------------------
 
-    def submit(self, future: Future[Any], key: str | bytes, kind: int, payload: Any) -> None:
-        """Queue a task; ``future`` completes with its outcome.  Raises
-        ``RuntimeError`` after shutdown and ``BrokenPool`` once the pool is broken."""
+    def submit(self, future: Future[Any], key: str | bytes, kind: int, a: Any, b: Any) -> None:
+        """Queue a task (see ``_worker`` for ``kind``, ``a`` and ``b``); ``future``
+        completes with its outcome.  Raises ``RuntimeError`` after shutdown and
+        ``BrokenPool`` once the pool is broken."""
         with self._lock:
-            if self._broken is not None:
-                raise self._broken
             if self._shutdown:
+                if self._broken is not None:
+                    raise self._broken
                 raise RuntimeError("cannot schedule new futures after shutdown")
             task_id = next(self._ids)
-            message = (task_id, key, kind, payload)
+            message = (task_id, key, kind, a, b)
             if self._pending or self._in_queue >= self._depth:
                 self._pending.append((future, message))
                 return
-            future.set_running_or_notify_cancel()
+            # A brand-new future: nobody else can have cancelled it yet.
+            future._state = _RUNNING
             self._running[task_id] = (future, kind)
-            self._task_q.put_nowait(message)
+            self._put(message)
             self._in_queue += 1
-            self._notify_locked(1)
+            if _SLEEPING in self._bells:
+                self._wake_locked()
 
-    def _notify_locked(self, n: int) -> None:
-        """After ``n`` messages were queued: wake as many sleeping workers as there are
-        waiting messages beyond the polling workers (see ``_wakeup``).  The caller
+    def _wake_locked(self) -> None:
+        """Wake as many sleeping workers as there are queued messages beyond the
+        polling workers, which will take them anyway (see ``_wakeup``).  The caller
         holds ``_lock``, which also guards against the signals being closed."""
-        if not n or self._signals_closed:
+        if self._signals_closed:
             return
-        n = self._task_q.qsize() - self._doorbells.polling()
+        n = self._tasks.count() - self._doorbells.polling()
         if n <= 0:
             return
         for i, signal in enumerate(self._worker_signals):
@@ -127,86 +161,82 @@ class Scheduler:
                 if not n:
                     return
 
-    def _refill_locked(self) -> int:
-        """Move pending tasks to the shared queue while there is room; returns how many."""
-        moved = 0
+    def _refill_locked(self) -> None:
+        """Move pending tasks to the shared queue while there is room, and queue the
+        stop messages once shutting down and nothing is pending."""
+        moved = False
         while self._pending and self._in_queue < self._depth:
             future, message = self._pending.popleft()
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled while pending
             self._running[message[0]] = (future, message[2])
-            self._task_q.put_nowait(message)
+            self._put(message)
             self._in_queue += 1
-            moved += 1
+            moved = True
+        if moved:
+            self._wake_locked()
         if self._shutdown and not self._pending and not self._sentinels_sent:
             self._sentinels_sent = True
             for _ in range(self.max_workers):
-                self._task_q.put_nowait(None)
-            moved += self.max_workers
-        return moved
+                self._put(None)
+            # Wake every worker, whatever its flag says: stopping must not depend on
+            # the polling bookkeeping.
+            if not self._signals_closed:
+                for signal in self._worker_signals:
+                    signal.notify()
 
     # -- results ------------------------------------------------------------------
 
     def help_wait(self, future: Future[Any], budget: float) -> None:
-        """Called by a caller about to block on ``future``: drain results for up to
-        ``budget`` seconds, or until ``future`` is done."""
-        qsize = self._result_q.qsize
-        deadline = time.perf_counter() + budget
+        """Called by a caller about to block on ``future``: complete arriving results
+        for up to ``budget`` seconds, or until ``future`` is done.  While any caller
+        is in here, workers do not wake the collector (see ``_wakeup``)."""
+        count = self._results.count
+        bells = self._bells
+        perf = time.perf_counter
+        deadline = 0.0
         with self._lock:
-            self._doorbells.spinner_enter()
+            self._pollers += 1
+            bells[0] = 1
         try:
-            while not future.done():
-                if qsize():
+            while future._state in _NOT_DONE:
+                if count():
                     self._drain()
-                elif time.perf_counter() > deadline:
+                elif not deadline:
+                    deadline = perf() + budget
+                elif perf() > deadline:
                     return
         finally:
             with self._lock:
-                self._doorbells.spinner_exit()
-            if qsize():  # a result may have arrived unsignalled: see _wakeup
+                self._pollers -= 1
+                if not self._pollers:
+                    bells[0] = 0
+            if count():  # a result may have arrived unsignalled: see _wakeup
                 self._drain()
 
     def _drain(self) -> None:
-        get = self._result_q.get_nowait
+        """Complete every result in the result queue."""
+        get = self._results.get
+        running = self._running
+        lock = self._lock
         while True:
             try:
-                message = get()
-            except interpreters.QueueEmpty:
+                task_id, status, value = get()
+            except QueueEmpty:
                 return
-            self._complete(message)
-
-    def _complete(self, message: tuple[Any, ...]) -> None:
-        task_id, status, payload = message
-        if status == _worker.INIT_FAILED:
-            self._break(
-                BrokenPool("a worker's initializer failed; the pool cannot run tasks"),
-                rebuild_exception(payload),
-            )
-            return
-        with self._lock:
-            entry = self._running.pop(task_id, None)
-            self._in_queue -= 1
-            self._notify_locked(self._refill_locked())
-        if entry is None:
-            return
-        future, kind = entry
-        try:
-            if status == _worker.OK:
-                value = load(payload)
-                if kind == _worker.CALL:
-                    future.set_result(value[0])
-                else:
-                    values, error = value
-                    future.set_result((values, None if error is None else rebuild_exception(error)))
-            else:
-                future.set_exception(rebuild_exception(payload))
-        except InvalidStateError:
-            pass
-        except Exception as exc:  # noqa: BLE001 - e.g. the result cannot be unpickled here
-            try:
-                future.set_exception(exc)
-            except InvalidStateError:
-                pass
+            if status == _worker.INIT_FAILED:
+                self._break(
+                    BrokenPool("a worker's initializer failed; the pool cannot run tasks"),
+                    rebuild_exception(value),
+                )
+                continue
+            with lock:
+                entry = running.pop(task_id, None)
+                self._in_queue -= 1
+                if self._pending or self._shutdown:
+                    self._refill_locked()
+            if entry is not None:
+                _settle(entry[0], entry[1], status, value)
 
     def _collect(self) -> None:
         """The collector thread: sleep on the result signal, complete what arrived."""
@@ -236,7 +266,7 @@ class Scheduler:
             if cancel_futures:
                 cancelled = list(self._pending)
                 self._pending.clear()
-            self._notify_locked(self._refill_locked())
+            self._refill_locked()
         for future, _ in cancelled:
             future.cancel()
         if wait:
@@ -260,10 +290,15 @@ class Scheduler:
             self._shutdown = True
             dropped = list(self._pending)
             self._pending.clear()
-            self._notify_locked(self._refill_locked())
+            self._refill_locked()
         for future, _ in dropped:
             if future.set_running_or_notify_cancel():
                 future.set_exception(error)
+
+    def _worker_exiting(self) -> None:
+        """A worker's loop has returned but its interpreter still exists: take every
+        result it queued now, since a queue drops the items of a destroyed interpreter."""
+        self._drain()
 
     def _worker_exited(self, error: BaseException | None) -> None:
         if error is not None:
@@ -280,12 +315,12 @@ class Scheduler:
             self._pending.clear()
         error = self._broken or BrokenPool("the pool's workers exited before finishing")
         for future in leftovers:
-            if future.done() or (not future.running() and not future.set_running_or_notify_cancel()):
+            if future.done():
                 continue
-            try:
+            if not future.running() and not future.set_running_or_notify_cancel():
+                continue
+            with contextlib.suppress(InvalidStateError):
                 future.set_exception(error)
-            except InvalidStateError:
-                pass
 
     @property
     def finished(self) -> bool:

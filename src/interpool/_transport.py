@@ -20,9 +20,10 @@ from typing import Any
 
 __all__ = [
     "MAIN_ALIAS",
+    "decode_call",
     "dump",
-    "dump_call",
     "dump_chunk",
+    "encode_call",
     "encode_error",
     "is_native",
     "load",
@@ -44,7 +45,7 @@ def is_native(value: object) -> bool:
     if t in _NATIVE_SCALARS:
         return True
     if t is tuple:
-        for item in value:  # type: ignore[attr-defined]
+        for item in value:  # type: ignore[attr-defined]  # noqa: SIM110 - faster than all()
             if not is_native(item):
                 return False
         return True
@@ -58,21 +59,43 @@ def dump(value: tuple[Any, ...]) -> tuple[Any, ...] | bytes:
     return pickle.dumps(value, protocol=5)
 
 
-def dump_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...] | bytes:
-    """Encode a call's arguments as ``(args, kwargs_items)``.  Raises ``TypeError``
-    naming the first argument that cannot be sent (by position or keyword) and its type."""
-    value = (args, tuple(kwargs.items()) if kwargs else ())
+def encode_call(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...] | bytes, tuple[Any, ...] | None]:
+    """Encode a call's arguments as the last two fields of a task message:
+    ``(args, kwargs_items)`` when all are native, else ``(pickle of (args, kwargs), None)``.
+
+    Raises ``TypeError`` naming the first argument that cannot be sent (by position or
+    keyword) and its type."""
+    if not kwargs:
+        for item in args:
+            t = type(item)
+            if t not in _NATIVE_SCALARS and not (t is tuple and is_native(item)):
+                break
+        else:
+            return args, ()
+    elif is_native(args) and is_native(tuple(kwargs.values())):
+        return args, tuple(kwargs.items())
     try:
-        return dump(value)
-    except Exception as exc:  # noqa: BLE001
+        return pickle.dumps((args, kwargs), protocol=5), None
+    except Exception as exc:
         raise _unsendable(list(enumerate(args)) + list(kwargs.items()), exc) from exc
 
 
+def decode_call(
+    a: tuple[Any, ...] | bytes, b: tuple[Any, ...] | None, main_loader: Any = None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``(args, kwargs)`` that :func:`encode_call` encoded."""
+    if b is None:
+        return load(a, main_loader)  # type: ignore[no-any-return]
+    return a, dict(b) if b else {}  # type: ignore[return-value]
+
+
 def dump_chunk(chunk: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...] | bytes:
-    """Encode the argument tuples of a ``map`` chunk; errors as for :func:`dump_call`."""
+    """Encode the argument tuples of a ``map`` chunk; errors as for :func:`encode_call`."""
     try:
         return dump(chunk)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         items = [(f"{i} of a map item", a) for args in chunk for i, a in enumerate(args)]
         raise _unsendable(items, exc) from exc
 
@@ -82,7 +105,7 @@ def _unsendable(items: list[tuple[Any, Any]], exc: Exception) -> TypeError:
         try:
             pickle.dumps(value, protocol=5)
         except Exception as inner:  # noqa: BLE001
-            label = f"argument {where}" if isinstance(where, int) else f"argument {where!r}"
+            label = f"argument {where!r}" if isinstance(where, str) else f"argument {where}"
             if isinstance(where, str) and where.endswith("map item"):
                 label = f"argument {where}"
             return TypeError(
@@ -114,7 +137,7 @@ class _Unpickler(pickle.Unpickler):
 
 def load(payload: tuple[Any, ...] | bytes, main_loader: Any = None) -> Any:
     """Decode what :func:`dump` made."""
-    if type(payload) is tuple:
+    if not isinstance(payload, bytes):
         return payload
     if main_loader is None:
         return pickle.loads(payload)

@@ -11,8 +11,8 @@ Two pieces:
   and shared with every worker as a ``memoryview`` (zero-copy), so each side can tell
   whether the other needs a kernel wake-up at all:
 
-  - byte ``0`` counts callers that are polling the result queue right now (see
-    ``_future``): while it is non-zero, workers do not signal the collector thread,
+  - byte ``0`` is set while any caller polls the result queue (see ``_future``):
+    while it is set, workers do not signal the collector thread,
     whose wake-up would otherwise steal the caller's GIL;
   - byte ``1 + i`` is worker ``i``'s state: :data:`BUSY` (running a task),
     :data:`POLLING` (idle, checking the task queue for a short while) or
@@ -93,8 +93,6 @@ class Doorbells:
 
     __slots__ = ("_buf", "view")
 
-    SPINNERS = 0
-
     def __init__(self, workers: int) -> None:
         self._buf = bytearray(1 + workers)
         #: What workers get; index ``1 + i`` is worker ``i``'s sleeping flag.
@@ -113,10 +111,8 @@ class Doorbells:
         """How many workers are idle and polling the task queue."""
         return self._buf.count(POLLING, 1)
 
-    def spinner_enter(self) -> None:
-        """Call with the scheduler's lock held."""
-        self._buf[0] = min(self._buf[0] + 1, 255)
-
-    def spinner_exit(self) -> None:
-        """Call with the scheduler's lock held; then re-check the result queue."""
-        self._buf[0] = max(self._buf[0] - 1, 0)
+    @property
+    def buffer(self) -> bytearray:
+        """The flags themselves, for the scheduler's hot paths: it sets byte 0 while
+        any caller polls (under its lock) and tests for sleepers."""
+        return self._buf

@@ -1,40 +1,49 @@
 """The loop that runs inside each worker sub-interpreter.
 
 It stays inside its interpreter for the worker's whole life: it takes task messages
-from the shared task queue, runs them, puts result messages on the result queue and
-wakes the caller's collector.  Between tasks it checks the queue for a short, bounded
-time (``spin`` seconds) before blocking on the task signal, so a steady stream of
-tasks never pays a kernel wake-up, and an idle worker uses no CPU.
+from the shared task queue, runs them, puts result messages on the result queue and,
+unless a caller is polling for results anyway, wakes the caller's collector.  Between
+tasks it checks the queue for a short, bounded time (``spin`` seconds) before blocking
+on its own signal, so a steady stream of tasks never pays a kernel wake-up, and an
+idle worker uses no CPU (see ``_wakeup`` for the flags that make this safe).
 
 Messages (all natively shareable, see ``_transport``):
 
-* task: ``(task_id, function_key, kind, payload)``; ``kind`` is :data:`CALL`
-  (``payload`` encodes ``(args, kwargs_items)``) or :data:`CHUNK` (``payload``
-  encodes a tuple of argument tuples, for ``map``).  ``None`` tells one worker to stop.
-* result: ``(task_id, status, payload)``; ``status`` :data:`OK` (``payload`` encodes
-  ``(value,)``, or for a chunk ``(values, error_or_None)``), :data:`ERROR`
-  (``payload`` is ``_transport.encode_error``'s tuple) or :data:`INIT_FAILED`.
+* task: ``(task_id, function_key, kind, a, b)``.  For :data:`CALL`, ``a, b`` are
+  ``_transport.encode_call``'s output; for :data:`CHUNK` (``map``), ``a`` is the
+  ``_transport.dump_chunk`` of the argument tuples and ``b`` is ``None``.  ``None``
+  instead of a message tells one worker to stop.
+* result: ``(task_id, status, value)``: :data:`VALUE` (``value`` is native),
+  :data:`PICKLED` (``value`` is its pickle), :data:`ERROR` (``value`` is
+  ``_transport.encode_error``'s tuple) or :data:`INIT_FAILED` (the same, for the
+  initializer).  A chunk's value is ``(results, error_or_None)``: the results up to
+  the first call that raised, and that call's error.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from typing import Any
 
 from . import _wakeup
-from ._wakeup import BUSY, POLLING, SLEEPING
 from ._functions import FunctionCache, MainRef
-from ._transport import dump, encode_error, load
+from ._transport import decode_call, encode_error, is_native, load
+from ._wakeup import BUSY, POLLING, SLEEPING
+from ._xiqueue import QueueEmpty, ops
+
+__all__ = ["CALL", "CHUNK", "ERROR", "INIT_FAILED", "PICKLED", "VALUE", "serve"]
 
 CALL = 0
 CHUNK = 1
 
-OK = 0
-ERROR = 1
-INIT_FAILED = 2
+VALUE = 0
+PICKLED = 1
+ERROR = 2
+INIT_FAILED = 3
 
 
-def serve(
+def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     task_q: Any,
     result_q: Any,
     index: int,
@@ -42,36 +51,33 @@ def serve(
     result_wfd: int,
     doorbells: memoryview,
     main: MainRef,
-    initializer: tuple[str | bytes, tuple[Any, ...] | bytes] | None,
+    initializer: tuple[str | bytes, Any, Any] | None,
     spin: float,
 ) -> None:
     """Run tasks until a ``None`` message arrives.  Never raises for a task's sake:
     every task's outcome, including ``SystemExit`` and ``KeyboardInterrupt``, goes
     back as a result message.
 
-    ``index`` is this worker's number: its sleeping flag is ``doorbells[1 + index]``
-    and ``task_rfd`` its own signal (see ``_wakeup``)."""
-    from concurrent.interpreters import QueueEmpty
-
+    ``index`` is this worker's number: its state flag is ``doorbells[1 + index]`` and
+    ``task_rfd`` its own signal (see ``_wakeup``)."""
     resolve = FunctionCache(main)
-    put = result_q.put_nowait
-    get = task_q.get_nowait
-    qsize = task_q.qsize
+    main_module = resolve.main_module
+    put = ops(result_q).put
+    tasks = ops(task_q)
+    get = tasks.get
+    qsize = tasks.count
     perf = time.perf_counter
+    notify = _wakeup.notify
     me = 1 + index
-
-    def reply(message: tuple[Any, ...]) -> None:
-        put(message)
-        if not doorbells[0]:  # no caller is polling: wake the collector
-            _wakeup.notify(result_wfd)
 
     if initializer is not None:
         try:
-            init_key, init_payload = initializer
-            args, kwargs = load(init_payload, resolve.main_module)
-            resolve(init_key)(*args, **dict(kwargs))
+            init_key, a, b = initializer
+            args, kwargs = decode_call(a, b, main_module)
+            resolve(init_key)(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            reply((-1, INIT_FAILED, encode_error(exc)))
+            put((-1, INIT_FAILED, encode_error(exc)))
+            notify(result_wfd)
             return
 
     doorbells[me] = POLLING
@@ -91,22 +97,39 @@ def serve(
         if message is None:
             return
         doorbells[me] = BUSY
-        task_id, key, kind, payload = message
+        task_id, key, kind, a, b = message
         try:
             fn = resolve(key)
             if kind == CALL:
-                args, kwargs = load(payload, resolve.main_module)
-                out = dump((fn(*args, **dict(kwargs)),))
+                if b is None:
+                    args, kwargs = load(a, main_module)
+                    value = fn(*args, **kwargs)
+                elif b:
+                    value = fn(*a, **dict(b))
+                else:
+                    value = fn(*a)
             else:
-                out = dump(_run_chunk(fn, load(payload, resolve.main_module)))
+                value = _run_chunk(fn, a if type(a) is tuple else load(a, main_module))
+            reply = (task_id, VALUE, value) if is_native(value) else _pickled(task_id, value)
         except BaseException as exc:  # noqa: BLE001 - the task's error is its result
-            out_message = (task_id, ERROR, encode_error(exc))
-        else:
-            out_message = (task_id, OK, out)
+            reply = (task_id, ERROR, encode_error(exc))
         # Announce "polling" before replying: the caller may queue the next task as
         # soon as it sees this result, and must not wake another worker for it.
         doorbells[me] = POLLING
-        reply(out_message)
+        put(reply)
+        if not doorbells[0]:  # no caller is polling for results: wake the collector
+            notify(result_wfd)
+
+
+def _pickled(task_id: int, value: Any) -> tuple[int, int, bytes]:
+    try:
+        return (task_id, PICKLED, pickle.dumps(value, protocol=5))
+    except Exception as exc:
+        t = type(value)
+        raise TypeError(
+            f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
+            f"sent back from the worker interpreter: {exc}. Return a picklable value."
+        ) from exc
 
 
 def _run_chunk(fn: Any, chunk: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
@@ -119,6 +142,3 @@ def _run_chunk(fn: Any, chunk: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
         except BaseException as exc:  # noqa: BLE001
             return (tuple(results), encode_error(exc))
     return (tuple(results), None)
-
-
-__all__ = ["CALL", "CHUNK", "ERROR", "INIT_FAILED", "OK", "serve"]

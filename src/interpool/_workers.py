@@ -22,9 +22,11 @@ class WorkerThread:
     """Owns one worker interpreter for its whole life.
 
     ``path`` becomes the worker's ``sys.path`` (sub-interpreters do not inherit the
-    caller's); ``args`` are passed to ``_worker.serve`` inside the interpreter.  When the loop
-    ends, normally or not, the interpreter is closed and ``on_exit(error)`` is called
-    with ``None`` or the exception that ended the loop abnormally.
+    caller's); ``args`` are passed to ``_worker.serve`` inside the interpreter.  When the
+    loop ends, normally or not, ``before_close()`` runs while the interpreter still
+    exists (to take the results it queued), then the interpreter is closed and
+    ``on_exit(error)`` is called with ``None`` or the exception that ended the loop
+    abnormally.
     """
 
     def __init__(
@@ -32,10 +34,12 @@ class WorkerThread:
         index: int,
         path: tuple[str, ...],
         args: tuple[Any, ...],
+        before_close: Callable[[], None],
         on_exit: Callable[[BaseException | None], None],
     ) -> None:
         self._path = path
         self._args = args
+        self._before_close = before_close
         self._on_exit = on_exit
         self.thread = threading.Thread(target=self._run, name=f"interpool-worker-{index}")
 
@@ -57,6 +61,7 @@ class WorkerThread:
         finally:
             if interp is not None:
                 try:
+                    self._before_close()
                     interp.close()
                 except Exception as exc:  # noqa: BLE001
                     error = error or exc

@@ -1,0 +1,86 @@
+"""Command line: ``python -m interpool COMMAND`` (also installed as ``interpool``).
+
+Commands:
+
+* ``bench``: benchmarks against the standard library's executors
+  (``--quick`` for the seed comparison; see ``benchmarks/README.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(
+        quick=args.quick,
+        workers=args.workers,
+        repeat=args.repeat,
+        output=args.output,
+        json_out=args.json,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m interpool",
+        description="interpool: a pool of reusable sub-interpreters.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark interpool against the standard library's executors",
+        description=(
+            "Without --quick: the core benchmark (round trip, map throughput, the seed "
+            "workload, idle CPU, async), written to DIR/core-<python>.json and .txt. "
+            "With --quick: the seed comparison only, printed (written only with --output)."
+        ),
+    )
+    bench.add_argument("--quick", action="store_true", help="the seed comparison only")
+    bench.add_argument(
+        "--workers", type=_positive_int, default=2, metavar="N", help="max_workers (default 2)"
+    )
+    bench.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="repeats, medians are shown (default 5; 3 with --quick)",
+    )
+    bench.add_argument(
+        "--output",
+        metavar="DIR",
+        default=None,
+        help="directory for the result files (default: benchmarks/results)",
+    )
+    bench.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return its status."""
+    args = _parser().parse_args(argv)
+    status: int = args.handler(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
