@@ -10,8 +10,8 @@ Caller side, :func:`function_key` turns a callable into a key that crosses nativ
   under the name ``__interpool_main__``, so its ``if __name__ == "__main__":`` block
   does not run again.
 * ``bytes``: the callable's pickle, for anything else pickle can handle (bound methods
-  of picklable objects, ``functools.partial`` of importable functions, ...).  The
-  worker unpickles each distinct pickle once and caches it.
+  of picklable objects, ``functools.partial`` of importable functions, ...), made
+  afresh at each call and unpickled afresh by the worker, as a process pool would.
 
 Worker side, :class:`FunctionCache` turns keys back into callables.
 """
@@ -58,18 +58,21 @@ def alias_main() -> None:
 
 
 def function_key(fn: Any) -> str | bytes:
-    """The key that lets a worker find ``fn``; raises ``TypeError`` naming the problem."""
+    """The key that lets a worker find ``fn``; raises ``TypeError`` naming the problem.
+
+    Keys of callables found by name are cached (those callables live in their module
+    anyway).  A pickled callable is pickled again at every call, so that the state it
+    carries (a ``partial``'s arguments, a bound method's instance) is sent as it is
+    at that moment, and the caller's object is not kept alive by the pool."""
     try:
         return _KEY_CACHE[fn]
     except KeyError, TypeError:
         pass
     key = _make_key(fn)
-    try:
+    if isinstance(key, str):
         if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
             _KEY_CACHE.clear()
         _KEY_CACHE[fn] = key
-    except TypeError:  # unhashable callable
-        pass
     return key
 
 
@@ -129,16 +132,17 @@ class FunctionCache:
             return self._cache[key]
         except KeyError:
             pass
-        if isinstance(key, str):
-            module, _, qualname = key.partition(":")
-            if module == "__main__":
-                obj: Any = self.main_module()
-                for part in qualname.split("."):
-                    obj = getattr(obj, part)
-            else:
-                obj = resolve_qualname(module, qualname)
+        if not isinstance(key, str):
+            # A fresh copy for every call: state one call leaves in the callable must
+            # not leak into another, independent submission.
+            return load(key, self.main_module)
+        module, _, qualname = key.partition(":")
+        if module == "__main__":
+            obj: Any = self.main_module()
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
         else:
-            obj = load(key, self.main_module)
+            obj = resolve_qualname(module, qualname)
         if len(self._cache) >= _KEY_CACHE_MAX:
             self._cache.clear()
         self._cache[key] = obj

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from concurrent import interpreters
 from concurrent.futures import Future, InvalidStateError
+from time import sleep
 from typing import Any
 
 from . import _worker
@@ -82,6 +83,9 @@ class Scheduler:
         self._doorbells = Doorbells(max_workers)
         self._bells = self._doorbells.buffer
         self._pollers = 0
+        #: Threads inside _drain (a hint for pollers, see help_wait; updated under
+        #: the GIL without a lock, so it may be briefly off by one).
+        self._draining = 0
         self._worker_signals = [Signal() for _ in range(max_workers)]
         self._result_signal = Signal()
         self._lock = threading.Lock()
@@ -200,6 +204,11 @@ class Scheduler:
             bells[0] = 1
         try:
             while future._state in _NOT_DONE:
+                if self._draining:
+                    # Another thread (the collector, another caller) took results off
+                    # the queue and needs the GIL to settle them: let it run, or this
+                    # loop would hold it off for a whole switch interval (5 ms).
+                    sleep(0)
                 if count():
                     self._drain()
                 elif not deadline:
@@ -219,6 +228,13 @@ class Scheduler:
         get = self._results.get
         running = self._running
         lock = self._lock
+        self._draining += 1
+        try:
+            self._drain_into(get, running, lock)
+        finally:
+            self._draining -= 1
+
+    def _drain_into(self, get: Any, running: dict[int, Any], lock: threading.Lock) -> None:
         while True:
             try:
                 task_id, status, value = get()

@@ -45,7 +45,7 @@ def is_native(value: object) -> bool:
     if t in _NATIVE_SCALARS:
         return True
     if t is tuple:
-        for item in value:  # type: ignore[attr-defined]  # noqa: SIM110 - faster than all()
+        for item in value:  # type: ignore[attr-defined]
             if not is_native(item):
                 return False
         return True

@@ -4,8 +4,9 @@ It stays inside its interpreter for the worker's whole life: it takes task messa
 from the shared task queue, runs them, puts result messages on the result queue and,
 unless a caller is polling for results anyway, wakes the caller's collector.  Between
 tasks it checks the queue for a short, bounded time (``spin`` seconds) before blocking
-on its own signal, so a steady stream of tasks never pays a kernel wake-up, and an
-idle worker uses no CPU (see ``_wakeup`` for the flags that make this safe).
+on its own signal (only one idle worker polls at a time), so a steady stream of
+tasks never pays a kernel wake-up, and an idle pool uses no CPU (see ``_wakeup`` for
+the flags that make this safe).
 
 Messages (all natively shareable, see ``_transport``):
 
@@ -85,7 +86,10 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         try:
             message = get()
         except QueueEmpty:
-            deadline = perf() + spin
+            # One idle worker polls; the others sleep at once.  Several polling
+            # threads (plus a polling caller) would outnumber the cores and make the
+            # kernel time-slice them, which costs far more than a wake-up.
+            deadline = 0.0 if _peer_polling(doorbells, me) else perf() + spin
             while not qsize():
                 if perf() > deadline:
                     doorbells[me] = SLEEPING
@@ -119,6 +123,14 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         put(reply)
         if not doorbells[0]:  # no caller is polling for results: wake the collector
             notify(result_wfd)
+
+
+def _peer_polling(doorbells: memoryview, me: int) -> bool:
+    """True if a worker other than ``me`` is idle and polling the task queue."""
+    for i in range(1, len(doorbells)):
+        if i != me and doorbells[i] == POLLING:
+            return True
+    return False
 
 
 def _pickled(task_id: int, value: Any) -> tuple[int, int, bytes]:
