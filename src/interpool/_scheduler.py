@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import pickle
 import threading
 import time
 from collections import deque
 from concurrent import interpreters
 from concurrent.futures import Future, InvalidStateError
-from time import sleep
 from typing import Any
 
 from . import _worker
@@ -83,9 +83,6 @@ class Scheduler:
         self._doorbells = Doorbells(max_workers)
         self._bells = self._doorbells.buffer
         self._pollers = 0
-        #: Threads inside _drain (a hint for pollers, see help_wait; updated under
-        #: the GIL without a lock, so it may be briefly off by one).
-        self._draining = 0
         self._worker_signals = [Signal() for _ in range(max_workers)]
         self._result_signal = Signal()
         self._lock = threading.Lock()
@@ -196,6 +193,7 @@ class Scheduler:
         for up to ``budget`` seconds, or until ``future`` is done.  While any caller
         is in here, workers do not wake the collector (see ``_wakeup``)."""
         count = self._results.count
+        sched_yield = os.sched_yield
         bells = self._bells
         perf = time.perf_counter
         deadline = 0.0
@@ -204,14 +202,16 @@ class Scheduler:
             bells[0] = 1
         try:
             while future._state in _NOT_DONE:
-                if self._draining:
-                    # Another thread (the collector, another caller) took results off
-                    # the queue and needs the GIL to settle them: let it run, or this
-                    # loop would hold it off for a whole switch interval (5 ms).
-                    sleep(0)
                 if count():
                     self._drain()
-                elif not deadline:
+                    continue
+                # Yield the CPU (and the GIL) at every empty turn.  The kernel often
+                # puts the worker we wait for on this very CPU (it woke there, or was
+                # never moved away); without a yield it would wait for the next
+                # load-balancing tick, milliseconds away.  The GIL release lets another
+                # thread that took results off the queue (the collector) settle them.
+                sched_yield()
+                if not deadline:
                     deadline = perf() + budget
                 elif perf() > deadline:
                     return
@@ -228,13 +228,6 @@ class Scheduler:
         get = self._results.get
         running = self._running
         lock = self._lock
-        self._draining += 1
-        try:
-            self._drain_into(get, running, lock)
-        finally:
-            self._draining -= 1
-
-    def _drain_into(self, get: Any, running: dict[int, Any], lock: threading.Lock) -> None:
         while True:
             try:
                 task_id, status, value = get()
@@ -289,8 +282,16 @@ class Scheduler:
             self.join()
 
     def join(self) -> None:
-        """Wait until every worker has exited and the collector has cleaned up."""
+        """Wait until every worker has exited and the collector has cleaned up.
+
+        Called on the collector thread itself (``shutdown(wait=True)`` in a done
+        callback), it keeps collecting results, which hands the remaining tasks to
+        the workers, until they have all exited; the collector cleans up after."""
         current = threading.current_thread()
+        if current is self._collector:
+            while self._live_workers:
+                self._result_signal.wait()
+                self._drain()
         for worker in self._workers:
             if worker.thread is not current and worker.thread.ident is not None:
                 worker.thread.join()

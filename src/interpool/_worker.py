@@ -23,6 +23,7 @@ Messages (all natively shareable, see ``_transport``):
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from typing import Any
@@ -69,6 +70,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     qsize = tasks.count
     perf = time.perf_counter
     notify = _wakeup.notify
+    sched_yield = os.sched_yield
     me = 1 + index
 
     if initializer is not None:
@@ -91,6 +93,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             # kernel time-slice them, which costs far more than a wake-up.
             deadline = 0.0 if _peer_polling(doorbells, me) else perf() + spin
             while not qsize():
+                sched_yield()  # see Scheduler.help_wait: we may share a CPU with the caller
                 if perf() > deadline:
                     doorbells[me] = SLEEPING
                     if not qsize():  # re-check after raising the flag
