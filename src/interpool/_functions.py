@@ -88,7 +88,13 @@ def _make_key(fn: Any) -> str | bytes:
         isinstance(module, str) and isinstance(qualname, str) and "<" not in qualname
     ):
         if module == "__main__":
-            if main_ref() is not None and _resolves(sys.modules["__main__"], qualname, fn):
+            if main_ref() is None:
+                raise TypeError(
+                    f"interpool: cannot send {_describe(fn)} to a worker interpreter: it "
+                    "was defined in __main__ of the REPL, python -c or a notebook, which a "
+                    "worker cannot load. Define it in a module (or a script file)."
+                )
+            if _resolves(sys.modules["__main__"], qualname, fn):
                 return f"__main__:{qualname}"
         else:
             try:

@@ -83,11 +83,15 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             notify(result_wfd)
             return
 
-    doorbells[me] = POLLING
     while True:
+        # BUSY before taking: a worker that holds a task must never look like a
+        # polling one, or the scheduler would count it as a taker of the next task and
+        # leave a sleeping worker asleep (see Scheduler._wake_locked).
+        doorbells[me] = BUSY
         try:
             message = get()
         except QueueEmpty:
+            doorbells[me] = POLLING
             # One idle worker polls; the others sleep at once.  Several polling
             # threads (plus a polling caller) would outnumber the cores and make the
             # kernel time-slice them, which costs far more than a wake-up.
@@ -103,7 +107,6 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             continue
         if message is None:
             return
-        doorbells[me] = BUSY
         task_id, key, kind, a, b = message
         try:
             fn = resolve(key)
