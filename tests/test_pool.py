@@ -15,7 +15,15 @@ import pytest
 import interpool
 
 from . import tasks
-from .support import PATIENCE, join_all, pool_threads, run_together, wait_until, warm_up
+from .support import (
+    PATIENCE,
+    join_all,
+    pool_threads,
+    run_python,
+    run_together,
+    wait_until,
+    warm_up,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -339,3 +347,24 @@ def test_map_from_many_threads(pool: interpool.Pool) -> None:
         t.start()
     join_all(threads)
     assert results == {n: [n + i for i in range(300)] for n in range(4)}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_single_cpu_process_does_not_poll(tmp_path: Path) -> None:
+    """With one usable CPU, callers and workers sleep instead of polling (polling
+    would only delay the thread that has the work), and everything still works."""
+    script = tmp_path / "one_cpu.py"
+    script.write_text(
+        "import os\n"
+        "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+        "import interpool\n"
+        "if __name__ == '__main__':\n"
+        "    with interpool.Pool(2) as pool:\n"
+        "        print('POLL', pool._scheduler._poll)\n"
+        "        print('RESULTS', [pool.submit(abs, -i).result() for i in range(200)] == "
+        "list(range(200)))\n"
+    )
+    proc = run_python(script)
+    assert proc.returncode == 0, proc.stderr
+    assert "POLL False" in proc.stdout
+    assert "RESULTS True" in proc.stdout

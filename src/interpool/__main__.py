@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="repeats, medians are shown (default 5; 3 with --quick)",
+        help="repeats, medians are shown (default 5; with --quick up to 3 in ~20 s)",
     )
     bench.add_argument(
         "--output",

@@ -41,6 +41,12 @@ __all__ = ["Scheduler"]
 #: How long an idle worker keeps checking the task queue before it sleeps.
 WORKER_SPIN_SECONDS = 100e-6
 
+
+def _can_poll() -> bool:
+    """Polling only pays when the caller and a worker can run at the same time: with a
+    single usable CPU it only delays the thread that has the work."""
+    return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else True
+
 _RUNNING = "RUNNING"  # concurrent.futures' state names
 _NOT_DONE = frozenset({"PENDING", "RUNNING"})
 
@@ -83,6 +89,7 @@ class Scheduler:
         self._doorbells = Doorbells(max_workers)
         self._bells = self._doorbells.buffer
         self._pollers = 0
+        self._poll = _can_poll()
         self._worker_signals = [Signal() for _ in range(max_workers)]
         self._result_signal = Signal()
         self._lock = threading.Lock()
@@ -110,7 +117,7 @@ class Scheduler:
                     self._doorbells.view,
                     main,
                     initializer,
-                    WORKER_SPIN_SECONDS,
+                    WORKER_SPIN_SECONDS if self._poll else 0.0,
                 ),
                 self._worker_exiting,
                 self._worker_exited,
@@ -191,7 +198,10 @@ class Scheduler:
     def help_wait(self, future: Future[Any], budget: float) -> None:
         """Called by a caller about to block on ``future``: complete arriving results
         for up to ``budget`` seconds, or until ``future`` is done.  While any caller
-        is in here, workers do not wake the collector (see ``_wakeup``)."""
+        is in here, workers do not wake the collector (see ``_wakeup``).  Returns at
+        once when the process has a single usable CPU."""
+        if not self._poll:
+            return
         count = self._results.count
         sched_yield = os.sched_yield
         bells = self._bells
