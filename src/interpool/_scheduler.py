@@ -47,6 +47,7 @@ def _can_poll() -> bool:
     single usable CPU it only delays the thread that has the work."""
     return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else True
 
+
 _RUNNING = "RUNNING"  # concurrent.futures' state names
 _NOT_DONE = frozenset({"PENDING", "RUNNING"})
 
