@@ -6,10 +6,42 @@ Public names::
     BrokenPool      raised when a pool can no longer run tasks
     RemoteError     a worker's exception that could not be sent back as itself
     RemoteTraceback the worker's traceback text, set as ``__cause__`` of task errors
+
+They are imported on first use: every worker interpreter imports this package (for the
+worker loop in ``interpool._worker``) and must not pay for ``asyncio`` and
+``concurrent.futures``, which only the caller needs.
 """
 
-from ._errors import BrokenPool, RemoteError, RemoteTraceback
-from ._pool import Pool
+from __future__ import annotations
+
+import importlib
+
+TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._errors import BrokenPool, RemoteError, RemoteTraceback
+    from ._pool import Pool
 
 __all__ = ["BrokenPool", "Pool", "RemoteError", "RemoteTraceback"]
 __version__ = "0.1.0"
+
+_WHERE = {
+    "Pool": "._pool",
+    "BrokenPool": "._errors",
+    "RemoteError": "._errors",
+    "RemoteTraceback": "._errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'interpool' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

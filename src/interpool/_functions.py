@@ -21,9 +21,12 @@ from __future__ import annotations
 import pickle
 import sys
 import types
-from typing import Any
 
 from ._transport import MAIN_ALIAS, load, resolve_qualname
+
+TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["FunctionCache", "MainRef", "function_key", "main_ref"]
 

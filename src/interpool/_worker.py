@@ -26,13 +26,16 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from typing import Any
 
 from . import _wakeup
 from ._functions import FunctionCache, MainRef
 from ._transport import decode_call, encode_error, is_native, load
 from ._wakeup import BUSY, POLLING, SLEEPING
 from ._xiqueue import QueueEmpty, ops
+
+TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CALL", "CHUNK", "ERROR", "INIT_FAILED", "PICKLED", "VALUE", "serve"]
 

@@ -11,9 +11,12 @@ Imported in both the caller's and the workers' interpreters.
 from __future__ import annotations
 
 import _interpqueues
-from collections.abc import Callable
 from concurrent.interpreters import Queue, QueueEmpty
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = ["QueueEmpty", "QueueOps", "ops"]
 
