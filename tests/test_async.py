@@ -77,17 +77,23 @@ def test_exception_propagates_through_await(pool: interpool.Pool) -> None:
     asyncio.run(main())
 
 
-def test_event_loop_stays_responsive(pool: interpool.Pool) -> None:
-    ticks = 0
+class Ticker:
+    """Counts 20 ms ticks of the event loop while it runs: a blocked loop does not tick."""
 
-    async def ticker() -> None:
-        nonlocal ticks
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    async def run(self) -> None:
         while True:
             await asyncio.sleep(0.02)
-            ticks += 1
+            self.ticks += 1
+
+
+def test_event_loop_stays_responsive(pool: interpool.Pool) -> None:
+    ticker = Ticker()
 
     async def main() -> object:
-        tick_task = asyncio.create_task(ticker())
+        tick_task = asyncio.create_task(ticker.run())
         await asyncio.sleep(0)
         result = await pool.run(tasks.sleep_return, 0.5, "slept")
         tick_task.cancel()
@@ -95,7 +101,7 @@ def test_event_loop_stays_responsive(pool: interpool.Pool) -> None:
 
     assert asyncio.run(main()) == "slept"
     # ~25 ticks if the loop runs freely; none if the await blocked it.
-    assert ticks >= 5
+    assert ticker.ticks >= 5
 
 
 def test_cancelling_a_running_await(pool: interpool.Pool) -> None:
@@ -145,22 +151,16 @@ def test_run_from_several_event_loops(pool: interpool.Pool) -> None:
 
 
 def test_async_with_waits_for_running_tasks_without_blocking_the_loop() -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.02)
-            ticks += 1
+    ticker = Ticker()
 
     async def main() -> object:
-        tick_task = asyncio.create_task(ticker())
+        tick_task = asyncio.create_task(ticker.run())
         async with interpool.Pool(1) as pool:
             future = asyncio.ensure_future(pool.run(tasks.sleep_return, 0.4, "finished"))
             await asyncio.sleep(0.01)
-            ticks_before_exit = ticks
+            ticks_before_exit = ticker.ticks
         # Leaving the block waited for the running call (~0.4 s), with the loop running.
-        assert ticks - ticks_before_exit >= 5
+        assert ticker.ticks - ticks_before_exit >= 5
         tick_task.cancel()
         return await asyncio.wait_for(future, PATIENCE)
 

@@ -22,7 +22,7 @@ import pickle
 import sys
 import types
 
-from ._transport import MAIN_ALIAS, load, resolve_qualname
+from ._transport import MAIN_ALIAS, load, resolve_qualname, walk_qualname
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
@@ -117,10 +117,10 @@ def _make_key(fn: Any) -> str | bytes:
 
 
 def _resolves(module: Any, qualname: str, fn: Any) -> bool:
-    obj = module
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-    return obj is fn
+    try:
+        return walk_qualname(module, qualname) is fn
+    except AttributeError:
+        return False
 
 
 def _describe(fn: Any) -> str:
@@ -147,9 +147,7 @@ class FunctionCache:
             return load(key, self.main_module)
         module, _, qualname = key.partition(":")
         if module == "__main__":
-            obj: Any = self.main_module()
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
+            obj = walk_qualname(self.main_module(), qualname)
         else:
             obj = resolve_qualname(module, qualname)
         if len(self._cache) >= _KEY_CACHE_MAX:

@@ -23,10 +23,14 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["SPIN_SECONDS", "PoolFuture"]
+__all__ = ["NOT_DONE", "RUNNING", "SPIN_SECONDS", "PoolFuture"]
 
 #: How long a caller blocked in ``result()`` polls for its result before sleeping.
 SPIN_SECONDS = 200e-6
+
+#: ``concurrent.futures``' state names, read and set directly on the hot paths.
+RUNNING = "RUNNING"
+NOT_DONE = frozenset({"PENDING", RUNNING})
 
 
 class _Condition(_thread.RLock):  # type: ignore[misc]  # final in typeshed, not at run time
@@ -86,14 +90,11 @@ class PoolFuture[T](Future[T]):
         self._helper = helper
 
     def result(self, timeout: float | None = None) -> T:
-        if self._state in _NOT_DONE and (timeout is None or timeout > 0):
+        if self._state in NOT_DONE and (timeout is None or timeout > 0):
             self._helper(self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS))
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        if self._state in _NOT_DONE and (timeout is None or timeout > 0):
+        if self._state in NOT_DONE and (timeout is None or timeout > 0):
             self._helper(self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS))
         return super().exception(timeout)
-
-
-_NOT_DONE = frozenset({"PENDING", "RUNNING"})

@@ -31,6 +31,7 @@ from typing import Any
 from . import _worker
 from ._errors import BrokenPool, rebuild_exception
 from ._functions import MainRef
+from ._future import NOT_DONE, RUNNING
 from ._wakeup import SLEEPING as _SLEEPING
 from ._wakeup import Doorbells, Signal
 from ._workers import WorkerThread
@@ -46,10 +47,6 @@ def _can_poll() -> bool:
     """Polling only pays when the caller and a worker can run at the same time: with a
     single usable CPU it only delays the thread that has the work."""
     return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else True
-
-
-_RUNNING = "RUNNING"  # concurrent.futures' state names
-_NOT_DONE = frozenset({"PENDING", "RUNNING"})
 
 
 def _settle(future: Future[Any], kind: int, status: int, value: Any) -> None:
@@ -147,7 +144,7 @@ class Scheduler:
                 self._pending.append((future, message))
                 return
             # A brand-new future: nobody else can have cancelled it yet.
-            future._state = _RUNNING
+            future._state = RUNNING
             self._running[task_id] = (future, kind)
             self._put(message)
             self._in_queue += 1
@@ -212,7 +209,7 @@ class Scheduler:
             self._pollers += 1
             bells[0] = 1
         try:
-            while future._state in _NOT_DONE:
+            while future._state in NOT_DONE:
                 if count():
                     self._drain()
                     continue

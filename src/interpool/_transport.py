@@ -81,7 +81,9 @@ def encode_call(
     try:
         return pickle.dumps((args, kwargs), protocol=5), None
     except Exception as exc:
-        raise _unsendable(list(enumerate(args)) + list(kwargs.items()), exc) from exc
+        labels = [(f"argument {i}", a) for i, a in enumerate(args)]
+        labels += [(f"argument {k!r}", v) for k, v in kwargs.items()]
+        raise _unsendable(labels, exc) from exc
 
 
 def decode_call(
@@ -98,18 +100,16 @@ def dump_chunk(chunk: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...] | bytes:
     try:
         return dump(chunk)
     except Exception as exc:
-        items = [(f"{i} of a map item", a) for args in chunk for i, a in enumerate(args)]
+        items = [(f"argument {i} of a map item", a) for args in chunk for i, a in enumerate(args)]
         raise _unsendable(items, exc) from exc
 
 
-def _unsendable(items: list[tuple[Any, Any]], exc: Exception) -> TypeError:
-    for where, value in items:
+def _unsendable(items: list[tuple[str, Any]], exc: Exception) -> TypeError:
+    """The error for the first ``(label, value)`` that does not pickle."""
+    for label, value in items:
         try:
             pickle.dumps(value, protocol=5)
         except Exception as inner:  # noqa: BLE001
-            label = f"argument {where!r}" if isinstance(where, str) else f"argument {where}"
-            if isinstance(where, str) and where.endswith("map item"):
-                label = f"argument {where}"
             return TypeError(
                 f"interpool: {label} ({type(value).__module__}.{type(value).__qualname__}) "
                 f"cannot be sent to a worker interpreter: {inner}. Pass a picklable value "
@@ -130,10 +130,7 @@ class _Unpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if module in ("__main__", MAIN_ALIAS) and self._main_loader is not None:
-            obj: Any = self._main_loader()
-            for part in name.split("."):
-                obj = getattr(obj, part)
-            return obj
+            return walk_qualname(self._main_loader(), name)
         return super().find_class(module, name)
 
 
@@ -170,9 +167,14 @@ def encode_error(exc: BaseException) -> tuple[bytes | None, str, str, str]:
     return (blob, type_name, message, tb)
 
 
-def resolve_qualname(module_name: str, qualname: str) -> Any:
-    """Import ``module_name`` and walk ``qualname`` (``"Cls.method"``) from it."""
-    obj: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
+def walk_qualname(obj: Any, qualname: str) -> Any:
+    """``obj.Cls.method`` for ``qualname`` ``"Cls.method"``; raises ``AttributeError``."""
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def resolve_qualname(module_name: str, qualname: str) -> Any:
+    """Import ``module_name`` and walk ``qualname`` (``"Cls.method"``) from it."""
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    return walk_qualname(module, qualname)

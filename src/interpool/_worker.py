@@ -114,13 +114,8 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         try:
             fn = resolve(key)
             if kind == CALL:
-                if b is None:
-                    args, kwargs = load(a, main_module)
-                    value = fn(*args, **kwargs)
-                elif b:
-                    value = fn(*a, **dict(b))
-                else:
-                    value = fn(*a)
+                args, kwargs = decode_call(a, b, main_module)
+                value = fn(*args, **kwargs)
             else:
                 value = _run_chunk(fn, a if type(a) is tuple else load(a, main_module))
             reply = (task_id, VALUE, value) if is_native(value) else _pickled(task_id, value)
