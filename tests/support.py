@@ -88,13 +88,17 @@ def warm_up(pool: interpool.Pool) -> set[int]:
 
 
 def run_python(
-    *args: str | Path, cwd: Path | None = None, timeout: float = 60
+    *args: str | Path,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python ARGS...`` (a script path, ``-m module`` or ``-c code``) with the running
-    interpreter, in the current environment, and capture its output."""
+    interpreter, in the current environment plus ``env``, and capture its output."""
     return subprocess.run(
         [sys.executable, *map(str, args)],
         cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=timeout,

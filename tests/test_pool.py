@@ -282,8 +282,13 @@ def test_initializer_must_be_callable_and_sendable() -> None:
     threads = pool_threads()
     with pytest.raises(TypeError, match="callable"):
         interpool.Pool(1, initializer=42)  # type: ignore[arg-type]
+    lock = threading.Lock()
+
+    def init() -> None:  # a closure over a lock: cannot be pickled even by value
+        lock.acquire()
+
     with pytest.raises(TypeError, match="cannot send"):
-        interpool.Pool(1, initializer=lambda: None)
+        interpool.Pool(1, initializer=init)
     with pytest.raises(TypeError, match="argument 0"):
         interpool.Pool(1, initializer=tasks.init_set, initargs=(threading.Lock(),))
     assert pool_threads() == threads

@@ -163,7 +163,8 @@ class Pool(Executor):
 
         def submit_chunk(chunk: tuple[tuple[Any, ...], ...]) -> Future[Any]:
             future: PoolFuture[Any] = PoolFuture(self._help_wait)
-            self._scheduler.submit(future, key, _worker.CHUNK, dump_chunk(chunk), None)
+            fmt, payload = dump_chunk(chunk)
+            self._scheduler.submit(future, key, _worker.CHUNK, payload, fmt)
             return future
 
         if buffersize is None:

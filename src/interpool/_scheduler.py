@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import pickle
 import threading
 import time
 from collections import deque
@@ -32,6 +31,8 @@ from . import _worker
 from ._errors import BrokenPool, rebuild_exception
 from ._functions import MainRef
 from ._future import NOT_DONE, RUNNING
+from ._handoff import adopt
+from ._transport import BUFFERS, HANDOFF, decode
 from ._wakeup import SLEEPING as _SLEEPING
 from ._wakeup import Doorbells, Signal
 from ._workers import WorkerThread
@@ -49,23 +50,61 @@ def _can_poll() -> bool:
     return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else True
 
 
-def _settle(future: Future[Any], kind: int, status: int, value: Any) -> None:
-    """Complete ``future`` with a worker's result message."""
+def _settle(future: Future[Any] | None, message: tuple[Any, ...], status: int, value: Any) -> None:
+    """Complete ``future`` with the result of its task ``message``.  Without a future
+    (it was failed already), still decode the result: it may own memory handed over."""
+    kind = message[2]
+    if message[4] == BUFFERS:
+        _await_release(message[3][1])
     try:
-        if status in (_worker.VALUE, _worker.PICKLED):
-            if status == _worker.PICKLED:
-                value = pickle.loads(value)
-            if kind == _worker.CHUNK:
-                values, error = value
-                value = (values, None if error is None else rebuild_exception(error))
+        if status == _worker.ERROR:
+            if future is not None:
+                future.set_exception(rebuild_exception(value))
+            return
+        value = decode(status, value, foreign=True)
+        if kind == _worker.CHUNK:
+            values, error, handed = value
+            if handed:
+                values = list(values)
+                for i, address in handed:
+                    values[i] = adopt(address)
+            value = (values, None if error is None else rebuild_exception(error))
+        if future is not None:
             future.set_result(value)
-        else:
-            future.set_exception(rebuild_exception(value))
     except InvalidStateError:
         pass
     except Exception as exc:  # noqa: BLE001 - e.g. the result cannot be unpickled here
-        with contextlib.suppress(InvalidStateError):
-            future.set_exception(exc)
+        if future is not None:
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(exc)
+
+
+#: How long a finished task's shared buffers may take to be released (see below).
+RELEASE_PATIENCE = 0.05
+
+
+def _await_release(views: tuple[memoryview, ...]) -> None:
+    """Wait (briefly) until the worker's views of a task's buffers are released, so a
+    caller who gets the result may resize or close what it passed.
+
+    A worker drops its views before it replies, but CPython releases a view of another
+    interpreter's memory later, as a pending call run by any thread of the owner (the
+    main interpreter) at its next bytecode boundary: usually the very thread that runs
+    this loop.  A task that kept a view (in a global) holds it until the worker drops
+    it; after :data:`RELEASE_PATIENCE` we stop waiting and leave it exported."""
+    deadline = 0.0
+    for view in views:
+        while True:
+            try:
+                view.release()
+                break
+            except BufferError:
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + RELEASE_PATIENCE
+                elif now > deadline:
+                    return
+                os.sched_yield()
 
 
 class Scheduler:
@@ -92,7 +131,7 @@ class Scheduler:
         self._result_signal = Signal()
         self._lock = threading.Lock()
         self._pending: deque[tuple[Future[Any], tuple[Any, ...]]] = deque()
-        self._running: dict[int, tuple[Future[Any], int]] = {}
+        self._running: dict[int, tuple[Future[Any], tuple[Any, ...]]] = {}
         self._ids = itertools.count()
         self._depth = 2 * max_workers
         self._in_queue = 0
@@ -145,7 +184,7 @@ class Scheduler:
                 return
             # A brand-new future: nobody else can have cancelled it yet.
             future._state = RUNNING
-            self._running[task_id] = (future, kind)
+            self._running[task_id] = (future, message)
             self._put(message)
             self._in_queue += 1
             if _SLEEPING in self._bells:
@@ -175,7 +214,7 @@ class Scheduler:
             future, message = self._pending.popleft()
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled while pending
-            self._running[message[0]] = (future, message[2])
+            self._running[message[0]] = (future, message)
             self._put(message)
             self._in_queue += 1
             moved = True
@@ -254,6 +293,8 @@ class Scheduler:
                     self._refill_locked()
             if entry is not None:
                 _settle(entry[0], entry[1], status, value)
+            elif status == HANDOFF:
+                _settle(None, (task_id, None, _worker.CALL, None, None), status, value)
 
     def _collect(self) -> None:
         """The collector thread: sleep on the result signal, complete what arrived."""

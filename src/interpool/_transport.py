@@ -4,8 +4,10 @@ Values made only of ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes`` a
 (exact) ``tuple`` s of those cross natively: ``concurrent.interpreters.Queue``
 rebuilds them in the other interpreter without pickle (``str``/``bytes`` are
 copied once).  Anything else is pickled (protocol 5) into ``bytes``, which then
-cross natively.  A payload is therefore either a ``tuple`` (native) or ``bytes``
-(a pickle), and the receiver can tell which without a flag.
+cross natively; large buffers inside it travel beside the pickle as shared
+``memoryview`` s (``_buffers``), and a large ``bytes`` result is handed over whole
+(``_handoff``).  Every payload travels with its format (:data:`NATIVE`,
+:data:`PICKLE`, :data:`BUFFERS`, :data:`HANDOFF`).
 
 Both interpreters import this module; it must stay free of heavy imports.
 """
@@ -16,12 +18,19 @@ import importlib
 import pickle
 import sys
 
+from . import _buffers
+
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "BUFFERS",
+    "HANDOFF",
     "MAIN_ALIAS",
+    "NATIVE",
+    "PICKLE",
+    "decode",
     "decode_call",
     "dump",
     "dump_chunk",
@@ -54,18 +63,42 @@ def is_native(value: object) -> bool:
     return False
 
 
-def dump(value: tuple[Any, ...]) -> tuple[Any, ...] | bytes:
-    """Encode a tuple for crossing: itself when native, else its pickle."""
+#: How a payload is encoded (the format travels beside it, see ``_worker``).
+NATIVE = 0  #: the value itself, natively shareable
+PICKLE = 1  #: ``bytes``: its pickle
+BUFFERS = 2  #: ``_buffers.Packed``: its pickle, with large buffers beside it
+HANDOFF = 3  #: ``int``: the address of a ``bytes`` object handed over (``_handoff``)
+
+
+def dump(value: Any) -> tuple[int, Any]:
+    """``(format, payload)`` for ``value``: itself when native, else its pickle (with
+    large buffers out of band, see ``_buffers``).  Raises what pickling raises."""
     if is_native(value):
-        return value
-    return pickle.dumps(value, protocol=5)
+        return NATIVE, value
+    payload = _buffers.dumps(value)
+    return (PICKLE if type(payload) is bytes else BUFFERS), payload
 
 
-def encode_call(
-    args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[tuple[Any, ...] | bytes, tuple[Any, ...] | None]:
+def decode(fmt: int, payload: Any, main_loader: Any = None, foreign: bool = False) -> Any:
+    """The value :func:`dump` encoded.  ``foreign``: out-of-band buffers are of memory
+    a worker owns, to be copied (see ``_buffers.loads``)."""
+    if fmt == NATIVE:
+        return payload
+    if fmt == PICKLE:
+        return load(payload, main_loader)
+    if fmt == BUFFERS:
+        return _buffers.loads(payload, _unpickler_for(main_loader), foreign)
+    if fmt == HANDOFF:
+        from . import _handoff
+
+        return _handoff.adopt(payload)
+    raise ValueError(f"interpool: unknown payload format {fmt!r}")
+
+
+def encode_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """Encode a call's arguments as the last two fields of a task message:
-    ``(args, kwargs_items)`` when all are native, else ``(pickle of (args, kwargs), None)``.
+    ``(args, kwargs_items)`` when all are native, else ``(payload, format)`` of
+    ``(args, kwargs)`` (see :func:`dump`).
 
     Raises ``TypeError`` naming the first argument that cannot be sent (by position or
     keyword) and its type."""
@@ -79,23 +112,22 @@ def encode_call(
     elif is_native(args) and is_native(tuple(kwargs.values())):
         return args, tuple(kwargs.items())
     try:
-        return pickle.dumps((args, kwargs), protocol=5), None
+        fmt, payload = dump((args, kwargs))
     except Exception as exc:
         labels = [(f"argument {i}", a) for i, a in enumerate(args)]
         labels += [(f"argument {k!r}", v) for k, v in kwargs.items()]
         raise _unsendable(labels, exc) from exc
+    return payload, fmt
 
 
-def decode_call(
-    a: tuple[Any, ...] | bytes, b: tuple[Any, ...] | None, main_loader: Any = None
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def decode_call(a: Any, b: Any, main_loader: Any = None) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The ``(args, kwargs)`` that :func:`encode_call` encoded."""
-    if b is None:
-        return load(a, main_loader)  # type: ignore[no-any-return]
-    return a, dict(b) if b else {}  # type: ignore[return-value]
+    if type(b) is tuple:
+        return a, dict(b) if b else {}
+    return decode(b, a, main_loader)  # type: ignore[no-any-return]
 
 
-def dump_chunk(chunk: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...] | bytes:
+def dump_chunk(chunk: tuple[tuple[Any, ...], ...]) -> tuple[int, Any]:
     """Encode the argument tuples of a ``map`` chunk; errors as for :func:`encode_call`."""
     try:
         return dump(chunk)
@@ -122,10 +154,8 @@ class _Unpickler(pickle.Unpickler):
     """Resolves ``__main__`` (and its alias) through a loader, so a worker finds the
     classes and functions of the caller's script."""
 
-    def __init__(self, data: Any, main_loader: Any) -> None:
-        import io
-
-        super().__init__(io.BytesIO(data))
+    def __init__(self, file: Any, main_loader: Any, buffers: Any = None) -> None:
+        super().__init__(file, buffers=buffers)
         self._main_loader = main_loader
 
     def find_class(self, module: str, name: str) -> Any:
@@ -134,13 +164,19 @@ class _Unpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def load(payload: tuple[Any, ...] | bytes, main_loader: Any = None) -> Any:
-    """Decode what :func:`dump` made."""
-    if not isinstance(payload, bytes):
-        return payload
+def load(data: bytes, main_loader: Any = None) -> Any:
+    """Unpickle ``data``, finding ``__main__`` objects through ``main_loader``."""
     if main_loader is None:
-        return pickle.loads(payload)
-    return _Unpickler(payload, main_loader).load()
+        return pickle.loads(data)
+    import io
+
+    return _Unpickler(io.BytesIO(data), main_loader).load()
+
+
+def _unpickler_for(main_loader: Any) -> Any:
+    if main_loader is None:
+        return pickle.Unpickler
+    return lambda file, buffers: _Unpickler(file, main_loader, buffers)
 
 
 def encode_error(exc: BaseException) -> tuple[bytes | None, str, str, str]:

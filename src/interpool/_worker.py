@@ -12,24 +12,25 @@ Messages (all natively shareable, see ``_transport``):
 
 * task: ``(task_id, function_key, kind, a, b)``.  For :data:`CALL`, ``a, b`` are
   ``_transport.encode_call``'s output; for :data:`CHUNK` (``map``), ``a`` is the
-  ``_transport.dump_chunk`` of the argument tuples and ``b`` is ``None``.  ``None``
-  instead of a message tells one worker to stop.
-* result: ``(task_id, status, value)``: :data:`VALUE` (``value`` is native),
-  :data:`PICKLED` (``value`` is its pickle), :data:`ERROR` (``value`` is
-  ``_transport.encode_error``'s tuple) or :data:`INIT_FAILED` (the same, for the
-  initializer).  A chunk's value is ``(results, error_or_None)``: the results up to
-  the first call that raised, and that call's error.
+  payload of the argument tuples and ``b`` its format (``_transport.dump_chunk``).
+  ``None`` instead of a message tells one worker to stop.
+* result: ``(task_id, status, value)``.  On success ``status`` is the format of the
+  payload ``value`` (``_transport.NATIVE``, ``PICKLE``, ``BUFFERS`` or ``HANDOFF``);
+  else :data:`ERROR` (``value`` is ``_transport.encode_error``'s tuple) or
+  :data:`INIT_FAILED` (the same, for the initializer).  A chunk's value is
+  ``(results, error_or_None, handed)``: the results up to the first call that raised,
+  that call's error, and ``(index, address)`` pairs for results handed over whole
+  (``_handoff``), whose place in ``results`` holds ``None``.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import time
 
-from . import _wakeup
+from . import _buffers, _handoff, _wakeup
 from ._functions import FunctionCache, MainRef
-from ._transport import decode_call, encode_error, is_native, load
+from ._transport import HANDOFF, NATIVE, decode, decode_call, dump, encode_error
 from ._wakeup import BUSY, POLLING, SLEEPING
 from ._xiqueue import QueueEmpty, ops
 
@@ -37,15 +38,16 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CALL", "CHUNK", "ERROR", "INIT_FAILED", "PICKLED", "VALUE", "serve"]
+__all__ = ["CALL", "CHUNK", "ERROR", "INIT_FAILED", "serve"]
 
 CALL = 0
 CHUNK = 1
 
-VALUE = 0
-PICKLED = 1
-ERROR = 2
-INIT_FAILED = 3
+#: Result statuses besides the payload formats of ``_transport`` (0 to 3).
+ERROR = 4
+INIT_FAILED = 5
+
+_HANDOFF_MIN = _handoff.MIN_SIZE if _handoff.enabled else -1
 
 
 def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
@@ -75,6 +77,9 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     notify = _wakeup.notify
     sched_yield = os.sched_yield
     me = 1 + index
+    _buffers.keep_views = True  # views we receive are of the main interpreter's memory
+    args: Any = None
+    kwargs: Any = None
 
     if initializer is not None:
         try:
@@ -111,16 +116,27 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         if message is None:
             return
         task_id, key, kind, a, b = message
+        message = None
         try:
             fn = resolve(key)
             if kind == CALL:
                 args, kwargs = decode_call(a, b, main_module)
                 value = fn(*args, **kwargs)
+                args = kwargs = None
+                if type(value) is bytes and len(value) >= _HANDOFF_MIN > 0:
+                    box = [value]
+                    value = None
+                    reply = _hand_over(task_id, box)
+                else:
+                    reply = _reply(task_id, value)
+                value = None
             else:
-                value = _run_chunk(fn, a if type(a) is tuple else load(a, main_module))
-            reply = (task_id, VALUE, value) if is_native(value) else _pickled(task_id, value)
+                reply = _reply_chunk(task_id, fn, decode(b, a, main_module))
         except BaseException as exc:  # noqa: BLE001 - the task's error is its result
             reply = (task_id, ERROR, encode_error(exc))
+        # Drop our views of the caller's buffers before replying: the caller waits
+        # for their release before it completes the task (see Scheduler._settle).
+        a = b = args = kwargs = None
         # Announce "polling" before replying: the caller may queue the next task as
         # soon as it sees this result, and must not wake another worker for it.
         doorbells[me] = POLLING
@@ -137,24 +153,60 @@ def _peer_polling(doorbells: memoryview, me: int) -> bool:
     return False
 
 
-def _pickled(task_id: int, value: Any) -> tuple[int, int, bytes]:
+def _reply(task_id: int, value: Any) -> tuple[int, int, Any]:
     try:
-        return (task_id, PICKLED, pickle.dumps(value, protocol=5))
+        return (task_id, *dump(value))
     except Exception as exc:
-        t = type(value)
-        raise TypeError(
-            f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
-            f"sent back from the worker interpreter: {exc}. Return a picklable value."
-        ) from exc
+        raise _unsendable_result(value, exc) from exc
 
 
-def _run_chunk(fn: Any, chunk: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
-    """Run ``fn`` over a chunk of argument tuples; stop at the first error, which is
-    returned beside the results that came before it."""
-    results = []
+def _unsendable_result(value: Any, exc: Exception) -> TypeError:
+    t = type(value)
+    return TypeError(
+        f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
+        f"sent back from the worker interpreter: {exc}. Return a picklable value."
+    )
+
+
+def _hand_over(task_id: int, box: list[bytes]) -> tuple[int, int, Any]:
+    """The reply for a large ``bytes`` result, the only item of ``box``: handed over
+    whole if nothing else refers to it, else copied by the queue."""
+    address = _handoff.give(box)
+    if address is None:
+        return (task_id, NATIVE, box.pop())
+    return (task_id, HANDOFF, address)
+
+
+def _reply_chunk(task_id: int, fn: Any, chunk: tuple[tuple[Any, ...], ...]) -> tuple[int, int, Any]:
+    """Run ``fn`` over a chunk of argument tuples and make the reply; stop at the first
+    error, which is returned beside the results that came before it."""
+    results: list[Any] = []
+    error = None
     for args in chunk:
         try:
             results.append(fn(*args))
         except BaseException as exc:  # noqa: BLE001
-            return (tuple(results), encode_error(exc))
-    return (tuple(results), None)
+            error = encode_error(exc)
+            break
+    handed = []
+    if _HANDOFF_MIN > 0:
+        for i in range(len(results)):
+            if type(results[i]) is bytes and len(results[i]) >= _HANDOFF_MIN:
+                box = [results[i]]
+                results[i] = None
+                address = _handoff.give(box)
+                if address is None:
+                    results[i] = box.pop()
+                else:
+                    handed.append((i, address))
+    try:
+        return (task_id, *dump((tuple(results), error, tuple(handed))))
+    except Exception as exc:
+        for i, address in handed:  # take back what was handed over, or it leaks
+            results[i] = _handoff.adopt(address)
+        for value in results:  # name the result that cannot cross
+            try:
+                dump(value)
+            except Exception as inner:
+                raise _unsendable_result(value, inner) from inner
+        raise _unsendable_result(results, exc) from exc
