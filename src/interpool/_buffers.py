@@ -34,6 +34,7 @@ import array
 import contextlib
 import io
 import pickle
+import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -104,16 +105,53 @@ class _Pickler(pickle.Pickler):
         return buffer
 
 
+class _Cached(threading.local):
+    """One reusable pickler per thread: making one costs more than a small pickle."""
+
+    def __init__(self) -> None:
+        self.file = io.BytesIO()
+        self.buffers = _Buffers()
+        self.pickler = _Pickler(self.file, self.buffers)
+        self.busy = False
+
+
+_cached = _Cached()
+
+
 def dumps(value: Any) -> bytes | Packed:
     """The pickle of ``value``, with its large buffers beside it (a :data:`Packed`), or
     just the pickle if it has none."""
-    file = io.BytesIO()
-    buffers = _Buffers()
-    _Pickler(file, buffers).dump(value)
+    cached = _cached
+    if cached.busy:  # re-entered (a __reduce__ that pickles): use a fresh pickler
+        file, buffers = io.BytesIO(), _Buffers()
+        _Pickler(file, buffers).dump(value)
+    else:
+        file, buffers = cached.file, cached.buffers
+        cached.busy = True
+        try:
+            cached.pickler.dump(value)
+        except BaseException:
+            _reset(cached)
+            raise
+        cached.busy = False
     data = file.getvalue()
-    if not buffers.views:
-        return data
-    return (data, tuple(buffers.views), tuple(buffers.user))
+    result = data if not buffers.views else (data, tuple(buffers.views), tuple(buffers.user))
+    if file is cached.file:
+        _reset(cached)
+    return result
+
+
+def _reset(cached: _Cached) -> None:
+    file = cached.file
+    file.seek(0)
+    file.truncate()
+    cached.pickler.clear_memo()
+    buffers = cached.buffers
+    if buffers.views or buffers.ours:
+        buffers.views.clear()
+        buffers.user.clear()
+        buffers.ours.clear()
+    cached.busy = False
 
 
 #: True in a worker: the views it receives are of the main interpreter's memory, which
