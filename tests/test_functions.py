@@ -7,6 +7,7 @@ import gc
 import math
 import operator
 import textwrap
+import threading
 import weakref
 from fractions import Fraction
 from pathlib import Path
@@ -89,42 +90,52 @@ def test_same_function_many_times(pool: interpool.Pool) -> None:
     assert [f.result(timeout=PATIENCE) for f in futures] == [2 * i for i in range(50)]
 
 
-# -- callables that cannot be sent ------------------------------------------------------
+# -- callables sent by value (see also test_callables_by_value.py) -----------------------
 
 
-def test_lambda_is_rejected_at_submit(pool: interpool.Pool) -> None:
-    with pytest.raises(TypeError, match="cannot send") as info:
-        pool.submit(lambda: 1)
-    assert "lambda" in str(info.value)
-    with pytest.raises(TypeError, match="cannot send"):
-        pool.map(lambda x: x, [1, 2])
+def test_lambda_runs(pool: interpool.Pool) -> None:
+    assert pool.submit(lambda: 1).result(timeout=PATIENCE) == 1
+    assert list(pool.map(lambda x: x + 1, [1, 2])) == [2, 3]
 
 
-def test_closure_is_rejected_at_submit(pool: interpool.Pool) -> None:
+def test_closure_runs(pool: interpool.Pool) -> None:
     offset = 3
 
     def closure(x: int) -> int:
         return x + offset
 
-    with pytest.raises(TypeError, match="cannot send") as info:
-        pool.submit(closure, 1)
-    assert "closure" in str(info.value)
+    assert pool.submit(closure, 1).result(timeout=PATIENCE) == 4
 
 
-def test_method_of_local_class_is_rejected(pool: interpool.Pool) -> None:
+def test_method_of_local_class_runs(pool: interpool.Pool) -> None:
     class Local:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
         def method(self) -> int:
-            return 1
+            return self.n
 
-    with pytest.raises(TypeError, match="cannot send"):
-        pool.submit(Local().method)
-    with pytest.raises(TypeError, match="cannot send"):
-        pool.submit(Local)
+    assert pool.submit(Local(5).method).result(timeout=PATIENCE) == 5
+    assert pool.submit(lambda: Local(6).method()).result(timeout=PATIENCE) == 6
 
 
-def test_partial_of_lambda_is_rejected(pool: interpool.Pool) -> None:
-    with pytest.raises(TypeError):
-        pool.submit(functools.partial(lambda x: x, 1))
+def test_partial_of_lambda_runs(pool: interpool.Pool) -> None:
+    assert pool.submit(functools.partial(lambda x, y: x - y, 10), 1).result(timeout=PATIENCE) == 9
+
+
+# -- callables that cannot be sent ------------------------------------------------------
+
+
+def test_unpicklable_closure_is_rejected_at_submit(pool: interpool.Pool) -> None:
+    lock = threading.Lock()
+
+    def closure() -> bool:
+        return lock.locked()
+
+    with pytest.raises(TypeError, match="cannot send") as info:
+        pool.submit(closure)
+    assert "closure" in str(info.value)
+    assert "lock" in str(info.value)
 
 
 @pytest.mark.parametrize("not_callable", [3, "abc", None, [tasks.square]])
@@ -136,9 +147,10 @@ def test_non_callable_is_rejected(pool: interpool.Pool, not_callable: object) ->
 
 
 def test_pool_works_after_rejections(pool: interpool.Pool) -> None:
+    lock = threading.Lock()
     for _ in range(3):
         with pytest.raises(TypeError):
-            pool.submit(lambda: 1)
+            pool.submit(lambda: lock)
     assert pool.submit(tasks.add, 1, 1).result(timeout=PATIENCE) == 2
 
 
@@ -298,27 +310,20 @@ def test_main_module_run_with_dash_m(tmp_path: Path) -> None:
     assert_clean_stderr(proc.stderr)
 
 
-def test_main_function_without_script_fails_clearly(tmp_path: Path) -> None:
+def test_main_function_without_script_runs(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """\
         import interpool
 
         def f(x):
-            return x
+            return x * 2
 
         with interpool.Pool(1) as pool:
-            try:
-                future = pool.submit(f, 1)
-            except TypeError as exc:
-                print("SUBMIT-ERROR", exc)
-            else:
-                exc = future.exception(timeout=30)
-                print("TASK-ERROR", type(exc).__name__, exc)
+            print("RESULT", pool.submit(f, 21).result(timeout=30))
             print("STILL-WORKS", pool.submit(abs, -3).result(timeout=30))
         """
     )
     proc = run_python("-c", code, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "ERROR" in proc.stdout
-    assert "__main__" in proc.stdout
-    assert "STILL-WORKS 3" in proc.stdout
+    assert proc.stdout.splitlines() == ["RESULT 42", "STILL-WORKS 3"]
+    assert_clean_stderr(proc.stderr)

@@ -1,17 +1,41 @@
 """How a callable reaches a worker.
 
-Caller side, :func:`function_key` turns a callable into a key that crosses natively:
+Caller side, :func:`function_key` turns a callable into a key that crosses natively.
+The rules, tried in this order:
 
-* ``"module:qualname"`` (a ``str``) for anything importable by name that resolves back
-  to the same object: module-level functions, classes, static methods, builtins.  The
-  worker imports it once and caches it.
-* ``"__main__:qualname"`` for a function of the script being run (``python script.py``
-  or ``python -m pkg.mod``): the worker loads that script by path (or module name)
-  under the name ``__interpool_main__``, so its ``if __name__ == "__main__":`` block
-  does not run again.
-* ``bytes``: the callable's pickle, for anything else pickle can handle (bound methods
-  of picklable objects, ``functools.partial`` of importable functions, ...), made
-  afresh at each call and unpickled afresh by the worker, as a process pool would.
+1. ``"module:qualname"`` (a ``str``), by name, for a function, builtin function or
+   class whose ``__module__``/``__qualname__`` resolve back to the very same object
+   (module-level functions and classes, static methods, builtins such as ``len``).
+   The key is cached here and the worker imports the object once and caches it.
+2. ``"__main__:qualname"``, by name, for such a function or class of the script
+   being run (``python script.py`` or ``python -m pkg.mod``, see :func:`main_ref`):
+   the worker loads that script by path (or module name) under the name
+   ``__interpool_main__``, so its ``if __name__ == "__main__":`` block does not run
+   again.  Cached on both sides, like 1.
+3. ``bytes``, the plain pickle (protocol 5), for any other callable that is not a
+   function or class and that pickle can send by reference: a ``functools.partial``
+   of an importable function, a bound method of an instance of a module-level class,
+   a callable instance, ``"-".join``...  If that pickle names something of
+   ``__main__`` while there is no script (REPL, ``python -c``, stdin, a notebook),
+   which a worker could not load, rule 4 applies instead.
+4. ``bytes``, the cloudpickle pickle (protocol 5), by value, for everything else:
+   lambdas, closures, nested functions, functions and classes defined in the REPL,
+   ``python -c``, stdin or a notebook, a partial of a lambda, a method of a class
+   defined inside a function...  Their code is sent along with what they capture:
+   closure variables and the globals they use (functions and classes of
+   ``__main__`` by value too, importable modules and functions by name).
+   cloudpickle is imported on first need only, here and in each worker (its pickle
+   refers to ``cloudpickle`` functions, which the worker's ordinary unpickler
+   imports; about 40 ms, once).
+
+A callable that neither pickle can send (one that captures a lock, a socket, a
+database connection...) gets a ``TypeError`` at submit naming it, the reason and the
+fix; so does a non-callable.
+
+``bytes`` keys are made afresh at every ``submit`` (once per ``map`` call), so what
+the callable carries is sent as it is at that moment, and the pool keeps no reference
+to the caller's object.  The worker unpickles them afresh for every call (every
+``map`` chunk), so no state one call leaves in its copy leaks into another.
 
 Worker side, :class:`FunctionCache` turns keys back into callables.
 """
@@ -64,9 +88,11 @@ def function_key(fn: Any) -> str | bytes:
     """The key that lets a worker find ``fn``; raises ``TypeError`` naming the problem.
 
     Keys of callables found by name are cached (those callables live in their module
-    anyway).  A pickled callable is pickled again at every call, so that the state it
-    carries (a ``partial``'s arguments, a bound method's instance) is sent as it is
-    at that moment, and the caller's object is not kept alive by the pool."""
+    anyway).  Any other callable is pickled again at every call of this function
+    (plain pickle if it can, else cloudpickle by value), so that the state it carries
+    (a ``partial``'s arguments, a bound method's instance, a closure's variables) is
+    sent as it is at that moment, and the caller's object is not kept alive by the
+    pool.  See the module docstring for the rules."""
     try:
         return _KEY_CACHE[fn]
     except KeyError, TypeError:
@@ -87,17 +113,10 @@ def _make_key(fn: Any) -> str | bytes:
         )
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
-    if isinstance(fn, (types.FunctionType, types.BuiltinFunctionType, type)) and (
-        isinstance(module, str) and isinstance(qualname, str) and "<" not in qualname
-    ):
+    by_name = isinstance(fn, (types.FunctionType, types.BuiltinFunctionType, type))
+    if by_name and isinstance(module, str) and isinstance(qualname, str) and "<" not in qualname:
         if module == "__main__":
-            if main_ref() is None:
-                raise TypeError(
-                    f"interpool: cannot send {_describe(fn)} to a worker interpreter: it "
-                    "was defined in __main__ of the REPL, python -c or a notebook, which a "
-                    "worker cannot load. Define it in a module (or a script file)."
-                )
-            if _resolves(sys.modules["__main__"], qualname, fn):
+            if main_ref() is not None and _resolves(sys.modules["__main__"], qualname, fn):
                 return f"__main__:{qualname}"
         else:
             try:
@@ -106,14 +125,48 @@ def _make_key(fn: Any) -> str | bytes:
                 found = None
             if found is fn:
                 return f"{module}:{qualname}"
+    if not isinstance(fn, (types.FunctionType, type)):
+        # Plain pickle is several times faster than cloudpickle, for what it can send by
+        # reference: a partial of a module function, a method of a module-level class...
+        # (A function or class that was not found by name above would fail here anyway.)
+        try:
+            data = pickle.dumps(fn, protocol=5)
+        except Exception:  # noqa: BLE001 - cloudpickle may still manage
+            pass
+        else:
+            # Something of __main__ pickled by name: fine with a script, which the worker
+            # loads, but without one (REPL, python -c, notebook) it must go by value.
+            # (A false alarm, such as the string "__main__" in a partial's arguments,
+            # only costs the slower cloudpickle.)
+            if b"__main__" not in data or main_ref() is not None:
+                return data
+    return _by_value(fn)
+
+
+def _by_value(fn: Any) -> bytes:
+    """``fn`` pickled by value with cloudpickle (code, closure and the globals it uses,
+    as they are now); the worker loads it with a plain unpickler."""
     try:
-        return pickle.dumps(fn, protocol=5)
+        import cloudpickle  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise TypeError(
+            f"interpool: cannot send {_describe(fn)} to a worker interpreter: it cannot be "
+            "imported by name, and sending it by value needs cloudpickle, which is not "
+            f"installed ({exc}). Install cloudpickle, or define the callable at module "
+            "level in an importable module (or the script)."
+        ) from exc
+    try:
+        data: bytes = cloudpickle.dumps(fn, protocol=5)
     except Exception as exc:
         raise TypeError(
-            f"interpool: cannot send {_describe(fn)} to a worker interpreter: {exc}. "
-            "Define it at module level (a lambda, closure or nested function cannot be "
-            "imported by a worker), or in an importable module."
+            f"interpool: cannot send {_describe(fn)} to a worker interpreter: it cannot be "
+            f"imported by name, nor pickled by value: {type(exc).__name__}: {exc}. What it "
+            "captures (closure variables, the globals it uses, a partial's arguments, a "
+            "bound method's object) must be picklable: create locks, sockets, open files "
+            "and the like inside the task instead, or pass what the task needs as "
+            "picklable arguments."
         ) from exc
+    return data
 
 
 def _resolves(module: Any, qualname: str, fn: Any) -> bool:
@@ -124,8 +177,16 @@ def _resolves(module: Any, qualname: str, fn: Any) -> bool:
 
 
 def _describe(fn: Any) -> str:
-    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    return f"{type(fn).__name__} {name!r}"
+    """``function 'f.<locals>.<lambda>'``, ``functools.partial of method 'C.m'``..."""
+    t = type(fn)
+    kind = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    name = getattr(fn, "__qualname__", None)
+    if isinstance(name, str):
+        return f"{kind} {name!r}"
+    inner = getattr(fn, "func", None)  # functools.partial and alike
+    if callable(inner):
+        return f"{kind} of {_describe(inner)}"
+    return f"{kind} instance"
 
 
 class FunctionCache:
@@ -161,8 +222,10 @@ class FunctionCache:
             return self._main_module
         if self._main is None:
             raise RuntimeError(
-                "interpool: this task needs the caller's __main__, but it has no script "
-                "file (REPL, python -c or a notebook); define the function in a module"
+                "interpool: this task refers by name to something of the caller's "
+                "__main__ (an argument of a class defined there?), but it has no script "
+                "file (REPL, python -c or a notebook) that a worker could load; define "
+                "that class or function in a module"
             )
         kind, where = self._main
         if kind == "module":
