@@ -34,13 +34,14 @@ import array
 import contextlib
 import io
 import pickle
+import sys
 import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["OUT_OF_BAND_MIN", "Packed", "dumps", "loads"]
+__all__ = ["OUT_OF_BAND_MIN", "Packed", "by_value", "by_value_needed", "dumps", "loads"]
 
 #: Smaller buffers are copied into the pickle: below this, sharing a view costs more
 #: than copying the bytes.
@@ -120,7 +121,42 @@ _cached = _Cached()
 
 def dumps(value: Any) -> bytes | Packed:
     """The pickle of ``value``, with its large buffers beside it (a :data:`Packed`), or
-    just the pickle if it has none."""
+    just the pickle if it has none.
+
+    What plain pickle cannot send (lambdas, closures, instances of classes defined in
+    a function or in a script-less ``__main__``) is pickled by value with cloudpickle,
+    in-band; if that fails too, the first error is raised."""
+    try:
+        return _dumps(value)
+    except Exception as exc:  # noqa: BLE001 - any pickling error: try by value
+        try:
+            return by_value(value)
+        except Exception:  # noqa: BLE001 - report the plain pickle's error
+            raise exc from None
+
+
+def by_value_needed(data: bytes) -> bool:
+    """True if the caller's pickle ``data`` refers to ``__main__`` by name while the
+    caller has no script a worker could load (REPL, ``python -c``, notebooks)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        return False  # python -m: workers import it by name
+    path = getattr(main, "__file__", None)
+    if isinstance(path, str) and path.endswith(".py"):
+        return False  # a script: workers load it (see _functions.main_ref)
+    return b"__main__" in data
+
+
+def by_value(value: Any) -> bytes:
+    """``value`` pickled by value with cloudpickle (imported on first need)."""
+    import cloudpickle  # type: ignore[import-untyped]
+
+    data: bytes = cloudpickle.dumps(value, protocol=5)
+    return data
+
+
+def _dumps(value: Any) -> bytes | Packed:
     cached = _cached
     if cached.busy:  # re-entered (a __reduce__ that pickles): use a fresh pickler
         file, buffers = io.BytesIO(), _Buffers()

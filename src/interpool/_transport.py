@@ -120,7 +120,7 @@ def encode_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any
     elif is_native(args) and is_native(tuple(kwargs.values())):
         return args, tuple(kwargs.items())
     try:
-        fmt, payload = dump((args, kwargs))
+        fmt, payload = _dump_from_caller((args, kwargs))
     except Exception as exc:
         labels = [(f"argument {i}", a) for i, a in enumerate(args)]
         labels += [(f"argument {k!r}", v) for k, v in kwargs.items()]
@@ -138,17 +138,26 @@ def decode_call(a: Any, b: Any, main_loader: Any = None) -> tuple[tuple[Any, ...
 def dump_chunk(chunk: tuple[tuple[Any, ...], ...]) -> tuple[int, Any]:
     """Encode the argument tuples of a ``map`` chunk; errors as for :func:`encode_call`."""
     try:
-        return dump(chunk)
+        return _dump_from_caller(chunk)
     except Exception as exc:
         items = [(f"argument {i} of a map item", a) for args in chunk for i, a in enumerate(args)]
         raise _unsendable(items, exc) from exc
+
+
+def _dump_from_caller(value: Any) -> tuple[int, Any]:
+    """:func:`dump`, made in the caller: objects of a script-less ``__main__`` (REPL,
+    ``python -c``, notebooks), which a worker cannot import, go by value."""
+    fmt, payload = dump(value)
+    if fmt != NATIVE and _buffers.by_value_needed(payload if fmt == PICKLE else payload[0]):
+        return PICKLE, _buffers.by_value(value)
+    return fmt, payload
 
 
 def _unsendable(items: list[tuple[str, Any]], exc: Exception) -> TypeError:
     """The error for the first ``(label, value)`` that does not pickle."""
     for label, value in items:
         try:
-            pickle.dumps(value, protocol=5)
+            _buffers.dumps(value)
         except Exception as inner:  # noqa: BLE001
             return TypeError(
                 f"interpool: {label} ({type(value).__module__}.{type(value).__qualname__}) "

@@ -1,0 +1,95 @@
+"""Arguments and results that plain pickle cannot send go by value (cloudpickle)."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import threading
+from typing import Any
+
+import pytest
+
+import interpool
+
+from . import tasks
+from .support import assert_clean_stderr, run_python
+
+
+def apply(fn: Any, *args: Any) -> Any:
+    return fn(*args)
+
+
+def make_adder(n: int) -> Any:
+    return lambda x: x + n
+
+
+def test_lambda_argument(pool: interpool.Pool) -> None:
+    assert pool.submit(apply, lambda x: x * 3, 7).result() == 21
+    assert list(pool.map(apply, [lambda: 1, lambda: 2])) == [1, 2]
+
+
+def test_lambda_result(pool: interpool.Pool) -> None:
+    adder = pool.submit(make_adder, 10).result()
+    assert adder(5) == 15
+
+
+def test_instance_of_a_local_class_both_ways(pool: interpool.Pool) -> None:
+    class Local:
+        def __init__(self, v: int) -> None:
+            self.v = v
+
+    assert pool.submit(apply, lambda o: o.v + 1, Local(41)).result() == 42
+    back = pool.submit(apply, lambda: Local(9)).result()
+    assert type(back).__name__ == "Local"
+    assert back.v == 9
+
+
+def test_plain_pickle_still_used_for_ordinary_values(pool: interpool.Pool) -> None:
+    """Module classes keep their identity (no by-value copy of the class)."""
+    point = pool.submit(tasks.Point, 1, 2).result()
+    assert type(point) is tasks.Point
+
+
+def test_unsendable_even_by_value(pool: interpool.Pool) -> None:
+    lock = threading.Lock()
+    with pytest.raises(TypeError, match=r"argument 1 \(_thread\.lock\)"):
+        pool.submit(apply, len, lock)
+    assert pool.submit(apply, len, "abc").result() == 3
+
+
+PROGRAM = textwrap.dedent(
+    """
+    import interpool
+
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    def double(p):
+        return Point(p.x * 2)
+
+    with interpool.Pool(2) as pool:
+        assert pool.submit(double, Point(21)).result().x == 42
+        assert [p.x for p in pool.map(double, [Point(i) for i in range(5)])] == [0, 2, 4, 6, 8]
+        assert pool.submit(lambda: Point(5)).result().x == 5
+    print("ok")
+    """
+)
+
+
+def test_repl_class_instances_cross_from_python_c() -> None:
+    result = run_python("-c", PROGRAM)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert_clean_stderr(result.stderr)
+
+
+def test_repl_class_instances_cross_from_stdin() -> None:
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-"], input=PROGRAM, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert_clean_stderr(result.stderr)
