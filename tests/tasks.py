@@ -287,3 +287,157 @@ class CallCounter:
 
 def total(values: list[int]) -> int:
     return sum(values)
+
+
+# -- property tests (test_properties.py) ----------------------------------------------
+
+
+class Shade(enum.Enum):
+    """A plain (not int) enum."""
+
+    LIGHT = "light"
+    DARK = 2
+    MIXED = (1, "x")
+
+
+def describe(value: Any) -> Any:
+    """A canonical description of ``value``, made only of natively crossing types
+    (tuples, ``str``, ``int``, ``bool``, ``bytes``, ``None``): two values have the same
+    description if and only if they are equal, have the same exact types recursively,
+    and share their mutable parts (lists, dicts, sets, bytearrays, arrays, deques,
+    dataclass instances) in the same way.  NaNs are equal to each other; ``0.0`` and
+    ``-0.0`` differ; ``datetime.fold`` and ``deque.maxlen`` count.  Computed in a
+    worker, it tells what the worker received."""
+    import array
+    import collections
+    import dataclasses
+    import datetime
+    import decimal
+    import fractions
+    import math
+    import uuid
+
+    seen: dict[int, int] = {}
+    keep: list[Any] = []  # keeps ids unique while we walk
+
+    def fl(x: float) -> str | None:
+        return None if math.isnan(x) else x.hex()
+
+    def td(d: datetime.timedelta | None) -> Any:
+        return None if d is None else (d.days, d.seconds, d.microseconds)
+
+    def tz(z: datetime.tzinfo | None) -> Any:
+        if z is None:
+            return None
+        return (_type_name(z), td(z.utcoffset(None)), z.tzname(None))
+
+    def walk(v: Any) -> Any:  # noqa: PLR0911 - one return per type
+        t = type(v)
+        name = _type_name(v)
+        mutable = isinstance(v, (list, dict, set, bytearray, array.array, collections.deque)) or (
+            dataclasses.is_dataclass(v) and not isinstance(v, type)
+        )
+        if mutable:
+            if id(v) in seen:
+                return ("@", seen[id(v)])
+            seen[id(v)] = len(seen)
+            keep.append(v)
+        if isinstance(v, enum.Enum):
+            return (name, v.name)
+        if v is None or t in (bool, int, str, bytes):
+            return (name, v)
+        if t is float:
+            return (name, fl(v))
+        if t is complex:
+            return (name, fl(v.real), fl(v.imag))
+        if t is bytearray:
+            return (name, bytes(v))
+        if t is array.array:
+            return (name, v.typecode, v.tobytes())
+        if t is decimal.Decimal:
+            sign, digits, exponent = v.as_tuple()
+            return (name, sign, tuple(digits), exponent)
+        if t is fractions.Fraction:
+            return (name, v.numerator, v.denominator)
+        if t is datetime.datetime:
+            return (name, v.year, v.month, v.day, v.hour, v.minute, v.second,
+                    v.microsecond, v.fold, tz(v.tzinfo))  # fmt: skip
+        if t is datetime.date:
+            return (name, v.year, v.month, v.day)
+        if t is datetime.time:
+            return (name, v.hour, v.minute, v.second, v.microsecond, v.fold, tz(v.tzinfo))
+        if t is datetime.timedelta:
+            return (name, td(v))
+        if t is uuid.UUID:
+            return (name, v.int, walk(v.is_safe))
+        if t is range:
+            return (name, v.start, v.stop, v.step)
+        if isinstance(v, tuple):  # named tuples too: the name tells them apart
+            return (name, tuple(walk(x) for x in v))
+        if isinstance(v, list):
+            return (name, tuple(walk(x) for x in v))
+        if isinstance(v, collections.deque):
+            return (name, v.maxlen, tuple(walk(x) for x in v))
+        if isinstance(v, dict):
+            factory = getattr(v, "default_factory", None)
+            extra = None if factory is None else _type_name(factory, of=False)
+            return (name, extra, tuple((walk(k), walk(x)) for k, x in v.items()))
+        if isinstance(v, (set, frozenset)):
+            # Iteration order is not part of a set's value.  Set items are hashable,
+            # hence never shared mutables: walking them does not number anything.
+            return (name, tuple(sorted((walk(x) for x in v), key=repr)))
+        if mutable:  # a dataclass instance
+            fields = dataclasses.fields(v)
+            return (name, tuple((f.name, walk(getattr(v, f.name))) for f in fields))
+        return (name, "repr", repr(v))
+
+    return walk(value)
+
+
+def _type_name(obj: Any, of: bool = True) -> str:
+    """``module.qualname`` of ``type(obj)`` (or of ``obj`` itself with ``of=False``)."""
+    t = type(obj) if of else obj
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def describe_call(*args: Any, **kwargs: Any) -> Any:
+    """:func:`describe` of the arguments as the worker received them, together (so
+    objects shared between arguments count)."""
+    return describe((args, kwargs))
+
+
+def from_pickle(blob: bytes) -> Any:
+    """The value pickled in ``blob``: a result built in the worker, not echoed back."""
+    import pickle
+
+    return pickle.loads(blob)
+
+
+# -- unsendable values (test_unsendable.py) -------------------------------------------
+
+_tally = 0
+
+
+def tally(*args: Any, **kwargs: Any) -> int:
+    """Count this call in this worker, whatever the arguments; return the count."""
+    global _tally
+    _tally += 1
+    return _tally
+
+
+def make_unsendable(kind: str) -> Any:
+    """A value made in the worker that cannot be sent back, of the ``kind`` named;
+    any other ``kind`` is returned as it is (a value that can)."""
+    if kind == "lock":
+        return threading.Lock()
+    if kind == "generator":
+        return (i for i in range(3))
+    if kind == "socket":
+        import socket
+
+        return socket.socket()
+    if kind == "file":
+        return open(os.devnull, "w")
+    if kind == "nested":
+        return [1, {"inner": (2, threading.Lock())}]
+    return kind

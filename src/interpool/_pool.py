@@ -161,16 +161,24 @@ class Pool(Executor):
             chunksize = self._auto_chunksize(args)
         chunks = itertools.batched(args, chunksize, strict=False)
 
-        def submit_chunk(chunk: tuple[tuple[Any, ...], ...]) -> Future[Any]:
+        def submit_encoded(encoded: tuple[int, Any]) -> Future[Any]:
             future: PoolFuture[Any] = PoolFuture(self._help_wait)
-            fmt, payload = dump_chunk(chunk)
-            self._scheduler.submit(future, key, _worker.CHUNK, payload, fmt)
+            self._scheduler.submit(future, key, _worker.CHUNK, encoded[1], encoded[0])
             return future
 
+        def submit_chunk(chunk: tuple[tuple[Any, ...], ...]) -> Future[Any]:
+            return submit_encoded(dump_chunk(chunk))
+
+        # Encode every chunk before submitting any, so that an item that cannot be
+        # sent makes map() raise with nothing run.
         if buffersize is None:
-            futures = deque(submit_chunk(c) for c in chunks)
+            encoded = [dump_chunk(c) for c in chunks]
+            futures = deque(submit_encoded(e) for e in encoded)
+            del encoded
             return _map_results(futures, end, None, submit_chunk)
-        futures = deque(submit_chunk(c) for c in itertools.islice(chunks, buffersize))
+        first = [dump_chunk(c) for c in itertools.islice(chunks, buffersize)]
+        futures = deque(submit_encoded(e) for e in first)
+        del first
         return _map_results(futures, end, chunks, submit_chunk)
 
     def _auto_chunksize(self, args: Iterable[Any]) -> int:

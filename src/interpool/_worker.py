@@ -204,9 +204,12 @@ def _reply_chunk(task_id: int, fn: Any, chunk: tuple[tuple[Any, ...], ...]) -> t
     except Exception as exc:
         for i, address in handed:  # take back what was handed over, or it leaks
             results[i] = _handoff.adopt(address)
-        for value in results:  # name the result that cannot cross
+        # As for a call that raised: the results before the first one that cannot
+        # cross, then the error for that one.
+        for i, value in enumerate(results):
             try:
                 dump(value)
-            except Exception as inner:
-                raise _unsendable_result(value, inner) from inner
+            except Exception as inner:  # noqa: BLE001 - becomes the item's error
+                error = encode_error(_unsendable_result(value, inner))
+                return (task_id, *dump((tuple(results[:i]), error, ())))
         raise _unsendable_result(results, exc) from exc
