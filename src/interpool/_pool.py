@@ -58,13 +58,17 @@ class Pool(Executor):
             task.  If it raises, the pool is broken: pending and later tasks fail with
             ``BrokenPool``.
 
-    What can be sent: any callable importable by name (module-level functions,
-    classes, builtins), functions of the ``__main__`` script (loaded in workers under
-    another name, so its ``if __name__ == "__main__":`` block does not run again),
-    and other picklable callables.  Arguments and results made of ``None``, ``bool``,
-    ``int``, ``float``, ``str``, ``bytes`` and tuples of them cross without pickle;
-    anything else picklable is pickled.  A task's exception is re-raised with its
-    type and message, with the worker's traceback as ``__cause__``.
+    What can be sent: any callable.  Importable ones (module-level functions,
+    classes, builtins, and functions of the ``__main__`` script, which workers load
+    under another name so its ``if __name__ == "__main__":`` block does not run
+    again) go by name; lambdas, closures and functions of the REPL, ``python -c`` or
+    a notebook go by value (cloudpickle), at every call.  Arguments and results made
+    of ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes`` and short tuples of
+    them cross without pickle; large buffers (``bytearray``, ``memoryview``,
+    ``array``, ``PickleBuffer``) cross beside the pickle as shared views, copied at
+    most once by the receiver; a large ``bytes`` result is handed over without a
+    copy; anything else picklable is pickled.  A task's exception is re-raised with
+    its type and message, with the worker's traceback as ``__cause__``.
 
     Use as a context manager (``with`` or ``async with``) or call :meth:`shutdown`.
     A pool that is never shut down is stopped when it is garbage-collected or when
