@@ -3,7 +3,8 @@
 Commands:
 
 * ``bench``: benchmarks against the standard library's executors
-  (``--quick`` for the seed comparison; see ``benchmarks/README.md``).
+  (``--quick`` for the seed comparison, ``--data`` for the data-plane benchmark
+  only; see ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     return bench_main(
         quick=args.quick,
+        data=args.data,
         workers=args.workers,
         repeat=args.repeat,
         output=args.output,
@@ -48,12 +50,17 @@ def _parser() -> argparse.ArgumentParser:
         "bench",
         help="benchmark interpool against the standard library's executors",
         description=(
-            "Without --quick: the core benchmark (round trip, map throughput, the seed "
-            "workload, idle CPU, async), written to DIR/core-<python>.json and .txt. "
+            "By default: the core benchmark (round trip, map throughput, the seed "
+            "workload, idle CPU, async), written to DIR/core-<python>.json and .txt, then "
+            "the data-plane benchmark (large results, payload throughput, container "
+            "arguments), written to DIR/data-<python>.json and .txt. "
+            "With --data: the data-plane benchmark only. "
             "With --quick: the seed comparison only, printed (written only with --output)."
         ),
     )
-    bench.add_argument("--quick", action="store_true", help="the seed comparison only")
+    which = bench.add_mutually_exclusive_group()
+    which.add_argument("--quick", action="store_true", help="the seed comparison only")
+    which.add_argument("--data", action="store_true", help="the data-plane benchmark only")
     bench.add_argument(
         "--workers", type=_positive_int, default=2, metavar="N", help="max_workers (default 2)"
     )
@@ -62,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="repeats, medians are shown (default 5; with --quick up to 3 in ~20 s)",
+        help=(
+            "repeats, medians are shown (default 5 for the core benchmark, 3 for the "
+            "data-plane one; with --quick up to 3 in ~20 s)"
+        ),
     )
     bench.add_argument(
         "--output",

@@ -12,7 +12,20 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["PRIMES", "inc", "is_prime"]
+TYPE_CHECKING = False  # annotations only: nothing more to import in every worker
+if TYPE_CHECKING:
+    from collections.abc import Sized
+
+__all__ = [
+    "PRIMES",
+    "SEED_RESULT_BYTES",
+    "echo_len",
+    "inc",
+    "is_prime",
+    "make_payload",
+    "nbytes_of",
+    "prime_and_bytes",
+]
 
 #: The numbers of the classic ``ProcessPoolExecutor`` example in the Python docs:
 #: five primes near 1.1e14 (about 5.3 million trial divisions each) and one
@@ -47,3 +60,32 @@ def is_prime(n: int) -> bool:
 def inc(x: int) -> int:
     """The smallest useful task: what a round trip costs beyond the call itself."""
     return x + 1
+
+
+# -- the data plane (``bench --data``) ----------------------------------------------
+
+#: The size of each result of :func:`prime_and_bytes`: 100 MiB.
+SEED_RESULT_BYTES = 100 * 1024 * 1024
+
+
+def prime_and_bytes(n: int) -> bytes:
+    """The seed workload with a large result: ``is_prime(n)``, then 100 MiB of fresh
+    data (a task that computes something and returns a big buffer)."""
+    is_prime(n)
+    return b"\xaa" * SEED_RESULT_BYTES
+
+
+def nbytes_of(payload: bytes) -> int:
+    """Send ``payload`` to a worker, get a small result back."""
+    return len(payload)
+
+
+def make_payload(n: int) -> bytes:
+    """``n`` bytes made in the worker (written, so every page is real memory),
+    sent back as the result."""
+    return b"\x00" * n
+
+
+def echo_len(value: Sized) -> int:
+    """Send a container to a worker, get a small result back."""
+    return len(value)
