@@ -95,7 +95,7 @@ def decode(fmt: int, payload: Any, main_loader: Any = None, foreign: bool = Fals
     if fmt == PICKLE:
         return load(payload, main_loader)
     if fmt == BUFFERS:
-        return _buffers.loads(payload, _unpickler_for(main_loader), foreign)
+        return _buffers.loads(payload, _unpickler_for(main_loader, payload[0]), foreign)
     if fmt == HANDOFF:
         from . import _handoff
 
@@ -183,15 +183,22 @@ class _Unpickler(pickle.Unpickler):
 
 def load(data: bytes, main_loader: Any = None) -> Any:
     """Unpickle ``data``, finding ``__main__`` objects through ``main_loader``."""
-    if main_loader is None:
-        return pickle.loads(data)
+    if main_loader is None or not _mentions_main(data):
+        return pickle.loads(data)  # the C unpickler: faster than the subclass
     import io
 
     return _Unpickler(io.BytesIO(data), main_loader).load()
 
 
-def _unpickler_for(main_loader: Any) -> Any:
-    if main_loader is None:
+def _mentions_main(data: bytes) -> bool:
+    return b"__main__" in data or _MAIN_ALIAS_BYTES in data
+
+
+_MAIN_ALIAS_BYTES = MAIN_ALIAS.encode()
+
+
+def _unpickler_for(main_loader: Any, data: bytes = b"__main__") -> Any:
+    if main_loader is None or not _mentions_main(data):
         return pickle.Unpickler
     return lambda file, buffers: _Unpickler(file, main_loader, buffers)
 
