@@ -114,3 +114,19 @@ def blob_size(blob: Blob) -> int:
 
 def make_many(count: int, n: int) -> list[bytes]:
     return [bytes([i % 256]) * n for i in range(count)]
+
+
+STASH: list[Any] = []
+
+
+def stash(view: memoryview) -> int:
+    """Keep a view of the caller's memory after the task (the caller's buffer stays
+    exported until :func:`drop_stash`)."""
+    STASH.append(view)
+    return len(view)
+
+
+def drop_stash() -> int:
+    n = len(STASH)
+    STASH.clear()
+    return n

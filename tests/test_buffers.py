@@ -247,3 +247,58 @@ def test_pickle_of_results_is_unaffected(pool: interpool.Pool) -> None:
     """Results are ordinary objects: they pickle and compare as usual."""
     ba = pool.submit(bt.make_bytearray, MIB).result()
     assert pickle.loads(pickle.dumps(ba)) == ba
+
+
+def test_arguments_are_released_when_the_task_completes(pool: interpool.Pool) -> None:
+    """After result(), the caller may resize what it passed (no export is left)."""
+    for _ in range(20):
+        data = bytearray(MIB)
+        assert pool.submit(bt.digest, data).result()[2] == MIB
+        data.extend(b"more")  # BufferError if a worker's view were still alive
+        view_of = bytearray(MIB)
+        assert pool.submit(bt.fill_view, memoryview(view_of), 1).result() == MIB
+        view_of.extend(b"more")
+    items = [bytearray(MIB) for _ in range(4)]
+    assert len(list(pool.map(bt.digest, items))) == 4
+    for item in items:
+        item.extend(b"more")
+
+
+def test_a_view_kept_by_the_task_keeps_the_buffer_exported(pool1: interpool.Pool) -> None:
+    data = bytearray(MIB)
+    assert pool1.submit(bt.stash, memoryview(data)).result() == MIB  # does not hang
+    with pytest.raises(BufferError):
+        data.extend(b"x")
+    assert pool1.submit(bt.drop_stash).result() == 1
+    # The worker dropped its view; the release reaches this interpreter as a pending
+    # call, run at a bytecode boundary of any of its threads.
+    from .support import wait_until
+
+    def resizable() -> bool:
+        try:
+            data.extend(b"x")
+        except BufferError:
+            return False
+        return True
+
+    assert wait_until(resizable)
+
+
+def test_a_kept_view_is_released_when_the_pool_shuts_down() -> None:
+    """The worker's interpreter goes away with a view of our memory: no crash, and
+    the buffer is ours again."""
+    from .support import wait_until
+
+    data = bytearray(b"k" * MIB)
+    with interpool.Pool(1) as pool:
+        assert pool.submit(bt.stash, memoryview(data)).result() == MIB
+
+    def resizable() -> bool:
+        try:
+            data.extend(b"x")
+        except BufferError:
+            return False
+        return True
+
+    assert wait_until(resizable)
+    assert data[:MIB] == b"k" * MIB

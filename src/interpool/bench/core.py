@@ -61,6 +61,7 @@ __all__ = [
     "main",
     "make_executor",
     "run",
+    "run_sections",
 ]
 
 type Kind = Literal["thread", "process", "ipe", "interpool"]
@@ -931,27 +932,36 @@ def targets(sections: dict[str, Section]) -> list[Target]:
     ]
 
 
-def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
-    """Run every section; return the JSON document and the text report."""
+def run_sections(
+    benchmark: str,
+    title: str,
+    benches: Sequence[Callable[[int, int], Section]],
+    make_targets: Callable[[dict[str, Section]], list[Target]],
+    *,
+    workers: int,
+    repeat: int,
+) -> tuple[dict[str, Any], str]:
+    """Run each section under a watchdog, noting other processes' CPU use; return the
+    JSON document (without its ``config``) and the text report headed ``title``."""
     started = time.perf_counter()
     info = machine_info()
     sections: dict[str, Section] = {}
     base, per_repeat = SECTION_TIMEOUT
     whole = OtherCpu().__enter__()
-    for bench in (bench_round_trip, bench_map, bench_seed, bench_idle, bench_async):
+    for bench in benches:
         with watchdog(base + per_repeat * repeat), OtherCpu() as other:
             section = bench(workers, repeat)
         section.extra["other_cpu_percent"] = other.percent
         if other.percent is not None:
             section.notes.append(other.describe())
         sections[section.key] = section
-    goals = targets(sections)
+    goals = make_targets(sections)
     whole.__exit__()
     duration = time.perf_counter() - started
     info["other_cpu_percent"] = whole.percent
     info["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
-    parts = [f"interpool core benchmark: {machine_line(info, workers, repeat)}"]
+    parts = [f"{title}: {machine_line(info, workers, repeat)}"]
     for section in sections.values():
         parts.append("")
         parts.append(section.title)
@@ -970,24 +980,38 @@ def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
     )
     parts.append(f"\n(ran {duration:.0f} s{'; ' + whole.describe() if whole.describe() else ''})")
     document = {
-        "benchmark": "interpool-core",
+        "benchmark": benchmark,
         "schema_version": 1,
         "machine": info,
-        "config": {
-            "workers": workers,
-            "repeat": repeat,
-            "round_trip_calls": ROUND_TRIP_CALLS,
-            "map_tasks": MAP_TASKS,
-            "map_tasks_slow": MAP_TASKS_SLOW,
-            "idle_seconds": IDLE_SECONDS,
-            "burst_tasks": BURST_TASKS,
-            "seed_numbers": PRIMES,
-        },
         "duration_seconds": duration,
         "sections": {key: s.to_json() for key, s in sections.items()},
         "targets": [t.to_json() for t in goals],
     }
     return document, "\n".join(parts)
+
+
+def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
+    """Run every section; return the JSON document and the text report."""
+    benches = (bench_round_trip, bench_map, bench_seed, bench_idle, bench_async)
+    document, text = run_sections(
+        "interpool-core",
+        "interpool core benchmark",
+        benches,
+        targets,
+        workers=workers,
+        repeat=repeat,
+    )
+    document["config"] = {
+        "workers": workers,
+        "repeat": repeat,
+        "round_trip_calls": ROUND_TRIP_CALLS,
+        "map_tasks": MAP_TASKS,
+        "map_tasks_slow": MAP_TASKS_SLOW,
+        "idle_seconds": IDLE_SECONDS,
+        "burst_tasks": BURST_TASKS,
+        "seed_numbers": PRIMES,
+    }
+    return document, text
 
 
 def main(*, workers: int, repeat: int | None, output: str | None, json_out: bool) -> int:

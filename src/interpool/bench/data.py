@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import json
 import marshal
-import os
 import pickle
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +34,6 @@ from .core import (
     KINDS,
     LABELS,
     Kind,
-    OtherCpu,
     Row,
     Section,
     Stat,
@@ -49,15 +47,12 @@ from .core import (
     fmt_x,
     format_table,
     list_schedule,
-    machine_info,
-    machine_line,
-    note_lines,
     output_dir,
     progress,
     python_tag,
     ratio,
     rotated,
-    watchdog,
+    run_sections,
     write_results,
 )
 from .workloads import (
@@ -667,61 +662,26 @@ def targets(sections: dict[str, Section], workers: int) -> list[Target]:
 
 def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
     """Run every section; return the JSON document and the text report."""
-    started = time.perf_counter()
-    info = machine_info()
-    sections: dict[str, Section] = {}
-    base, per_repeat = SECTION_TIMEOUT
-    whole = OtherCpu().__enter__()
-    for bench in (bench_seed_bytes, bench_throughput, bench_arguments, bench_encoding):
-        with watchdog(base + per_repeat * repeat), OtherCpu() as other:
-            section = bench(workers, repeat)
-        section.extra["other_cpu_percent"] = other.percent
-        if other.percent is not None:
-            section.notes.append(other.describe())
-        sections[section.key] = section
-    goals = targets(sections, workers)
-    whole.__exit__()
-    duration = time.perf_counter() - started
-    info["other_cpu_percent"] = whole.percent
-    info["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-
-    parts = [f"interpool data-plane benchmark: {machine_line(info, workers, repeat)}"]
-    for section in sections.values():
-        parts.append("")
-        parts.append(section.title)
-        parts.append(section.text)
-        parts.extend(note_lines(section.notes))
-    parts.append("")
-    parts.append("Targets (shown, not asserted)")
-    parts.append(
-        format_table(
-            ["", "goal", "measured", ""],
-            [
-                [t.description, fmt_x(t.goal), fmt_x(t.measured), "met" if t.met else "MISSED"]
-                for t in goals
-            ],
-        )
+    benches = (bench_seed_bytes, bench_throughput, bench_arguments, bench_encoding)
+    document, text = run_sections(
+        "interpool-data",
+        "interpool data-plane benchmark",
+        benches,
+        lambda sections: targets(sections, workers),
+        workers=workers,
+        repeat=repeat,
     )
-    parts.append(f"\n(ran {duration:.0f} s{'; ' + whole.describe() if whole.describe() else ''})")
-    document = {
-        "benchmark": "interpool-data",
-        "schema_version": 1,
-        "machine": info,
-        "config": {
-            "workers": workers,
-            "repeat": repeat,
-            "seed_numbers": PRIMES,
-            "seed_result_bytes": SEED_RESULT_BYTES,
-            "sizes": [{"label": s, "bytes": n, "calls": c} for s, n, c in SIZES],
-            "argument_calls": ARGUMENT_CALLS,
-            "encode_loops": ENCODE_LOOPS,
-            "encode_batches": ENCODE_BATCHES,
-        },
-        "duration_seconds": duration,
-        "sections": {key: s.to_json() for key, s in sections.items()},
-        "targets": [t.to_json() for t in goals],
+    document["config"] = {
+        "workers": workers,
+        "repeat": repeat,
+        "seed_numbers": PRIMES,
+        "seed_result_bytes": SEED_RESULT_BYTES,
+        "sizes": [{"label": s, "bytes": n, "calls": c} for s, n, c in SIZES],
+        "argument_calls": ARGUMENT_CALLS,
+        "encode_loops": ENCODE_LOOPS,
+        "encode_batches": ENCODE_BATCHES,
     }
-    return document, "\n".join(parts)
+    return document, text
 
 
 def run_and_write(
