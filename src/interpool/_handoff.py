@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,58 +46,66 @@ def _supported() -> bool:
         return False
     if os.environ.get("PYTHONMALLOC", "") not in _ALLOCATORS:
         return False
-    import sysconfig
-
-    return not sysconfig.get_config_var("Py_GIL_DISABLED")
+    # Not the free-threaded build (per-thread reference counts), nor a trace-refs
+    # build (per-interpreter lists of live objects).
+    return "t" not in sys.abiflags and not hasattr(sys, "getobjects")
 
 
 #: Whether this process hands large ``bytes`` results over (see the module docstring).
 enabled = _supported()
 
-_ctypes: Any = None
+_lock = threading.Lock()
+_api: Any = None  # (ctypes, Py_IncRef, Py_DecRef), made once per interpreter
 _base_refs = -1
 
 
 def _load() -> Any:
-    """Import ctypes (only when a large result appears) and calibrate :func:`give`."""
-    global _ctypes, _base_refs
-    if _ctypes is None:
-        import ctypes
+    """Import ctypes (only when a large result appears), make private prototypes of
+    ``Py_IncRef``/``Py_DecRef`` (so that nobody else's ``argtypes`` on
+    ``ctypes.pythonapi`` can change how we call them), and calibrate :func:`give`."""
+    global _api, _base_refs
+    api = _api
+    if api is not None:
+        return api
+    with _lock:
+        if _api is None:
+            import ctypes
 
-        _ctypes = ctypes
-        _ctypes.pythonapi.Py_IncRef.argtypes = [ctypes.py_object]
-        _ctypes.pythonapi.Py_DecRef.argtypes = [ctypes.py_object]
-        probe, _base_refs = _pop_counted([bytes(MIN_SIZE)])
-        del probe
-    return _ctypes
+            prototype = ctypes.PYFUNCTYPE(None, ctypes.py_object)
+            incref = prototype(("Py_IncRef", ctypes.pythonapi))
+            decref = prototype(("Py_DecRef", ctypes.pythonapi))
+            probe, _base_refs = _pop_counted([bytes(MIN_SIZE)], ctypes)
+            del probe
+            _api = (ctypes, incref, decref)  # published last: other threads may read it
+        return _api
 
 
-def _pop_counted(box: list[bytes]) -> tuple[bytes, int]:
+def _pop_counted(box: list[bytes], ctypes: Any) -> tuple[bytes, int]:
     """Take the only item of ``box``; return it and its reference count as seen here.
 
     The count for an object that nothing else refers to is measured once, on a fresh
     object, through this same function, so the comparison in :func:`give` does not
     depend on how the running CPython counts references held by its stack."""
     obj = box.pop()
-    return obj, _ctypes.c_ssize_t.from_address(id(obj)).value
+    return obj, ctypes.c_ssize_t.from_address(id(obj)).value
 
 
 def give(box: list[bytes]) -> int | None:
     """Worker side: hand over the ``bytes`` object in ``box`` (a one-item list that
     holds the only reference the caller has).  Return its address for :func:`adopt`,
     or ``None`` (and leave it in ``box``) if something else still refers to it."""
-    ctypes = _load()
-    obj, refs = _pop_counted(box)
+    ctypes, incref, _ = _load()
+    obj, refs = _pop_counted(box, ctypes)
     if refs != _base_refs:
         box.append(obj)
         return None
-    ctypes.pythonapi.Py_IncRef(obj)  # the handover reference, dropped by adopt()
+    incref(obj)  # the handover reference, dropped by adopt()
     return id(obj)
 
 
 def adopt(address: int) -> bytes:
     """Main side: take ownership of the ``bytes`` object a worker handed over."""
-    ctypes = _load()
+    ctypes, _, decref = _load()
     obj: bytes = ctypes.cast(address, ctypes.py_object).value
-    ctypes.pythonapi.Py_DecRef(obj)
+    decref(obj)
     return obj

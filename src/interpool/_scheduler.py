@@ -32,7 +32,7 @@ from ._errors import BrokenPool, rebuild_exception
 from ._functions import MainRef
 from ._future import NOT_DONE, RUNNING
 from ._handoff import adopt
-from ._transport import BUFFERS, HANDOFF, decode
+from ._transport import BUFFERS, decode
 from ._wakeup import SLEEPING as _SLEEPING
 from ._wakeup import Doorbells, Signal
 from ._workers import WorkerThread
@@ -50,33 +50,43 @@ def _can_poll() -> bool:
     return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else True
 
 
-def _settle(future: Future[Any] | None, message: tuple[Any, ...], status: int, value: Any) -> None:
-    """Complete ``future`` with the result of its task ``message``.  Without a future
-    (it was failed already), still decode the result: it may own memory handed over."""
-    kind = message[2]
+def _outcome(kind: int, status: int, payload: Any, handed: Any) -> tuple[bool, Any]:
+    """``(True, value)`` or ``(False, exception)`` for a worker's result message.
+
+    The ``bytes`` objects a worker handed over (``handed``, see ``_handoff``) are
+    adopted first, whatever happens next, so that none is ever leaked."""
+    adopted = [(i, adopt(address)) for i, address in handed] if handed else ()
+    if status == _worker.ERROR:
+        return False, rebuild_exception(payload)
+    try:
+        value = decode(status, payload, foreign=True)
+    except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
+        error = TypeError(f"interpool: the task's result cannot be rebuilt in the caller: {exc}")
+        error.__cause__ = exc
+        return False, error
+    if kind == _worker.CHUNK:
+        values, error = value
+        if adopted:
+            values = list(values)
+            for i, obj in adopted:
+                values[i] = obj
+        return True, (values, None if error is None else rebuild_exception(error))
+    if adopted:
+        return True, adopted[0][1]
+    return True, value
+
+
+def _complete(future: Future[Any], message: tuple[Any, ...], outcome: tuple[bool, Any]) -> None:
+    """Complete ``future`` with the ``outcome`` of its task ``message``, once the
+    worker's views of the task's buffers are released (see :func:`_await_release`)."""
     if message[4] == BUFFERS:
         _await_release(message[3][1])
-    try:
-        if status == _worker.ERROR:
-            if future is not None:
-                future.set_exception(rebuild_exception(value))
-            return
-        value = decode(status, value, foreign=True)
-        if kind == _worker.CHUNK:
-            values, error, handed = value
-            if handed:
-                values = list(values)
-                for i, address in handed:
-                    values[i] = adopt(address)
-            value = (values, None if error is None else rebuild_exception(error))
-        if future is not None:
+    ok, value = outcome
+    with contextlib.suppress(InvalidStateError):
+        if ok:
             future.set_result(value)
-    except InvalidStateError:
-        pass
-    except Exception as exc:  # noqa: BLE001 - e.g. the result cannot be unpickled here
-        if future is not None:
-            with contextlib.suppress(InvalidStateError):
-                future.set_exception(exc)
+        else:
+            future.set_exception(value)
 
 
 #: How long a finished task's shared buffers may take to be released (see below).
@@ -277,13 +287,13 @@ class Scheduler:
         lock = self._lock
         while True:
             try:
-                task_id, status, value = get()
+                task_id, status, payload, handed = get()
             except QueueEmpty:
                 return
             if status == _worker.INIT_FAILED:
                 self._break(
                     BrokenPool("a worker's initializer failed; the pool cannot run tasks"),
-                    rebuild_exception(value),
+                    rebuild_exception(payload),
                 )
                 continue
             with lock:
@@ -291,10 +301,14 @@ class Scheduler:
                 self._in_queue -= 1
                 if self._pending or self._shutdown:
                     self._refill_locked()
+            kind = _worker.CALL if entry is None else entry[1][2]
+            outcome = _outcome(kind, status, payload, handed)
+            # Drop the payload (views of a worker's memory, or of ours that a worker
+            # returned) before waiting for the release of the task's own views.
+            payload = handed = None
             if entry is not None:
-                _settle(entry[0], entry[1], status, value)
-            elif status == HANDOFF:
-                _settle(None, (task_id, None, _worker.CALL, None, None), status, value)
+                _complete(entry[0], entry[1], outcome)
+            del outcome
 
     def _collect(self) -> None:
         """The collector thread: sleep on the result signal, complete what arrived."""

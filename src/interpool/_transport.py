@@ -7,7 +7,7 @@ copied once).  Anything else is pickled (protocol 5) into ``bytes``, which then
 cross natively; large buffers inside it travel beside the pickle as shared
 ``memoryview`` s (``_buffers``), and a large ``bytes`` result is handed over whole
 (``_handoff``).  Every payload travels with its format (:data:`NATIVE`,
-:data:`PICKLE`, :data:`BUFFERS`, :data:`HANDOFF`).
+:data:`PICKLE`, :data:`BUFFERS`).
 
 Both interpreters import this module; it must stay free of heavy imports.
 """
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUFFERS",
-    "HANDOFF",
     "MAIN_ALIAS",
     "NATIVE",
     "PICKLE",
@@ -75,7 +74,6 @@ def is_native(value: object) -> bool:
 NATIVE = 0  #: the value itself, natively shareable
 PICKLE = 1  #: ``bytes``: its pickle
 BUFFERS = 2  #: ``_buffers.Packed``: its pickle, with large buffers beside it
-HANDOFF = 3  #: ``int``: the address of a ``bytes`` object handed over (``_handoff``)
 
 
 def dump(value: Any) -> tuple[int, Any]:
@@ -96,10 +94,6 @@ def decode(fmt: int, payload: Any, main_loader: Any = None, foreign: bool = Fals
         return load(payload, main_loader)
     if fmt == BUFFERS:
         return _buffers.loads(payload, _unpickler_for(main_loader, payload[0]), foreign)
-    if fmt == HANDOFF:
-        from . import _handoff
-
-        return _handoff.adopt(payload)
     raise ValueError(f"interpool: unknown payload format {fmt!r}")
 
 
@@ -197,7 +191,7 @@ def _mentions_main(data: bytes) -> bool:
 _MAIN_ALIAS_BYTES = MAIN_ALIAS.encode()
 
 
-def _unpickler_for(main_loader: Any, data: bytes = b"__main__") -> Any:
+def _unpickler_for(main_loader: Any, data: bytes) -> Any:
     if main_loader is None or not _mentions_main(data):
         return pickle.Unpickler
     return lambda file, buffers: _Unpickler(file, main_loader, buffers)

@@ -14,13 +14,15 @@ Messages (all natively shareable, see ``_transport``):
   ``_transport.encode_call``'s output; for :data:`CHUNK` (``map``), ``a`` is the
   payload of the argument tuples and ``b`` its format (``_transport.dump_chunk``).
   ``None`` instead of a message tells one worker to stop.
-* result: ``(task_id, status, value)``.  On success ``status`` is the format of the
-  payload ``value`` (``_transport.NATIVE``, ``PICKLE``, ``BUFFERS`` or ``HANDOFF``);
-  else :data:`ERROR` (``value`` is ``_transport.encode_error``'s tuple) or
-  :data:`INIT_FAILED` (the same, for the initializer).  A chunk's value is
-  ``(results, error_or_None, handed)``: the results up to the first call that raised,
-  that call's error, and ``(index, address)`` pairs for results handed over whole
-  (``_handoff``), whose place in ``results`` holds ``None``.
+* result: ``(task_id, status, value, handed)``.  On success ``status`` is the
+  format of the payload ``value`` (``_transport.NATIVE``, ``PICKLE`` or
+  ``BUFFERS``); else :data:`ERROR` (``value`` is ``_transport.encode_error``'s tuple)
+  or :data:`INIT_FAILED` (the same, for the initializer).  ``handed`` lists
+  ``(index, address)`` pairs for ``bytes`` results handed over whole (``_handoff``),
+  sent beside the payload so that the caller adopts them whatever happens to it: for
+  a call, ``((0, address),)`` replaces the value; a chunk's value is ``(results,
+  error_or_None)``, the results up to the first call that raised and that call's
+  error, and a handed-over result's place in ``results`` holds ``None``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 
 from . import _buffers, _handoff, _wakeup
 from ._functions import FunctionCache, MainRef
-from ._transport import HANDOFF, NATIVE, decode, decode_call, dump, encode_error
+from ._transport import NATIVE, decode, decode_call, dump, encode_error
 from ._wakeup import BUSY, POLLING, SLEEPING
 from ._xiqueue import QueueEmpty, ops
 
@@ -87,7 +89,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             args, kwargs = decode_call(a, b, main_module)
             resolve(init_key)(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            put((-1, INIT_FAILED, encode_error(exc)))
+            put((-1, INIT_FAILED, encode_error(exc), ()))
             notify(result_wfd)
             return
 
@@ -133,7 +135,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             else:
                 reply = _reply_chunk(task_id, fn, decode(b, a, main_module))
         except BaseException as exc:  # noqa: BLE001 - the task's error is its result
-            reply = (task_id, ERROR, encode_error(exc))
+            reply = (task_id, ERROR, encode_error(exc), ())
         # Drop our views of the caller's buffers before replying: the caller waits
         # for their release before it completes the task (see Scheduler._settle).
         a = b = args = kwargs = None
@@ -153,9 +155,9 @@ def _peer_polling(doorbells: memoryview, me: int) -> bool:
     return False
 
 
-def _reply(task_id: int, value: Any) -> tuple[int, int, Any]:
+def _reply(task_id: int, value: Any) -> tuple[int, int, Any, tuple[Any, ...]]:
     try:
-        return (task_id, *dump(value))
+        return (task_id, *dump(value), ())
     except Exception as exc:
         raise _unsendable_result(value, exc) from exc
 
@@ -168,16 +170,18 @@ def _unsendable_result(value: Any, exc: Exception) -> TypeError:
     )
 
 
-def _hand_over(task_id: int, box: list[bytes]) -> tuple[int, int, Any]:
+def _hand_over(task_id: int, box: list[bytes]) -> tuple[int, int, Any, tuple[Any, ...]]:
     """The reply for a large ``bytes`` result, the only item of ``box``: handed over
     whole if nothing else refers to it, else copied by the queue."""
     address = _handoff.give(box)
     if address is None:
-        return (task_id, NATIVE, box.pop())
-    return (task_id, HANDOFF, address)
+        return (task_id, NATIVE, box.pop(), ())
+    return (task_id, NATIVE, None, ((0, address),))
 
 
-def _reply_chunk(task_id: int, fn: Any, chunk: tuple[tuple[Any, ...], ...]) -> tuple[int, int, Any]:
+def _reply_chunk(
+    task_id: int, fn: Any, chunk: tuple[tuple[Any, ...], ...]
+) -> tuple[int, int, Any, tuple[Any, ...]]:
     """Run ``fn`` over a chunk of argument tuples and make the reply; stop at the first
     error, which is returned beside the results that came before it."""
     results: list[Any] = []
@@ -200,7 +204,7 @@ def _reply_chunk(task_id: int, fn: Any, chunk: tuple[tuple[Any, ...], ...]) -> t
                 else:
                     handed.append((i, address))
     try:
-        return (task_id, *dump((tuple(results), error, tuple(handed))))
+        return (task_id, *dump((tuple(results), error)), tuple(handed))
     except Exception as exc:
         for i, address in handed:  # take back what was handed over, or it leaks
             results[i] = _handoff.adopt(address)
@@ -211,5 +215,5 @@ def _reply_chunk(task_id: int, fn: Any, chunk: tuple[tuple[Any, ...], ...]) -> t
                 dump(value)
             except Exception as inner:  # noqa: BLE001 - becomes the item's error
                 error = encode_error(_unsendable_result(value, inner))
-                return (task_id, *dump((tuple(results[:i]), error, ())))
+                return (task_id, *dump((tuple(results[:i]), error)), ())
         raise _unsendable_result(results, exc) from exc
