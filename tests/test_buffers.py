@@ -302,3 +302,34 @@ def test_a_kept_view_is_released_when_the_pool_shuts_down() -> None:
 
     assert wait_until(resizable)
     assert data[:MIB] == b"k" * MIB
+
+
+def test_what_goes_out_of_band() -> None:
+    """Large buffers leave the pickle (a Packed triple); small ones and bytearrays
+    nested in lists stay in it (see _buffers.has_large_bytearray)."""
+    from interpool import _buffers
+
+    big = bytearray(MIB)
+    for value in [
+        big,
+        (big, 1),
+        ([big], big),
+        array.array("d", range(100_000)),
+        memoryview(big),
+        [memoryview(big)],
+        bt.Blob(bytearray(10)),
+    ]:
+        assert type(_buffers.dumps(value)) is tuple, value
+    for value in [bytearray(100), [big], {"k": big}, b"x" * MIB]:
+        assert type(_buffers.dumps(value)) is bytes
+
+
+def test_an_echoed_view_is_released_too(pool: interpool.Pool) -> None:
+    """A task that returns (part of) a view of our memory: the result is a copy, and
+    our buffer is free again once result() returns."""
+    data = bytearray(b"e" * MIB)
+    for _ in range(5):
+        back = pool.submit(bt.echo, memoryview(data)).result()
+        assert back == data
+        data.extend(b"x")  # BufferError if still exported
+        del data[-1:]

@@ -40,8 +40,16 @@ def test_instance_of_a_local_class_both_ways(pool: interpool.Pool) -> None:
 
     assert pool.submit(apply, lambda o: o.v + 1, Local(41)).result() == 42
     back = pool.submit(apply, lambda: Local(9)).result()
-    assert type(back).__name__ == "Local"
+    assert type(back) is Local  # cloudpickle maps its by-value classes back
     assert back.v == 9
+
+
+def test_buffers_next_to_a_lambda_keep_their_type(pool: interpool.Pool) -> None:
+    import array
+
+    view = memoryview(array.array("d", range(20_000))).cast("B").cast("d", (5_000, 4))
+    fmt, shape = pool.submit(apply, lambda v: (v.format, v.shape), view).result()
+    assert (fmt, shape) == ("d", (5_000, 4))
 
 
 def test_plain_pickle_still_used_for_ordinary_values(pool: interpool.Pool) -> None:
@@ -75,6 +83,34 @@ PROGRAM = textwrap.dedent(
     print("ok")
     """
 )
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import interpool
+
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    if __name__ == "__main__":
+        with interpool.Pool(1) as pool:
+            # A lambda goes by value, but the script's class it meets stays the
+            # worker's one class (by name), both ways.
+            assert pool.submit(lambda p: isinstance(p, Point), Point(1)).result()
+            assert pool.submit(lambda: Point(2)).result().__class__ is Point
+        print("ok")
+    """
+)
+
+
+def test_script_classes_keep_one_identity_beside_lambdas(tmp_path: Any) -> None:
+    script = tmp_path / "prog.py"
+    script.write_text(SCRIPT)
+    result = run_python(script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert_clean_stderr(result.stderr)
 
 
 def test_repl_class_instances_cross_from_python_c() -> None:

@@ -41,38 +41,97 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["OUT_OF_BAND_MIN", "Packed", "by_value", "by_value_needed", "dumps", "loads"]
+__all__ = [
+    "OUT_OF_BAND_MIN",
+    "Packed",
+    "by_value",
+    "by_value_in_band",
+    "by_value_needed",
+    "dumps",
+    "has_large_bytearray",
+    "loads",
+]
 
 #: Smaller buffers are copied into the pickle: below this, sharing a view costs more
 #: than copying the bytes.
 OUT_OF_BAND_MIN = 64 * 1024
 
-#: ``(pickle, views, copy_flags)``: the pickle, the out-of-band buffers (``memoryview``
-#: objects in the sender's memory), and for each one whether it belongs to a user's
-#: ``PickleBuffer`` (a receiver that must not keep foreign memory copies those before
-#: unpickling; the buffers of the types this module reduces are copied by their
-#: rebuild function, exactly once).
-Packed = tuple[bytes, tuple[memoryview, ...], tuple[bool, ...]]
+#: ``(pickle, views, kinds)``: the pickle, the out-of-band buffers (``memoryview``
+#: objects in the sender's memory), and the kind of each (:data:`OURS`,
+#: :data:`USER`, :data:`BYTEARRAY`).
+Packed = tuple[bytes, tuple[memoryview, ...], tuple[int, ...]]
+
+
+#: Kinds of out-of-band buffers, beside each view in a :data:`Packed`.
+OURS = 0  #: from a standard type this module reduces (its rebuild copies it once)
+USER = 1  #: a user's ``PickleBuffer`` (numpy-style): its rebuild may keep it
+BYTEARRAY = 2  #: a ``bytearray``, by persistent id (not in pickle's buffer order)
 
 
 class _Buffers:
-    """The buffer callback of :class:`_Pickler`: collects the out-of-band buffers.
+    """The buffer callback of the picklers: collects the out-of-band buffers.
     (Apart from the pickler, so that the two do not form a reference cycle, which
     would keep the caller's buffers exported until the next garbage collection.)"""
 
-    def __init__(self) -> None:
+    def __init__(self, in_band: bool = False) -> None:
         self.views: list[memoryview] = []
-        self.user: list[bool] = []
+        self.kinds: list[int] = []
         self.ours: dict[int, pickle.PickleBuffer] = {}
+        self.in_band = in_band
 
     def __call__(self, buffer: pickle.PickleBuffer) -> bool:
+        if self.in_band:
+            return True
         try:
             view = buffer.raw()
         except BufferError:  # not contiguous: let pickle copy it in-band
             return True
         self.views.append(view)
-        self.user.append(id(buffer) not in self.ours)
+        self.kinds.append(OURS if id(buffer) in self.ours else USER)
         return False
+
+    def packed(self, data: bytes) -> bytes | Packed:
+        if not self.views:
+            return data
+        return (data, tuple(self.views), tuple(self.kinds))
+
+
+def has_large_bytearray(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is, or holds in tuples up to three levels deep, a
+    ``bytearray`` of at least :data:`OUT_OF_BAND_MIN` bytes.
+
+    The C pickler writes a ``bytearray`` itself, without asking
+    ``reducer_override``; only ``persistent_id`` sees it, at the cost of a Python call
+    for every object pickled.  So that cost is paid only where it pays off: for
+    values found here, every large ``bytearray`` in them (at any depth) goes out of
+    band; in other values, bytearrays nested in lists or dicts stay in the pickle."""
+    t = type(value)
+    if t is bytearray:
+        return len(value) >= OUT_OF_BAND_MIN
+    if t is tuple and depth < 3:
+        for item in value:
+            if has_large_bytearray(item, depth + 1):
+                return True
+    return False
+
+
+def _reduce_buffer(ours: dict[int, pickle.PickleBuffer], obj: Any) -> Any:
+    """The reducer_override of both picklers: large standard buffers out of band."""
+    t = type(obj)
+    if t is memoryview:
+        meta = (obj.format, obj.shape, obj.readonly)
+        if not obj.c_contiguous or obj.nbytes < OUT_OF_BAND_MIN:
+            return _rebuild_memoryview, (obj.tobytes(), *meta)
+        return _rebuild_memoryview, (_own(ours, obj), *meta)
+    if t is array.array and obj.itemsize * len(obj) >= OUT_OF_BAND_MIN:
+        return _rebuild_array, (obj.typecode, _own(ours, obj))
+    return NotImplemented
+
+
+def _own(ours: dict[int, pickle.PickleBuffer], obj: Any) -> pickle.PickleBuffer:
+    buffer = pickle.PickleBuffer(obj)
+    ours[id(buffer)] = buffer  # alive until pickled, so ids stay unique
+    return buffer
 
 
 class _Pickler(pickle.Pickler):
@@ -83,27 +142,27 @@ class _Pickler(pickle.Pickler):
         self._ours = buffers.ours
 
     def reducer_override(self, obj: Any) -> Any:
-        t = type(obj)
-        if t is memoryview:
-            return self._reduce_memoryview(obj)
-        if t is bytearray and len(obj) >= OUT_OF_BAND_MIN:
-            return _rebuild_bytearray, (self._own(obj),)
-        if t is array.array and obj.itemsize * len(obj) >= OUT_OF_BAND_MIN:
-            return _rebuild_array, (obj.typecode, self._own(obj))
-        return NotImplemented
+        return _reduce_buffer(self._ours, obj)
 
-    def _reduce_memoryview(self, view: memoryview) -> Any:
-        meta = (view.format, view.shape, view.readonly)
-        if not view.c_contiguous or view.nbytes < OUT_OF_BAND_MIN:
-            raw: Any = view.tobytes()
-        else:
-            raw = self._own(view)
-        return _rebuild_memoryview, (raw, *meta)
 
-    def _own(self, obj: Any) -> pickle.PickleBuffer:
-        buffer = pickle.PickleBuffer(obj)
-        self._ours[id(buffer)] = buffer  # alive until pickled, so ids stay unique
-        return buffer
+class _BytearrayPickler(_Pickler):
+    """:class:`_Pickler` that also sends every large ``bytearray`` out of band, by
+    persistent id (see :func:`has_large_bytearray`)."""
+
+    def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
+        super().__init__(file, buffers)
+        self._buffers = buffers
+        self._index: dict[int, int] = {}
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is not bytearray or len(obj) < OUT_OF_BAND_MIN:
+            return None
+        index = self._index.get(id(obj))
+        if index is None:  # the same bytearray twice: one buffer, one object
+            index = self._index[id(obj)] = len(self._buffers.views)
+            self._buffers.views.append(memoryview(obj))
+            self._buffers.kinds.append(BYTEARRAY)
+        return index
 
 
 class _Cached(threading.local):
@@ -119,14 +178,21 @@ class _Cached(threading.local):
 _cached = _Cached()
 
 
-def dumps(value: Any) -> bytes | Packed:
+def dumps(value: Any, bytearrays: bool | None = None) -> bytes | Packed:
     """The pickle of ``value``, with its large buffers beside it (a :data:`Packed`), or
-    just the pickle if it has none.
+    just the pickle if it has none.  ``bytearrays``: send large bytearrays out of
+    band (default: if :func:`has_large_bytearray`).
 
     What plain pickle cannot send (lambdas, closures, instances of classes defined in
-    a function or in a script-less ``__main__``) is pickled by value with cloudpickle,
-    in-band; if that fails too, the first error is raised."""
+    a function or in a script-less ``__main__``) is pickled by value with cloudpickle
+    (:func:`by_value`); if that fails too, the first error is raised."""
+    if bytearrays is None:
+        bytearrays = has_large_bytearray(value)
     try:
+        if bytearrays:
+            file, buffers = io.BytesIO(), _Buffers()
+            _BytearrayPickler(file, buffers).dump(value)
+            return buffers.packed(file.getvalue())
         return _dumps(value)
     except Exception as exc:  # noqa: BLE001 - any pickling error: try by value
         try:
@@ -135,25 +201,80 @@ def dumps(value: Any) -> bytes | Packed:
             raise exc from None
 
 
-def by_value_needed(data: bytes) -> bool:
-    """True if the caller's pickle ``data`` refers to ``__main__`` by name while the
-    caller has no script a worker could load (REPL, ``python -c``, notebooks)."""
+def _main_has_script() -> bool:
+    """Whether a worker can load the caller's ``__main__`` (see ``_functions.main_ref``):
+    a script file, or a module run with ``python -m``."""
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name and spec.name != "__main__":
-        return False  # python -m: workers import it by name
+        return True
     path = getattr(main, "__file__", None)
-    if isinstance(path, str) and path.endswith(".py"):
-        return False  # a script: workers load it (see _functions.main_ref)
-    return b"__main__" in data
+    return isinstance(path, str) and path.endswith(".py")
 
 
-def by_value(value: Any) -> bytes:
-    """``value`` pickled by value with cloudpickle (imported on first need)."""
-    import cloudpickle  # type: ignore[import-untyped]
+def by_value_needed(data: bytes) -> bool:
+    """True if the caller's pickle ``data`` refers to ``__main__`` by name while the
+    caller has no script a worker could load (REPL, ``python -c``, notebooks)."""
+    return b"__main__" in data and not _main_has_script()
 
-    data: bytes = cloudpickle.dumps(value, protocol=5)
-    return data
+
+def by_value(value: Any) -> bytes | Packed:
+    """:func:`dumps` with cloudpickle (imported on first need), which pickles by value
+    what cannot be imported by name.  Large buffers still go out of band, and objects
+    of a ``__main__`` script still go by name (workers load the script), so that a
+    class keeps one identity in a worker."""
+    file, buffers = io.BytesIO(), _Buffers()
+    _cloud_pickler()(file, buffers).dump(value)
+    return buffers.packed(file.getvalue())
+
+
+def by_value_in_band(value: Any) -> bytes:
+    """:func:`by_value`, all in the pickle (for a function key, which must be bytes)."""
+    file, buffers = io.BytesIO(), _Buffers(in_band=True)
+    _cloud_pickler()(file, buffers).dump(value)
+    return file.getvalue()
+
+
+_CloudPickler: Any = None
+
+
+def _cloud_pickler() -> Any:
+    global _CloudPickler
+    if _CloudPickler is None:
+        import types
+
+        import cloudpickle  # type: ignore[import-untyped]
+
+        class CloudPickler(cloudpickle.Pickler):  # type: ignore[misc]
+            def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
+                super().__init__(file, protocol=5, buffer_callback=buffers)
+                self._ours = buffers.ours
+
+            def reducer_override(self, obj: Any) -> Any:
+                reduced = _reduce_buffer(self._ours, obj)
+                if reduced is not NotImplemented:
+                    return reduced
+                if (
+                    isinstance(obj, (type, types.FunctionType))
+                    and getattr(obj, "__module__", None) == "__main__"
+                    and _main_has_script()
+                    and _found_in_main(obj)
+                ):
+                    return NotImplemented  # by name, as plain pickle does
+                return super().reducer_override(obj)
+
+        _CloudPickler = CloudPickler
+    return _CloudPickler
+
+
+def _found_in_main(obj: Any) -> bool:
+    found: Any = sys.modules["__main__"]
+    try:
+        for part in obj.__qualname__.split("."):
+            found = getattr(found, part)
+    except AttributeError:
+        return False
+    return found is obj
 
 
 def _dumps(value: Any) -> bytes | Packed:
@@ -170,8 +291,7 @@ def _dumps(value: Any) -> bytes | Packed:
             _reset(cached)
             raise
         cached.busy = False
-    data = file.getvalue()
-    result = data if not buffers.views else (data, tuple(buffers.views), tuple(buffers.user))
+    result = buffers.packed(file.getvalue())
     if file is cached.file:
         _reset(cached)
     return result
@@ -185,7 +305,7 @@ def _reset(cached: _Cached) -> None:
     buffers = cached.buffers
     if buffers.views or buffers.ours:
         buffers.views.clear()
-        buffers.user.clear()
+        buffers.kinds.clear()
         buffers.ours.clear()
     cached.busy = False
 
@@ -201,14 +321,25 @@ def loads(packed: Packed, unpickler: Any = pickle.Unpickler, foreign: bool = Fal
 
     ``foreign``: the views are of memory this interpreter does not own (a worker's),
     so every buffer is copied once and nothing keeps a view of it."""
-    data, views, user = packed
-    buffers: list[Any] = list(views)
-    if foreign:
-        for i, is_user in enumerate(user):
-            if is_user:
-                view = views[i]
-                buffers[i] = view.tobytes() if view.readonly else bytearray(view)
-    return unpickler(io.BytesIO(data), buffers=buffers).load()
+    data, views, kinds = packed
+    buffers: list[Any] = []
+    for view, kind in zip(views, kinds, strict=True):
+        if kind == USER and foreign:
+            buffers.append(view.tobytes() if view.readonly else bytearray(view))
+        elif kind != BYTEARRAY:
+            buffers.append(view)
+    loader = unpickler(io.BytesIO(data), buffers=buffers)
+    if BYTEARRAY in kinds:
+        rebuilt: dict[int, bytearray] = {}
+
+        def persistent_load(index: int) -> bytearray:
+            found = rebuilt.get(index)
+            if found is None:
+                found = rebuilt[index] = bytearray(views[index])
+            return found
+
+        loader.persistent_load = persistent_load
+    return loader.load()
 
 
 def _rebuild_bytearray(buffer: Any) -> bytearray:
@@ -229,5 +360,20 @@ def _rebuild_memoryview(
     else:
         view = memoryview(bytearray(buffer))
     with contextlib.suppress(TypeError, ValueError):  # a format cast() rejects: bytes
-        view = view.cast("B").cast(format, shape)  # type: ignore[call-overload]
+        view = view.cast("B").cast(_native_format(format), shape)  # type: ignore[call-overload]
     return view.toreadonly() if readonly else view
+
+
+def _native_format(format: str) -> str:
+    """``format`` as ``memoryview.cast`` accepts it: ``"<i"`` (what ctypes exports)
+    is ``"i"`` when it means the same on this machine."""
+    if len(format) == 2 and format[0] in "@=<>!":
+        import struct
+
+        code = format[1]
+        with contextlib.suppress(struct.error):
+            if struct.calcsize(format) == struct.calcsize(code) and (
+                format[0] in "@=" or (format[0] == "<") == (sys.byteorder == "little")
+            ):
+                return code
+    return format

@@ -46,6 +46,7 @@ import pickle
 import sys
 import types
 
+from ._buffers import by_value_in_band
 from ._transport import MAIN_ALIAS, load, resolve_qualname, walk_qualname
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
@@ -155,8 +156,9 @@ def _by_value(fn: Any) -> bytes:
             f"installed ({exc}). Install cloudpickle, or define the callable at module "
             "level in an importable module (or the script)."
         ) from exc
+    del cloudpickle  # imported above only to give a clear error if it is missing
     try:
-        data: bytes = cloudpickle.dumps(fn, protocol=5)
+        data = by_value_in_band(fn)
     except Exception as exc:
         raise TypeError(
             f"interpool: cannot send {_describe(fn)} to a worker interpreter: it cannot be "

@@ -80,6 +80,16 @@ def notify(wfd: int) -> None:
         os.write(wfd, b"\0")
 
 
+def wait_for(rfd: int, timeout: float) -> bool:
+    """:func:`wait`, for at most ``timeout`` seconds; True if it was notified."""
+    import select
+
+    if not select.select([rfd], [], [], timeout)[0]:
+        return False
+    wait(rfd)
+    return True
+
+
 def wait(rfd: int) -> None:
     """Block until the signal whose read end is ``rfd`` is notified; consume it."""
     if _HAVE_EVENTFD:

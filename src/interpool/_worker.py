@@ -32,7 +32,7 @@ import time
 
 from . import _buffers, _handoff, _wakeup
 from ._functions import FunctionCache, MainRef
-from ._transport import NATIVE, decode, decode_call, dump, encode_error
+from ._transport import BUFFERS, NATIVE, decode, decode_call, dump, encode_error
 from ._wakeup import BUSY, POLLING, SLEEPING
 from ._xiqueue import QueueEmpty, ops
 
@@ -82,6 +82,9 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     _buffers.keep_views = True  # views we receive are of the main interpreter's memory
     args: Any = None
     kwargs: Any = None
+    # Views of our results' buffers that the caller may still be reading (see
+    # _sleep_releasing).
+    held: list[memoryview] = []
 
     if initializer is not None:
         try:
@@ -111,7 +114,10 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
                 if perf() > deadline:
                     doorbells[me] = SLEEPING
                     if not qsize():  # re-check after raising the flag
-                        _wakeup.wait(task_rfd)
+                        if held:
+                            _sleep_releasing(held, task_rfd)
+                        else:
+                            _wakeup.wait(task_rfd)
                     doorbells[me] = POLLING
                     break
             continue
@@ -145,6 +151,40 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         put(reply)
         if not doorbells[0]:  # no caller is polling for results: wake the collector
             notify(result_wfd)
+        if reply[1] == BUFFERS:
+            held.extend(reply[2][1])
+        del reply
+        if held:
+            _release(held)
+
+
+def _release(held: list[memoryview]) -> None:
+    """Release the views in ``held`` that the caller no longer reads; keep the rest."""
+    kept = []
+    for view in held:
+        try:
+            view.release()
+        except BufferError:
+            kept.append(view)
+    held[:] = kept
+
+
+#: How often a sleeping worker checks whether the caller is done with its results.
+RELEASE_POLL_SECONDS = 0.002
+
+
+def _sleep_releasing(held: list[memoryview], task_rfd: int) -> None:
+    """Sleep until a task arrives, releasing the memory of sent results meanwhile.
+
+    The caller copies a result's out-of-band buffers as soon as it collects it, but
+    CPython gives our memory back through a pending call that runs in *this*
+    interpreter at a bytecode boundary, which a worker blocked in ``wait`` never
+    reaches.  So while some views are still held, sleep in short steps."""
+    while held:
+        if _wakeup.wait_for(task_rfd, RELEASE_POLL_SECONDS):
+            return
+        _release(held)
+    _wakeup.wait(task_rfd)
 
 
 def _peer_polling(doorbells: memoryview, me: int) -> bool:
