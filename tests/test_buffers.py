@@ -305,8 +305,8 @@ def test_a_kept_view_is_released_when_the_pool_shuts_down() -> None:
 
 
 def test_what_goes_out_of_band() -> None:
-    """Large buffers leave the pickle (a Packed triple); small ones and bytearrays
-    nested in lists stay in it (see _buffers.has_large_bytearray)."""
+    """Large buffers leave the pickle (a Packed triple), wherever they are; small ones
+    and exact bytes nested in containers stay in it."""
     from interpool import _buffers
 
     big = bytearray(MIB)
@@ -314,14 +314,25 @@ def test_what_goes_out_of_band() -> None:
         big,
         (big, 1),
         ([big], big),
+        [big],
+        {"k": [big]},
         array.array("d", range(100_000)),
         memoryview(big),
         [memoryview(big)],
         bt.Blob(bytearray(10)),
     ]:
         assert type(_buffers.dumps(value)) is tuple, value
-    for value in [bytearray(100), [big], {"k": big}, b"x" * MIB]:
+    for value in [bytearray(100), [bytearray(100)] * 3, [b"x" * MIB], list(range(50_000))]:
         assert type(_buffers.dumps(value)) is bytes
+
+
+def test_bytearrays_nested_in_containers_keep_their_identity(pool: interpool.Pool) -> None:
+    shared = bytearray(MIB)
+    assert pool.submit(bt.same_object_twice, [shared, shared]).result() is True
+    value = {"a": [shared], "b": (shared,)}
+    back = pool.submit(bt.echo, value).result()
+    assert back["a"][0] is back["b"][0]
+    assert back["a"][0] == shared
 
 
 def test_an_echoed_view_is_released_too(pool: interpool.Pool) -> None:

@@ -48,7 +48,6 @@ __all__ = [
     "by_value_in_band",
     "by_value_needed",
     "dumps",
-    "has_large_bytearray",
     "loads",
 ]
 
@@ -96,25 +95,6 @@ class _Buffers:
         return (data, tuple(self.views), tuple(self.kinds))
 
 
-def has_large_bytearray(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` is, or holds in tuples up to three levels deep, a
-    ``bytearray`` of at least :data:`OUT_OF_BAND_MIN` bytes.
-
-    The C pickler writes a ``bytearray`` itself, without asking
-    ``reducer_override``; only ``persistent_id`` sees it, at the cost of a Python call
-    for every object pickled.  So that cost is paid only where it pays off: for
-    values found here, every large ``bytearray`` in them (at any depth) goes out of
-    band; in other values, bytearrays nested in lists or dicts stay in the pickle."""
-    t = type(value)
-    if t is bytearray:
-        return len(value) >= OUT_OF_BAND_MIN
-    if t is tuple and depth < 3:
-        for item in value:
-            if has_large_bytearray(item, depth + 1):
-                return True
-    return False
-
-
 def _reduce_buffer(ours: dict[int, pickle.PickleBuffer], obj: Any) -> Any:
     """The reducer_override of both picklers: large standard buffers out of band."""
     t = type(obj)
@@ -147,7 +127,7 @@ class _Pickler(pickle.Pickler):
 
 class _BytearrayPickler(_Pickler):
     """:class:`_Pickler` that also sends every large ``bytearray`` out of band, by
-    persistent id (see :func:`has_large_bytearray`)."""
+    persistent id (see :func:`dumps`)."""
 
     def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
         super().__init__(file, buffers)
@@ -178,22 +158,30 @@ class _Cached(threading.local):
 _cached = _Cached()
 
 
-def dumps(value: Any, bytearrays: bool | None = None) -> bytes | Packed:
+#: The protocol-5 opcode of an in-band ``bytearray``.
+_BYTEARRAY8 = pickle.BYTEARRAY8
+
+
+def dumps(value: Any) -> bytes | Packed:
     """The pickle of ``value``, with its large buffers beside it (a :data:`Packed`), or
-    just the pickle if it has none.  ``bytearrays``: send large bytearrays out of
-    band (default: if :func:`has_large_bytearray`).
+    just the pickle if it has none.
+
+    The C pickler writes a ``bytearray`` itself, without asking ``reducer_override``;
+    only ``persistent_id`` sees it, at the cost of a Python call for every object.  So
+    a value is pickled the fast way first, and again with :class:`_BytearrayPickler`
+    only if that pickle is large and may hold a ``bytearray`` (its opcode appears).
 
     What plain pickle cannot send (lambdas, closures, instances of classes defined in
     a function or in a script-less ``__main__``) is pickled by value with cloudpickle
     (:func:`by_value`); if that fails too, the first error is raised."""
-    if bytearrays is None:
-        bytearrays = has_large_bytearray(value)
     try:
-        if bytearrays:
+        result = _dumps(value)
+        data: bytes = result if isinstance(result, bytes) else result[0]
+        if len(data) >= OUT_OF_BAND_MIN and _BYTEARRAY8 in data:
             file, buffers = io.BytesIO(), _Buffers()
             _BytearrayPickler(file, buffers).dump(value)
             return buffers.packed(file.getvalue())
-        return _dumps(value)
+        return result
     except Exception as exc:  # noqa: BLE001 - any pickling error: try by value
         try:
             return by_value(value)

@@ -76,12 +76,12 @@ PICKLE = 1  #: ``bytes``: its pickle
 BUFFERS = 2  #: ``_buffers.Packed``: its pickle, with large buffers beside it
 
 
-def dump(value: Any, bytearrays: bool | None = None) -> tuple[int, Any]:
+def dump(value: Any) -> tuple[int, Any]:
     """``(format, payload)`` for ``value``: itself when native, else its pickle (with
     large buffers out of band, see ``_buffers.dumps``).  Raises what pickling raises."""
     if is_native(value):
         return NATIVE, value
-    payload = _buffers.dumps(value, bytearrays)
+    payload = _buffers.dumps(value)
     return (PICKLE if type(payload) is bytes else BUFFERS), payload
 
 
@@ -113,11 +113,8 @@ def encode_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any
             return args, ()
     elif is_native(args) and is_native(tuple(kwargs.values())):
         return args, tuple(kwargs.items())
-    bytearrays = _buffers.has_large_bytearray(args, 1) or any(
-        _buffers.has_large_bytearray(value, 2) for value in kwargs.values()
-    )
     try:
-        fmt, payload = _dump_from_caller((args, kwargs), bytearrays)
+        fmt, payload = _dump_from_caller((args, kwargs))
     except Exception as exc:
         labels = [(f"argument {i}", a) for i, a in enumerate(args)]
         labels += [(f"argument {k!r}", v) for k, v in kwargs.items()]
@@ -141,10 +138,10 @@ def dump_chunk(chunk: tuple[tuple[Any, ...], ...]) -> tuple[int, Any]:
         raise _unsendable(items, exc) from exc
 
 
-def _dump_from_caller(value: Any, bytearrays: bool | None = None) -> tuple[int, Any]:
+def _dump_from_caller(value: Any) -> tuple[int, Any]:
     """:func:`dump`, made in the caller: objects of a script-less ``__main__`` (REPL,
     ``python -c``, notebooks), which a worker cannot import, go by value."""
-    fmt, payload = dump(value, bytearrays)
+    fmt, payload = dump(value)
     if fmt != NATIVE and _buffers.by_value_needed(payload if fmt == PICKLE else payload[0]):
         payload = _buffers.by_value(value)
         return (PICKLE if type(payload) is bytes else BUFFERS), payload
