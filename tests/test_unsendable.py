@@ -312,3 +312,14 @@ def test_argument_that_cannot_be_rebuilt_fails_its_task(pool: interpool.Pool) ->
     with pytest.raises(RuntimeError, match="cannot be rebuilt here"):
         next(it)
     assert list(pool.map(tasks.identity, [1, 2, 3])) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("chunksize", [1, 2, 3, None])
+def test_map_error_names_the_item(chunksize: int | None) -> None:
+    items: list[object] = [1, 2, 3, 4, 5, threading.Lock(), 7]
+    with interpool.Pool(1) as pool:
+        with pytest.raises(TypeError, match=r"argument 0 of map item 5 \(_thread\.lock\)"):
+            pool.map(tasks.add, items, items, chunksize=chunksize)
+        lazy = pool.map(tasks.add, items, items, chunksize=chunksize, buffersize=1)
+        with pytest.raises(TypeError, match=r"of map item 5 \(_thread\.lock\)"):
+            list(lazy)

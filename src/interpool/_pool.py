@@ -163,24 +163,29 @@ class Pool(Executor):
             args = list(args)
         if chunksize is None:
             chunksize = self._auto_chunksize(args)
-        chunks = itertools.batched(args, chunksize, strict=False)
+        size = chunksize
+        chunks = enumerate(itertools.batched(args, size, strict=False))
 
         def submit_encoded(encoded: tuple[int, Any]) -> Future[Any]:
             future: PoolFuture[Any] = PoolFuture(self._help_wait)
             self._scheduler.submit(future, key, _worker.CHUNK, encoded[1], encoded[0])
             return future
 
-        def submit_chunk(chunk: tuple[tuple[Any, ...], ...]) -> Future[Any]:
-            return submit_encoded(dump_chunk(chunk))
+        def encode(numbered: _Numbered) -> tuple[int, Any]:
+            number, chunk = numbered
+            return dump_chunk(chunk, number * size)
+
+        def submit_chunk(numbered: _Numbered) -> Future[Any]:
+            return submit_encoded(encode(numbered))
 
         # Encode every chunk before submitting any, so that an item that cannot be
         # sent makes map() raise with nothing run.
         if buffersize is None:
-            encoded = [dump_chunk(c) for c in chunks]
+            encoded = [encode(c) for c in chunks]
             futures = deque(submit_encoded(e) for e in encoded)
             del encoded
             return _map_results(futures, end, None, submit_chunk)
-        first = [dump_chunk(c) for c in itertools.islice(chunks, buffersize)]
+        first = [encode(c) for c in itertools.islice(chunks, buffersize)]
         futures = deque(submit_encoded(e) for e in first)
         del first
         return _map_results(futures, end, chunks, submit_chunk)
@@ -221,11 +226,15 @@ class Pool(Executor):
         await asyncio.to_thread(self._scheduler.join)
 
 
+#: A map chunk (argument tuples) with its number.
+_Numbered = tuple[int, tuple[tuple[Any, ...], ...]]
+
+
 def _map_results[R](
     futures: deque[Future[Any]],
     end: float | None,
-    chunks: Iterator[tuple[tuple[Any, ...], ...]] | None,
-    submit_chunk: Callable[[tuple[tuple[Any, ...], ...]], Future[Any]],
+    chunks: Iterator[_Numbered] | None,
+    submit_chunk: Callable[[_Numbered], Future[Any]],
 ) -> Iterator[R]:
     try:
         while futures:

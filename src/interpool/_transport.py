@@ -129,12 +129,17 @@ def decode_call(a: Any, b: Any, main_loader: Any = None) -> tuple[tuple[Any, ...
     return decode(b, a, main_loader)  # type: ignore[no-any-return]
 
 
-def dump_chunk(chunk: tuple[tuple[Any, ...], ...]) -> tuple[int, Any]:
-    """Encode the argument tuples of a ``map`` chunk; errors as for :func:`encode_call`."""
+def dump_chunk(chunk: tuple[tuple[Any, ...], ...], first: int = 0) -> tuple[int, Any]:
+    """Encode the argument tuples of a ``map`` chunk whose first item is item ``first``
+    of the input; errors as for :func:`encode_call`, naming the item."""
     try:
         return _dump_from_caller(chunk)
     except Exception as exc:
-        items = [(f"argument {i} of a map item", a) for args in chunk for i, a in enumerate(args)]
+        items = [
+            (f"argument {i} of map item {first + n}", a)
+            for n, args in enumerate(chunk)
+            for i, a in enumerate(args)
+        ]
         raise _unsendable(items, exc) from exc
 
 
