@@ -8,7 +8,6 @@ import array
 import gc
 import hashlib
 import mmap
-import pickle
 import textwrap
 
 import pytest
@@ -251,12 +250,6 @@ def test_everything_is_copied_when_handoff_is_off() -> None:
     result = run_python("-c", code, env={"INTERPOOL_HANDOFF": "0"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
-
-
-def test_pickle_of_results_is_unaffected(pool: interpool.Pool) -> None:
-    """Results are ordinary objects: they pickle and compare as usual."""
-    ba = pool.submit(bt.make_bytearray, MIB).result()
-    assert pickle.loads(pickle.dumps(ba)) == ba
 
 
 def test_arguments_are_released_when_the_task_completes(pool: interpool.Pool) -> None:
