@@ -12,9 +12,9 @@ Who owns the memory decides what the receiver may keep:
 * Caller -> worker (arguments): the memory belongs to the main interpreter, which
   outlives every worker, and the shared view keeps the caller's object alive.  A
   worker rebuilds ``bytearray`` and ``array`` arguments by copying once (they must
-  own their memory); a ``memoryview`` argument stays a view of the caller's memory
-  (zero-copy, and writable if the caller's was: the worker's writes are seen by the
-  caller).
+  own their memory); a ``memoryview`` argument, and a user's ``PickleBuffer``, stay
+  views of the caller's memory (zero-copy, and writable if the caller's was: the
+  worker's writes are seen by the caller).
 * Worker -> caller (results): the memory belongs to a worker interpreter, which may
   be destroyed (recycled, shut down) while the caller still holds the result, so the
   caller copies every buffer once into memory of its own before it rebuilds the value
