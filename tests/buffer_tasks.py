@@ -130,3 +130,15 @@ def drop_stash() -> int:
     n = len(STASH)
     STASH.clear()
     return n
+
+
+def break_handoff() -> None:
+    """Make this worker's handover machinery fail to load (as a failed ctypes import
+    would)."""
+    from interpool import _handoff
+
+    def fail() -> None:
+        raise ImportError("simulated: ctypes cannot be imported")
+
+    _handoff._api = None
+    _handoff._load = fail  # type: ignore[assignment]

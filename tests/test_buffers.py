@@ -329,3 +329,12 @@ def test_an_echoed_view_is_released_too(pool: interpool.Pool) -> None:
         assert back == data
         data.extend(b"x")  # BufferError if still exported
         del data[-1:]
+
+
+def test_a_failing_handover_falls_back_to_a_copy(pool1: interpool.Pool) -> None:
+    """If a worker cannot load what the handover needs, results are copied instead:
+    the task never fails for the sake of an optimisation."""
+    pool1.submit(bt.break_handoff).result()
+    data = pool1.submit(bt.make_bytes, 2 * MIB).result()
+    assert data == b"\xaa" * (2 * MIB)
+    assert id(data) != pool1.submit(bt.last_id).result()

@@ -33,7 +33,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["MIN_SIZE", "adopt", "enabled", "give"]
+__all__ = ["MIN_SIZE", "adopt", "enabled", "give", "prepare"]
 
 #: Smaller ``bytes`` are copied: the handover saves nothing below this size.
 MIN_SIZE = 64 * 1024
@@ -57,6 +57,7 @@ enabled = _supported()
 _lock = threading.Lock()
 _api: Any = None  # (ctypes, Py_IncRef, Py_DecRef), made once per interpreter
 _base_refs = -1
+_failed = False  # ctypes could not be loaded here: never try again
 
 
 def _load() -> Any:
@@ -69,8 +70,7 @@ def _load() -> Any:
         return api
     with _lock:
         if _api is None:
-            import ctypes
-
+            ctypes = _import_ctypes()
             prototype = ctypes.PYFUNCTYPE(None, ctypes.py_object)
             incref = prototype(("Py_IncRef", ctypes.pythonapi))
             decref = prototype(("Py_DecRef", ctypes.pythonapi))
@@ -78,6 +78,26 @@ def _load() -> Any:
             del probe
             _api = (ctypes, incref, decref)  # published last: other threads may read it
         return _api
+
+
+def _import_ctypes() -> Any:
+    """``import ctypes``, tried twice: on 3.15.2 its first import in a worker
+    interpreter has been seen to fail once ("class must define a '_type_' attribute")
+    while other interpreters imported it at the same time."""
+    try:
+        import ctypes
+    except Exception:  # noqa: BLE001 - a half-made module is dropped; try once more
+        for name in [m for m in sys.modules if m == "ctypes" or m.startswith("ctypes.")]:
+            del sys.modules[name]
+        import ctypes
+    return ctypes
+
+
+def prepare() -> None:
+    """Main side, when a pool starts: import ctypes now, before any worker runs, so
+    that :func:`adopt` never imports it while workers do."""
+    if enabled:
+        _load()
 
 
 def _pop_counted(box: list[bytes], ctypes: Any) -> tuple[bytes, int]:
@@ -94,7 +114,14 @@ def give(box: list[bytes]) -> int | None:
     """Worker side: hand over the ``bytes`` object in ``box`` (a one-item list that
     holds the only reference the caller has).  Return its address for :func:`adopt`,
     or ``None`` (and leave it in ``box``) if something else still refers to it."""
-    ctypes, incref, _ = _load()
+    global _failed
+    if _failed:
+        return None
+    try:
+        ctypes, incref, _ = _load()
+    except Exception:  # noqa: BLE001 - no handover in this interpreter: results are copied
+        _failed = True
+        return None
     obj, refs = _pop_counted(box, ctypes)
     if refs != _base_refs:
         box.append(obj)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from typing import Any, Self
 
-from . import _worker
+from . import _handoff, _worker
 from ._functions import alias_main, function_key, main_ref
 from ._future import PoolFuture
 from ._scheduler import Scheduler
@@ -91,6 +91,7 @@ class Pool(Executor):
         if _exiting:
             raise RuntimeError("cannot start a Pool during interpreter shutdown")
         alias_main()
+        _handoff.prepare()
         init = None
         if initializer is not None:
             init = (function_key(initializer), *encode_call(tuple(initargs), {}))
