@@ -89,8 +89,12 @@ def _complete(future: Future[Any], message: tuple[Any, ...], outcome: tuple[bool
             future.set_exception(value)
 
 
-#: How long a finished task's shared buffers may take to be released (see below).
-RELEASE_PATIENCE = 0.05
+#: How long a finished task's shared buffers may take to be released (see below): a
+#: release normally takes microseconds; this bounds the wait for a task that kept a
+#: view, and leaves room for a loaded machine.
+RELEASE_PATIENCE = 0.25
+#: For this long the wait spins (yielding the CPU); after, it sleeps in short steps.
+RELEASE_SPIN = 0.002
 
 
 def _await_release(views: tuple[memoryview, ...]) -> None:
@@ -102,7 +106,7 @@ def _await_release(views: tuple[memoryview, ...]) -> None:
     main interpreter) at its next bytecode boundary: usually the very thread that runs
     this loop.  A task that kept a view (in a global) holds it until the worker drops
     it; after :data:`RELEASE_PATIENCE` we stop waiting and leave it exported."""
-    deadline = 0.0
+    start = 0.0
     for view in views:
         while True:
             try:
@@ -110,11 +114,14 @@ def _await_release(views: tuple[memoryview, ...]) -> None:
                 break
             except BufferError:
                 now = time.monotonic()
-                if not deadline:
-                    deadline = now + RELEASE_PATIENCE
-                elif now > deadline:
+                if not start:
+                    start = now
+                elif now - start > RELEASE_PATIENCE:
                     return
-                os.sched_yield()
+                if now - start < RELEASE_SPIN:
+                    os.sched_yield()
+                else:
+                    time.sleep(0.0005)
 
 
 class Scheduler:
