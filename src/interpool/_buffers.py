@@ -178,9 +178,7 @@ def dumps(value: Any) -> bytes | Packed:
         result = _dumps(value)
         data: bytes = result if isinstance(result, bytes) else result[0]
         if len(data) >= OUT_OF_BAND_MIN and _BYTEARRAY8 in data:
-            file, buffers = io.BytesIO(), _Buffers()
-            _BytearrayPickler(file, buffers).dump(value)
-            return buffers.packed(file.getvalue())
+            return _fresh(_BytearrayPickler, value)
         return result
     except Exception as exc:  # noqa: BLE001 - any pickling error: try by value
         try:
@@ -211,16 +209,22 @@ def by_value(value: Any) -> bytes | Packed:
     what cannot be imported by name.  Large buffers still go out of band, and objects
     of a ``__main__`` script still go by name (workers load the script), so that a
     class keeps one identity in a worker."""
-    file, buffers = io.BytesIO(), _Buffers()
-    _cloud_pickler()(file, buffers).dump(value)
-    return buffers.packed(file.getvalue())
+    return _fresh(_cloud_pickler(), value)
 
 
 def by_value_in_band(value: Any) -> bytes:
-    """:func:`by_value`, all in the pickle (for a function key, which must be bytes)."""
-    file, buffers = io.BytesIO(), _Buffers(in_band=True)
-    _cloud_pickler()(file, buffers).dump(value)
-    return file.getvalue()
+    """:func:`by_value`, all in the pickle (for a function key, which must be bytes).
+    Raises ``ImportError`` if cloudpickle is not installed."""
+    data = _fresh(_cloud_pickler(), value, in_band=True)
+    assert isinstance(data, bytes)  # in band: no buffers beside it
+    return data
+
+
+def _fresh(pickler: Any, value: Any, in_band: bool = False) -> bytes | Packed:
+    """``value`` pickled by a new ``pickler(file, buffers)``."""
+    file, buffers = io.BytesIO(), _Buffers(in_band)
+    pickler(file, buffers).dump(value)
+    return buffers.packed(file.getvalue())
 
 
 _CloudPickler: Any = None
@@ -268,21 +272,13 @@ def _found_in_main(obj: Any) -> bool:
 def _dumps(value: Any) -> bytes | Packed:
     cached = _cached
     if cached.busy:  # re-entered (a __reduce__ that pickles): use a fresh pickler
-        file, buffers = io.BytesIO(), _Buffers()
-        _Pickler(file, buffers).dump(value)
-    else:
-        file, buffers = cached.file, cached.buffers
-        cached.busy = True
-        try:
-            cached.pickler.dump(value)
-        except BaseException:
-            _reset(cached)
-            raise
-        cached.busy = False
-    result = buffers.packed(file.getvalue())
-    if file is cached.file:
+        return _fresh(_Pickler, value)
+    cached.busy = True
+    try:
+        cached.pickler.dump(value)
+        return cached.buffers.packed(cached.file.getvalue())
+    finally:
         _reset(cached)
-    return result
 
 
 def _reset(cached: _Cached) -> None:

@@ -148,27 +148,30 @@ def _by_value(fn: Any) -> bytes:
     """``fn`` pickled by value with cloudpickle (code, closure and the globals it uses,
     as they are now); the worker loads it with a plain unpickler."""
     try:
-        import cloudpickle  # type: ignore[import-untyped]
+        data = by_value_in_band(fn)
     except ImportError as exc:
+        if exc.name != "cloudpickle":
+            raise _not_by_value(fn, exc) from exc
         raise TypeError(
             f"interpool: cannot send {_describe(fn)} to a worker interpreter: it cannot be "
             "imported by name, and sending it by value needs cloudpickle, which is not "
             f"installed ({exc}). Install cloudpickle, or define the callable at module "
             "level in an importable module (or the script)."
         ) from exc
-    del cloudpickle  # imported above only to give a clear error if it is missing
-    try:
-        data = by_value_in_band(fn)
     except Exception as exc:
-        raise TypeError(
-            f"interpool: cannot send {_describe(fn)} to a worker interpreter: it cannot be "
-            f"imported by name, nor pickled by value: {type(exc).__name__}: {exc}. What it "
-            "captures (closure variables, the globals it uses, a partial's arguments, a "
-            "bound method's object) must be picklable: create locks, sockets, open files "
-            "and the like inside the task instead, or pass what the task needs as "
-            "picklable arguments."
-        ) from exc
+        raise _not_by_value(fn, exc) from exc
     return data
+
+
+def _not_by_value(fn: Any, exc: Exception) -> TypeError:
+    return TypeError(
+        f"interpool: cannot send {_describe(fn)} to a worker interpreter: it cannot be "
+        f"imported by name, nor pickled by value: {type(exc).__name__}: {exc}. What it "
+        "captures (closure variables, the globals it uses, a partial's arguments, a "
+        "bound method's object) must be picklable: create locks, sockets, open files "
+        "and the like inside the task instead, or pass what the task needs as "
+        "picklable arguments."
+    )
 
 
 def _resolves(module: Any, qualname: str, fn: Any) -> bool:

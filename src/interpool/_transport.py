@@ -81,7 +81,11 @@ def dump(value: Any) -> tuple[int, Any]:
     large buffers out of band, see ``_buffers.dumps``).  Raises what pickling raises."""
     if is_native(value):
         return NATIVE, value
-    payload = _buffers.dumps(value)
+    return _formatted(_buffers.dumps(value))
+
+
+def _formatted(payload: bytes | _buffers.Packed) -> tuple[int, Any]:
+    """``(format, payload)`` for what ``_buffers`` pickled."""
     return (PICKLE if type(payload) is bytes else BUFFERS), payload
 
 
@@ -148,8 +152,7 @@ def _dump_from_caller(value: Any) -> tuple[int, Any]:
     ``python -c``, notebooks), which a worker cannot import, go by value."""
     fmt, payload = dump(value)
     if fmt != NATIVE and _buffers.by_value_needed(payload if fmt == PICKLE else payload[0]):
-        payload = _buffers.by_value(value)
-        return (PICKLE if type(payload) is bytes else BUFFERS), payload
+        return _formatted(_buffers.by_value(value))
     return fmt, payload
 
 

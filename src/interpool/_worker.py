@@ -130,20 +130,20 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             if kind == CALL:
                 args, kwargs = decode_call(a, b, main_module)
                 value = fn(*args, **kwargs)
-                args = kwargs = None
-                if type(value) is bytes and len(value) >= _HANDOFF_MIN > 0:
-                    box = [value]
+                handed: tuple[tuple[int, int], ...] = ()
+                if type(value) is bytes and _HANDOFF_MIN > 0:
+                    results = [value]
                     value = None
-                    reply = _hand_over(task_id, box)
-                else:
-                    reply = _reply(task_id, value)
+                    handed = _hand_over(results)  # may take it whole
+                    value = results.pop()
+                reply = (task_id, NATIVE, None, handed) if handed else _reply(task_id, value)
                 value = None
             else:
                 reply = _reply_chunk(task_id, fn, decode(b, a, main_module))
         except BaseException as exc:  # noqa: BLE001 - the task's error is its result
             reply = (task_id, ERROR, encode_error(exc), ())
         # Drop our views of the caller's buffers before replying: the caller waits
-        # for their release before it completes the task (see Scheduler._settle).
+        # for their release before it completes the task (see _scheduler._await_release).
         a = b = args = kwargs = None
         # Announce "polling" before replying: the caller may queue the next task as
         # soon as it sees this result, and must not wake another worker for it.
@@ -152,7 +152,9 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         if not doorbells[0]:  # no caller is polling for results: wake the collector
             notify(result_wfd)
         if reply[1] == BUFFERS:
-            held.extend(reply[2][1])
+            packed: Any = reply[2]  # (pickle, views, kinds): hold the views
+            held.extend(packed[1])
+            del packed
         del reply
         if held:
             _release(held)
@@ -210,13 +212,23 @@ def _unsendable_result(value: Any, exc: Exception) -> TypeError:
     )
 
 
-def _hand_over(task_id: int, box: list[bytes]) -> tuple[int, int, Any, tuple[Any, ...]]:
-    """The reply for a large ``bytes`` result, the only item of ``box``: handed over
-    whole if nothing else refers to it, else copied by the queue."""
-    address = _handoff.give(box)
-    if address is None:
-        return (task_id, NATIVE, box.pop(), ())
-    return (task_id, NATIVE, None, ((0, address),))
+def _hand_over(results: list[Any]) -> tuple[tuple[int, int], ...]:
+    """Hand over (see ``_handoff``) each large ``bytes`` in ``results`` that nothing
+    else in this interpreter refers to; its place in ``results`` then holds ``None``.
+    Return the ``(index, address)`` pairs of what was handed over."""
+    if _HANDOFF_MIN < 0:
+        return ()
+    handed = []
+    for i in range(len(results)):
+        if type(results[i]) is bytes and len(results[i]) >= _HANDOFF_MIN:
+            box = [results[i]]
+            results[i] = None
+            address = _handoff.give(box)
+            if address is None:
+                results[i] = box.pop()
+            else:
+                handed.append((i, address))
+    return tuple(handed)
 
 
 def _reply_chunk(
@@ -232,19 +244,9 @@ def _reply_chunk(
         except BaseException as exc:  # noqa: BLE001
             error = encode_error(exc)
             break
-    handed = []
-    if _HANDOFF_MIN > 0:
-        for i in range(len(results)):
-            if type(results[i]) is bytes and len(results[i]) >= _HANDOFF_MIN:
-                box = [results[i]]
-                results[i] = None
-                address = _handoff.give(box)
-                if address is None:
-                    results[i] = box.pop()
-                else:
-                    handed.append((i, address))
+    handed = _hand_over(results)
     try:
-        return (task_id, *dump((tuple(results), error)), tuple(handed))
+        return (task_id, *dump((tuple(results), error)), handed)
     except Exception as exc:
         for i, address in handed:  # take back what was handed over, or it leaks
             results[i] = _handoff.adopt(address)
