@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -92,11 +93,14 @@ def run_python(
     cwd: Path | None = None,
     timeout: float = 60,
     env: dict[str, str] | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python ARGS...`` (a script path, ``-m module`` or ``-c code``) with the running
-    interpreter, in the current environment plus ``env``, and capture its output."""
+    """Run ``python ARGS...`` (a script path, ``-m module``, ``-c code``, or ``-`` to read
+    the program from ``input``, as the REPL's stdin) with the running interpreter, in
+    the current environment plus ``env``, and capture its output."""
     return subprocess.run(
         [sys.executable, *map(str, args)],
+        input=input,
         cwd=cwd,
         env=None if env is None else {**os.environ, **env},
         capture_output=True,
@@ -104,6 +108,12 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+def write(path: Path, source: str) -> Path:
+    """Write ``source`` (dedented) to ``path``; return ``path``."""
+    path.write_text(textwrap.dedent(source))
+    return path
 
 
 def assert_clean_stderr(stderr: str) -> None:

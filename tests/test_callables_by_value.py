@@ -9,8 +9,6 @@ import gc
 import math
 import pickle
 import socket
-import subprocess
-import sys
 import tempfile
 import textwrap
 import threading
@@ -392,15 +390,7 @@ def test_functions_of_python_dash_c(tmp_path: Path) -> None:
 
 def test_functions_of_a_program_read_from_stdin(tmp_path: Path) -> None:
     # Like the REPL: __main__ has no script file (its __file__ is "<stdin>").
-    proc = subprocess.run(
-        [sys.executable, "-"],
-        input=MAIN_PROGRAM,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_python("-", input=MAIN_PROGRAM, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["MAIN None <stdin>", *MAIN_EXPECTED]
     assert_clean_stderr(proc.stderr)

@@ -17,7 +17,7 @@ import pytest
 import interpool
 
 from . import tasks
-from .support import PATIENCE, assert_clean_stderr, run_python
+from .support import PATIENCE, assert_clean_stderr, run_python, write
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -190,11 +190,6 @@ def test_submitted_callable_is_not_kept_alive(pool: interpool.Pool) -> None:
 
 
 # -- functions of the __main__ script ---------------------------------------------------
-
-
-def write(path: Path, source: str) -> Path:
-    path.write_text(textwrap.dedent(source))
-    return path
 
 
 def test_main_script_functions(tmp_path: Path) -> None:

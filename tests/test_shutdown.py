@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import gc
-import textwrap
 import threading
 import time
 from concurrent import interpreters
@@ -26,6 +25,7 @@ from .support import (
     run_python,
     wait_until,
     warm_up,
+    write,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -240,11 +240,6 @@ def test_submit_racing_shutdown_never_hangs(attempt: int) -> None:
 
 
 # -- process exit ---------------------------------------------------------------------
-
-
-def write(path: Path, source: str) -> Path:
-    path.write_text(textwrap.dedent(source))
-    return path
 
 
 def test_script_that_never_shuts_down_exits_cleanly(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import textwrap
 import threading
 from typing import Any
@@ -121,16 +120,7 @@ def test_repl_class_instances_cross_from_python_c() -> None:
 
 
 def test_repl_class_instances_cross_from_stdin() -> None:
-    import subprocess
-
-    result = subprocess.run(
-        [sys.executable, "-"],
-        input=PROGRAM,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-", input=PROGRAM)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert_clean_stderr(result.stderr)
