@@ -146,8 +146,10 @@ def test_unpicklable_result_in_map(pool: interpool.Pool) -> None:
 
 def test_result_that_cannot_be_rebuilt_in_caller(pool: interpool.Pool) -> None:
     exc = pool.submit(tasks.return_bad_unpickle).exception(timeout=PATIENCE)
-    assert isinstance(exc, Exception)
+    assert isinstance(exc, TypeError)
     assert "cannot be rebuilt here" in str(exc)
+    assert "result cannot be rebuilt in the caller" in str(exc)
+    assert "classes the caller can import" in str(exc)
     with pytest.raises(Exception, match="cannot be rebuilt here"):
         list(pool.map(tasks.return_bad_unpickle, range(3)))
     assert pool.submit(tasks.add, 1, 2).result(timeout=PATIENCE) == 3

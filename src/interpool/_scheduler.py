@@ -61,7 +61,11 @@ def _outcome(kind: int, status: int, payload: Any, handed: Any) -> tuple[bool, A
     try:
         value = decode(status, payload, foreign=True)
     except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
-        error = TypeError(f"interpool: the task's result cannot be rebuilt in the caller: {exc}")
+        error = TypeError(
+            f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
+            "values whose classes the caller can import (defined in a module, not only in "
+            "the worker), and whose unpickling works outside the worker."
+        )
         error.__cause__ = exc
         return False, error
     if kind == _worker.CHUNK:
