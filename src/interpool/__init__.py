@@ -4,6 +4,8 @@ Public names::
 
     Pool            the executor (``submit``, ``map``, ``await run``, ``shutdown``)
     BrokenPool      raised when a pool can no longer run tasks
+    IncompatibleModuleError
+                    a task imported an extension that cannot load in a sub-interpreter
     RemoteError     a worker's exception that could not be sent back as itself
     RemoteTraceback the worker's traceback text, set as ``__cause__`` of task errors
 
@@ -20,15 +22,16 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._errors import BrokenPool, RemoteError, RemoteTraceback
+    from ._errors import BrokenPool, IncompatibleModuleError, RemoteError, RemoteTraceback
     from ._pool import Pool
 
-__all__ = ["BrokenPool", "Pool", "RemoteError", "RemoteTraceback"]
+__all__ = ["BrokenPool", "IncompatibleModuleError", "Pool", "RemoteError", "RemoteTraceback"]
 __version__ = "0.1.0"
 
 _WHERE = {
     "Pool": "._pool",
     "BrokenPool": "._errors",
+    "IncompatibleModuleError": "._errors",
     "RemoteError": "._errors",
     "RemoteTraceback": "._errors",
 }

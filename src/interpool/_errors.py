@@ -5,12 +5,44 @@ from __future__ import annotations
 import pickle
 from concurrent.futures import BrokenExecutor
 
-__all__ = ["BrokenPool", "RemoteError", "RemoteTraceback", "rebuild_exception"]
+__all__ = [
+    "BrokenPool",
+    "IncompatibleModuleError",
+    "RemoteError",
+    "RemoteTraceback",
+    "rebuild_exception",
+]
 
 
 class BrokenPool(BrokenExecutor):
     """The pool can no longer run tasks (for example a worker's ``initializer``
     failed, or a worker interpreter died).  Pending and running tasks fail with it."""
+
+
+class IncompatibleModuleError(ImportError):
+    """A task imported an extension module that refuses to load in a sub-interpreter
+    (for example numpy, orjson, msgspec, pydantic-core: CPython's ``ImportError:
+    module X does not support loading in subinterpreters``).
+
+    ``name`` is the module that refused.  An ``ImportError``, so ``except ImportError``
+    still catches it.  The way out: ``Pool(fallback="processes")`` (such tasks then
+    run in a process worker), the processes backend, or a release of the package that
+    supports sub-interpreters.
+    """
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        message = (
+            f"module {name!r} cannot be imported in a sub-interpreter"
+            f"{f' ({detail})' if detail else ''}. Run such tasks with "
+            'Pool(fallback="processes"), which sends them to a process worker, or '
+            "upgrade the package if a newer release supports sub-interpreters; "
+            "interpool.check_modules() tells which modules load."
+        )
+        super().__init__(message, name=name)
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.name, self.detail))
 
 
 class RemoteTraceback(Exception):
