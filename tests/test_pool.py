@@ -94,16 +94,21 @@ def test_add_done_callback(pool: interpool.Pool) -> None:
 
 def test_cancel_a_pending_future(pool1: interpool.Pool) -> None:
     # One worker, at most 2 tasks handed over ahead of time: the rest stay pending.
-    blockers = [pool1.submit(tasks.sleep_return, 0.3, i) for i in range(2)]
+    blockers = [pool1.submit(tasks.sleep_return, 1.0, i) for i in range(2)]
     pending = [pool1.submit(tasks.count_call, "cancel-pending") for _ in range(4)]
     assert pending[-1].cancel()
     assert pending[-1].cancelled()
     assert pending[-1].done()
     with pytest.raises(cf.CancelledError):
         pending[-1].result()
-    # A future handed to the worker cannot be cancelled any more.
-    assert not blockers[0].cancel()
-    assert [f.result(timeout=PATIENCE) for f in blockers] == [0, 1]
+    time.sleep(0.3)
+    # Without interrupt=False a running task is left alone, as in concurrent.futures...
+    assert not blockers[0].cancel(interrupt=False)
+    assert not blockers[0].cancelled()
+    # ...but one waiting in the workers' queue is cancelled: the worker skips it.
+    assert blockers[1].cancel(interrupt=False)
+    assert blockers[1].cancelled()
+    assert blockers[0].result(timeout=PATIENCE) == 0
     # The other pending calls still ran, and the cancelled one did not.
     assert [f.result(timeout=PATIENCE) for f in pending[:-1]] == [1, 2, 3]
     assert pool1.submit(tasks.count_call, "cancel-pending").result(timeout=PATIENCE) == 4

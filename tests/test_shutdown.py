@@ -98,13 +98,14 @@ def test_shutdown_waits_for_queued_tasks(pool1: interpool.Pool) -> None:
 
 def test_shutdown_cancel_futures(pool1: interpool.Pool) -> None:
     futures = [pool1.submit(tasks.sleep_return, 0.2, i) for i in range(12)]
+    time.sleep(0.05)
     pool1.shutdown(wait=True, cancel_futures=True)
     assert all(f.done() for f in futures)
-    assert futures[0].result() == 0
     cancelled = [f.cancelled() for f in futures]
-    # The tasks not yet handed to the worker (at most 2 are) were cancelled.
+    # Every task the worker had not started was cancelled, including those already
+    # handed over to the workers' queue: at most one (the running one) ran.
     assert cancelled[-1]
-    assert sum(cancelled) >= 12 - 3
+    assert sum(cancelled) >= 12 - 1
     assert cancelled == sorted(cancelled)  # a prefix ran, the rest was cancelled
     for i, f in enumerate(futures):
         if not f.cancelled():

@@ -21,7 +21,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["NOT_DONE", "RUNNING", "SPIN_SECONDS", "PoolFuture"]
 
@@ -75,10 +75,20 @@ class _Condition(_thread.RLock):  # type: ignore[misc]  # final in typeshed, not
                 waiter.release()
 
 
-class PoolFuture[T](Future[T]):
-    """A ``concurrent.futures.Future`` tied to the pool that will complete it."""
+class _Owner(Protocol):
+    """What a future needs of its pool's scheduler."""
 
-    def __init__(self, helper: Callable[[Future[Any], float], None]) -> None:
+    def help_wait(self, future: Future[Any], budget: float) -> None: ...
+    def cancel(self, future: Future[Any], interrupt: bool) -> bool: ...
+
+
+class PoolFuture[T](Future[T]):
+    """A ``concurrent.futures.Future`` tied to the pool that will complete it.
+
+    Unlike the standard library's, :meth:`cancel` also stops a task that is running.
+    """
+
+    def __init__(self, owner: _Owner) -> None:
         # Future.__init__'s attributes (same on 3.14 and 3.15; a test checks they
         # still match), without the threading.Condition it would create.
         self._condition = _Condition()  # type: ignore[assignment]
@@ -87,14 +97,32 @@ class PoolFuture[T](Future[T]):
         self._exception: BaseException | None = None
         self._waiters: list[Any] = []
         self._done_callbacks: list[Callable[[Future[T]], object]] = []
-        self._helper = helper
+        self._owner = owner
+        self._task_id = -1
+
+    def cancel(self, *, interrupt: bool = True) -> bool:
+        """Cancel the task; return True if it is (now) cancelled.
+
+        A task waiting for a worker is dropped.  A task that is running is stopped
+        too (unlike ``concurrent.futures``, where ``cancel()`` then returns False):
+        the future is cancelled at once, the task is interrupted in its worker (pure
+        Python code stops at once; a C call such as ``time.sleep`` only when it
+        returns) and that worker is replaced by a fresh one, so the pool keeps its
+        capacity.  With ``interrupt=False`` a running task is left alone and False is
+        returned, as in ``concurrent.futures``.  False if the task has finished.
+        """
+        return self._owner.cancel(self, interrupt)
 
     def result(self, timeout: float | None = None) -> T:
         if self._state in NOT_DONE and (timeout is None or timeout > 0):
-            self._helper(self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS))
+            self._owner.help_wait(
+                self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS)
+            )
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if self._state in NOT_DONE and (timeout is None or timeout > 0):
-            self._helper(self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS))
+            self._owner.help_wait(
+                self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS)
+            )
         return super().exception(timeout)

@@ -33,7 +33,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["MIN_SIZE", "adopt", "enabled", "give", "prepare"]
+__all__ = ["MIN_SIZE", "adopt", "enabled", "give", "import_ctypes", "prepare"]
 
 #: Smaller ``bytes`` are copied: the handover saves nothing below this size.
 MIN_SIZE = 64 * 1024
@@ -70,7 +70,7 @@ def _load() -> Any:
         return api
     with _lock:
         if _api is None:
-            ctypes = _import_ctypes()
+            ctypes = import_ctypes()
             prototype = ctypes.PYFUNCTYPE(None, ctypes.py_object)
             incref = prototype(("Py_IncRef", ctypes.pythonapi))
             decref = prototype(("Py_DecRef", ctypes.pythonapi))
@@ -80,7 +80,7 @@ def _load() -> Any:
         return _api
 
 
-def _import_ctypes() -> Any:
+def import_ctypes() -> Any:
     """``import ctypes``, tried twice: on 3.15.2 its first import in a worker
     interpreter has been seen to fail once ("class must define a '_type_' attribute")
     while other interpreters imported it at the same time."""

@@ -20,7 +20,7 @@ from ._future import PoolFuture
 from ._scheduler import Scheduler
 from ._transport import dump_chunk, encode_call
 
-__all__ = ["Pool"]
+__all__ = ["Pool", "TaskOptions"]
 
 #: Upper bound of the automatic ``map`` chunk size.
 MAX_AUTO_CHUNKSIZE = 256
@@ -55,8 +55,20 @@ class Pool(Executor):
         max_workers: number of worker interpreters; defaults to
             ``os.process_cpu_count()`` (CPU-bound work gains nothing from more).
         initializer: called with ``*initargs`` once in each worker before its first
-            task.  If it raises, the pool is broken: pending and later tasks fail with
-            ``BrokenPool``.
+            task (replacement workers run it too).  If it raises, the pool is broken:
+            pending and later tasks fail with ``BrokenPool``; it is not retried.
+        task_timeout: time limit, in seconds, of every task (``None``: no limit); see
+            :meth:`options` for one call or one ``map``.  It counts from the moment
+            a worker starts the task (for ``map``, each call).  When it passes, the
+            task's future fails with ``TimeoutError`` at once, the task is
+            interrupted in its worker (pure Python code stops at once; a C call such
+            as ``time.sleep`` only when it returns) and a fresh worker takes that
+            worker's place, so the pool keeps its capacity.
+        max_tasks_per_worker: replace each worker by a fresh interpreter after it
+            has run that many tasks (a ``map`` chunk counts as one), to bound what
+            leaky code can accumulate.  ``None``: never.
+        idle_timeout: a worker idle for that many seconds exits; workers start
+            again when tasks arrive.  ``None``: workers stay until shutdown.
 
     What can be sent: any callable.  Importable ones (module-level functions,
     classes, builtins, and functions of the ``__main__`` script, which workers load
@@ -81,11 +93,24 @@ class Pool(Executor):
         *,
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
+        task_timeout: float | None = None,
+        max_tasks_per_worker: int | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         if max_workers is None:
             max_workers = os.process_cpu_count() or 1
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
+        task_timeout = _check_seconds("task_timeout", task_timeout)
+        idle = _check_seconds("idle_timeout", idle_timeout)
+        if max_tasks_per_worker is not None and (
+            not isinstance(max_tasks_per_worker, int)
+            or isinstance(max_tasks_per_worker, bool)
+            or max_tasks_per_worker < 1
+        ):
+            raise ValueError(
+                f"max_tasks_per_worker must be None or a positive int, got {max_tasks_per_worker!r}"
+            )
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
         if _exiting:
@@ -97,8 +122,10 @@ class Pool(Executor):
             init = (function_key(initializer), *encode_call(tuple(initargs), {}))
         path = tuple(p for p in sys.path if isinstance(p, str))
         self._max_workers = max_workers
-        self._scheduler = Scheduler(max_workers, path, main_ref(), init)
-        self._help_wait = self._scheduler.help_wait
+        self._task_timeout = task_timeout
+        self._scheduler = Scheduler(
+            max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle or 0.0
+        )
         _live.add(self._scheduler)
         self._finalizer = weakref.finalize(self, self._scheduler.shutdown, False, False)
 
@@ -110,17 +137,41 @@ class Pool(Executor):
     def submit[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         """Schedule ``fn(*args, **kwargs)`` in a worker and return its future.
 
-        The future can be cancelled until a worker is about to take it (up to
-        ``2 * max_workers`` tasks are handed to workers ahead of time; those count as
-        running).  Raises ``TypeError`` at once if ``fn`` or an argument cannot be
-        sent to a worker, ``RuntimeError`` after :meth:`shutdown`, and ``BrokenPool``
-        if the pool is broken.
+        The future's ``cancel()`` drops the task if no worker has started it, and
+        interrupts it if one has (see ``PoolFuture.cancel``; up to ``2 *
+        max_workers`` tasks wait in the workers' queue, and can still be cancelled
+        there).  Raises ``TypeError`` at once if ``fn`` or an argument cannot be sent
+        to a worker, ``RuntimeError`` after :meth:`shutdown`, and ``BrokenPool`` if
+        the pool is broken.
         """
+        return self._submit(fn, args, kwargs, self._task_timeout)
+
+    def _submit[R](
+        self,
+        fn: Callable[..., R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        limit: float | None,
+    ) -> Future[R]:
         key = function_key(fn)
         a, b = encode_call(args, kwargs)
-        future: PoolFuture[R] = PoolFuture(self._help_wait)
-        self._scheduler.submit(future, key, _worker.CALL, a, b)
+        future: PoolFuture[R] = PoolFuture(self._scheduler)
+        self._scheduler.submit(future, key, _worker.CALL, a, b, limit)
         return future
+
+    def options(self, *, task_timeout: float | None = None) -> TaskOptions:
+        """The same pool with options for the calls made through the result::
+
+            pool.options(task_timeout=2.0).submit(fn, x)
+            pool.options(task_timeout=2.0).map(fn, xs)
+            await pool.options(task_timeout=2.0).run(fn, x)
+
+        Options are given here rather than to ``submit`` so that they can never
+        collide with the keyword arguments of ``fn`` itself (``submit(fn, x,
+        timeout=1)`` passes ``timeout`` to ``fn``).  ``task_timeout`` (seconds, or
+        ``None`` for none) replaces the pool's for these calls; see :class:`Pool`.
+        """
+        return TaskOptions(self, _check_seconds("task_timeout", task_timeout))
 
     def map[R](
         self,
@@ -147,8 +198,22 @@ class Pool(Executor):
 
         An exception raised by a call is raised by ``__next__`` at that item, after
         the results before it.  Closing the iterator early (or an error) cancels the
-        chunks not yet running.
+        chunks no worker has started; started ones finish, and their results are
+        dropped.  With a task time limit, each call has it; a call that exceeds it
+        fails its whole chunk with ``TimeoutError``.
         """
+        return self._map(fn, iterables, timeout, chunksize, buffersize, self._task_timeout)
+
+    def _map[R](  # noqa: PLR0917 - internal
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        timeout: float | None,
+        chunksize: int | None,
+        buffersize: int | None,
+        limit: float | None,
+    ) -> Iterator[R]:
+        """:meth:`map`, with the time limit ``limit`` for each call."""
         if buffersize is not None and (
             not isinstance(buffersize, int) or isinstance(buffersize, bool) or buffersize < 1
         ):
@@ -167,16 +232,16 @@ class Pool(Executor):
         size = chunksize
         chunks = enumerate(itertools.batched(args, size, strict=False))
 
-        def submit_encoded(encoded: tuple[int, Any]) -> Future[Any]:
-            future: PoolFuture[Any] = PoolFuture(self._help_wait)
-            self._scheduler.submit(future, key, _worker.CHUNK, encoded[1], encoded[0])
+        def submit_encoded(encoded: tuple[int, Any]) -> PoolFuture[Any]:
+            future: PoolFuture[Any] = PoolFuture(self._scheduler)
+            self._scheduler.submit(future, key, _worker.CHUNK, encoded[1], encoded[0], limit)
             return future
 
         def encode(numbered: _Numbered) -> tuple[int, Any]:
             number, chunk = numbered
             return dump_chunk(chunk, number * size)
 
-        def submit_chunk(numbered: _Numbered) -> Future[Any]:
+        def submit_chunk(numbered: _Numbered) -> PoolFuture[Any]:
             return submit_encoded(encode(numbered))
 
         # Encode every chunk before submitting any, so that an item that cannot be
@@ -200,31 +265,94 @@ class Pool(Executor):
         """Run ``fn(*args, **kwargs)`` in a worker and await its result (asyncio).
 
         The event loop is never blocked: the result is handed to the loop by the
-        pool's collector thread when it arrives.  If the awaiting task is cancelled
-        before a worker takes the call, the call is cancelled; if it is already
-        running, it runs to completion and its result is discarded.
+        pool's collector thread when it arrives.  Cancelling the awaiting task
+        cancels the call: dropped if no worker has started it, interrupted (and its
+        worker replaced) if one has, as ``PoolFuture.cancel`` does.
         """
-        return await asyncio.wrap_future(self.submit(fn, *args, **kwargs))
+        return await asyncio.wrap_future(self._submit(fn, args, kwargs, self._task_timeout))
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(
+        self, wait: bool = True, *, cancel_futures: bool = False, cancel_running: bool = False
+    ) -> None:
         """Stop accepting tasks and release the workers once the queued tasks are done.
 
         Args:
             wait: block until every task has finished and every worker interpreter
-                is destroyed.  With ``False`` this happens in the background.
-            cancel_futures: cancel the tasks that no worker has taken yet.
+                is destroyed.  With ``False`` this happens in the background.  A
+                worker whose task timed out or was cancelled but is stuck in a C
+                call is not waited for: its interpreter is destroyed when the call
+                returns (and at the latest at interpreter exit, which waits for it).
+            cancel_futures: cancel every task no worker has started yet.
+            cancel_running: with ``cancel_futures``, also interrupt and cancel the
+                running tasks (see ``PoolFuture.cancel``).
 
         Calling it again is harmless; ``submit`` afterwards raises ``RuntimeError``.
         """
-        self._scheduler.shutdown(wait, cancel_futures)
+        self._scheduler.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        """Shut down and wait.  If the block is left by ``KeyboardInterrupt`` (Ctrl-C),
+        every task is cancelled first, running ones interrupted, so this returns
+        promptly instead of running the remaining work."""
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        self.shutdown(True, cancel_futures=interrupted, cancel_running=interrupted)
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        """Shut down without blocking the event loop (waits in a helper thread)."""
-        self._scheduler.shutdown(False, False)
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        """Shut down without blocking the event loop (waits in a helper thread).  As
+        for ``with``, leaving by ``KeyboardInterrupt`` or by the cancellation of the
+        task (``asyncio.CancelledError``) cancels every task first."""
+        interrupted = exc_type is not None and issubclass(
+            exc_type, (KeyboardInterrupt, asyncio.CancelledError)
+        )
+        self._scheduler.shutdown(False, interrupted, interrupted)
         await asyncio.to_thread(self._scheduler.join)
+
+
+class TaskOptions:
+    """A pool seen through :meth:`Pool.options`: ``submit``, ``map`` and ``run``
+    with those options.  Cheap to make; holds no resources of its own."""
+
+    __slots__ = ("_limit", "_pool")
+
+    def __init__(self, pool: Pool, task_timeout: float | None) -> None:
+        self._pool = pool
+        self._limit = task_timeout
+
+    def submit[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """:meth:`Pool.submit` with these options."""
+        return self._pool._submit(fn, args, kwargs, self._limit)
+
+    def map[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+    ) -> Iterator[R]:
+        """:meth:`Pool.map` with these options."""
+        return self._pool._map(fn, iterables, timeout, chunksize, buffersize, self._limit)
+
+    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """:meth:`Pool.run` with these options."""
+        return await asyncio.wrap_future(self._pool._submit(fn, args, kwargs, self._limit))
+
+
+def _check_seconds(name: str, value: float | None) -> float | None:
+    """``value`` as a positive float of seconds, or ``None``; ``ValueError`` if not."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise ValueError(f"{name} must be None or a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 #: A map chunk (argument tuples) with its number.
@@ -232,10 +360,10 @@ _Numbered = tuple[int, tuple[tuple[Any, ...], ...]]
 
 
 def _map_results[R](
-    futures: deque[Future[Any]],
+    futures: deque[PoolFuture[Any]],
     end: float | None,
     chunks: Iterator[_Numbered] | None,
-    submit_chunk: Callable[[_Numbered], Future[Any]],
+    submit_chunk: Callable[[_Numbered], PoolFuture[Any]],
 ) -> Iterator[R]:
     try:
         while futures:
@@ -250,11 +378,11 @@ def _map_results[R](
                 else:
                     values, error = future.result(end - time.monotonic())
             except BaseException:
-                future.cancel()
+                future.cancel(interrupt=False)
                 raise
             yield from values
             if error is not None:
                 raise error
     finally:
         for future in futures:
-            future.cancel()
+            future.cancel(interrupt=False)

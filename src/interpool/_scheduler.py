@@ -9,7 +9,11 @@ One :class:`Scheduler` per pool owns
   over is *running* from its future's point of view, as in ``ProcessPoolExecutor``);
 * the result queue, drained by the collector thread when the result signal fires,
   and by callers waiting in ``PoolFuture.result()`` (see ``_future``);
-* the worker threads (``_workers``) and the pool's shutdown and breakage state.
+* the workers (``_workers``), each in a slot (``_slots``): it starts them, replaces
+  one that was retired (its task timed out or was cancelled while running: the
+  worker is interrupted, see ``_watchdog``), recycled (``max_tasks_per_worker``) or
+  that crashed, and starts workers again after idle ones left (``idle_timeout``);
+* the task timer (``_timeouts``), and the pool's shutdown and breakage state.
 
 Nothing here polls: workers sleep on the task signal, the collector on the result
 signal (both ``_wakeup.Signal``), and every spin is bounded.
@@ -18,6 +22,7 @@ signal (both ``_wakeup.Signal``), and every spin is bounded.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import threading
@@ -28,17 +33,24 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from . import _worker
-from ._errors import BrokenPool, rebuild_exception
+from ._errors import BrokenPool, WorkerCrashed, rebuild_exception
 from ._functions import MainRef
 from ._future import NOT_DONE, RUNNING
 from ._handoff import adopt
+from ._slots import BOOTING, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
+from ._timeouts import TaskTimer
 from ._transport import BUFFERS, decode
+from ._wakeup import POLLING, Doorbells, Signal
 from ._wakeup import SLEEPING as _SLEEPING
-from ._wakeup import Doorbells, Signal
 from ._workers import WorkerThread
 from ._xiqueue import QueueEmpty, ops
 
 __all__ = ["Scheduler"]
+
+_CANCELLED = "CANCELLED"
+_CANCELLED_AND_NOTIFIED = "CANCELLED_AND_NOTIFIED"
+_FINISHED = "FINISHED"
+_PENDING = "PENDING"
 
 #: How long an idle worker keeps checking the task queue before it sleeps.
 WORKER_SPIN_SECONDS = 100e-6
@@ -131,75 +143,218 @@ def _await_release(views: tuple[memoryview, ...]) -> None:
 class Scheduler:
     """The moving parts behind one pool (see the module docstring)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - internal
         self,
         max_workers: int,
         path: tuple[str, ...],
         main: MainRef,
         initializer: tuple[str | bytes, Any, Any] | None,
+        max_tasks: int = 0,
+        idle_timeout: float = 0.0,
     ) -> None:
         self.max_workers = max_workers
-        task_q = interpreters.create_queue()
-        result_q = interpreters.create_queue()
-        self._tasks = ops(task_q)
+        self._path = path
+        self._main = main
+        self._initializer = initializer
+        self._max_tasks = max_tasks
+        self._idle_timeout = idle_timeout
+        self._task_q = interpreters.create_queue()
+        self._result_q = interpreters.create_queue()
+        self._tasks = ops(self._task_q)
         self._put = self._tasks.put
-        self._results = ops(result_q)
-        self._doorbells = Doorbells(max_workers)
+        self._results = ops(self._result_q)
+        self._slots = Slots(2 * max_workers)
+        self._skips = self._slots.skips
+        self._shared = self._slots.shared()
+        self._doorbells = Doorbells(self._slots.count)
         self._bells = self._doorbells.buffer
         self._pollers = 0
         self._poll = _can_poll()
-        self._worker_signals = [Signal() for _ in range(max_workers)]
         self._result_signal = Signal()
+        self._timer = TaskTimer(self._slots, self._limit_of, self._expire)
         self._lock = threading.Lock()
+        #: Notified (under ``_lock``) when a worker is retired or has exited.
+        self._changed = threading.Condition(self._lock)
         self._pending: deque[tuple[Future[Any], tuple[Any, ...]]] = deque()
         self._running: dict[int, tuple[Future[Any], tuple[Any, ...]]] = {}
+        #: Tasks failed before their worker replied (timed out, or cancelled while
+        #: running): their reply, if it ever comes, is dropped.
+        self._abandoned: set[int] = set()
         self._ids = itertools.count()
         self._depth = 2 * max_workers
         self._in_queue = 0
         self._shutdown = False
-        self._sentinels_sent = False
+        self._stops_sent = 0
         self._broken: BrokenPool | None = None
-        self._live_workers = max_workers
+        #: Live worker per slot, retired ones included, and the slots of those.
+        self._workers: dict[int, WorkerThread] = {}
+        self._retired: set[int] = set()
+        self._active = 0  # live workers not retired
+        self._owed = 0  # replacements waiting for a free slot
+        self._ended: list[threading.Thread] = []
+        self._collector_done = False
+        self._closed = False
         self._finished = threading.Event()
-        self._signals_closed = False
-        self._workers = [
-            WorkerThread(
-                i,
-                path,
-                (
-                    task_q,
-                    result_q,
-                    i,
-                    self._worker_signals[i].rfd,
-                    self._result_signal.wfd,
-                    self._doorbells.view,
-                    main,
-                    initializer,
-                    WORKER_SPIN_SECONDS if self._poll else 0.0,
-                ),
-                self._worker_exiting,
-                self._worker_exited,
-            )
-            for i in range(max_workers)
-        ]
         self._collector = threading.Thread(target=self._collect, name="interpool-collector")
         self._collector.start()
-        for worker in self._workers:
-            worker.start()
+        with self._lock:
+            for _ in range(max_workers):
+                self._start_worker_locked()
+
+    # -- workers ------------------------------------------------------------------
+
+    def _start_worker_locked(self) -> None:
+        """Start a worker in a free slot (or owe one until a slot is free)."""
+        slot = self._slots.take()
+        if slot is None:
+            self._owed += 1
+            return
+        signals = (
+            self._slots.task_signals[slot].rfd,
+            self._slots.watch_signals[slot].rfd,
+            self._slots.watch_signals[slot].wfd,
+            self._result_signal.wfd,
+            self._timer.signal.wfd,
+        )
+        worker = WorkerThread(
+            slot,
+            self._path,
+            (
+                self._task_q,
+                self._result_q,
+                slot,
+                signals,
+                self._doorbells.view,
+                self._shared,
+                self._main,
+                self._initializer,
+                WORKER_SPIN_SECONDS if self._poll else 0.0,
+                self._max_tasks,
+                self._idle_timeout,
+            ),
+            self._worker_exiting,
+            functools.partial(self._worker_exited, slot),
+        )
+        self._workers[slot] = worker
+        self._active += 1
+        if self._stops_sent:  # shutting down: it needs a stop message of its own
+            self._put(None)
+            self._stops_sent += 1
+        worker.start()
+
+    def _grow_locked(self, extra: int) -> None:
+        """After idle workers left: start workers (up to ``max_workers``) while more
+        tasks wait (``extra`` not queued yet) than idle workers can take."""
+        bells = self._bells
+        idle = bells.count(POLLING, 1) + bells.count(_SLEEPING, 1)
+        waiting = self._tasks.count() + len(self._pending) + extra
+        while self._active < self.max_workers and waiting > idle and not self._collector_done:
+            self._start_worker_locked()
+            idle += 1
+
+    def _retire_locked(self, slot: int, task_id: int) -> None:
+        """Have the worker in ``slot`` interrupt ``task_id`` (if it still runs it) and
+        exit, and start its replacement at once."""
+        self._slots.orders[slot] = RETIRE
+        self._slots.targets[slot] = task_id
+        if not self._closed:
+            self._slots.watch_signals[slot].notify()
+            self._slots.task_signals[slot].notify()  # if it sleeps: wake up, and leave
+        if slot not in self._retired:
+            self._retired.add(slot)
+            self._active -= 1
+            if not self._shutdown or self._in_queue > 0 or self._pending:
+                self._start_worker_locked()
+        self._changed.notify_all()
+
+    def _worker_exiting(self) -> None:
+        """A worker's loop has returned but its interpreter still exists: take every
+        result it queued now, since a queue drops the items of a destroyed interpreter."""
+        self._drain()
+
+    def _worker_exited(self, slot: int, error: BaseException | None) -> None:
+        """A worker's thread is ending (its interpreter is destroyed): free its slot,
+        and replace it if it crashed, was recycled, or left idle while work waits."""
+        crashed: tuple[Future[Any], BaseException] | None = None
+        failed_to_start = False
+        with self._lock:
+            worker = self._workers.pop(slot)
+            self._ended = [t for t in self._ended if t.is_alive()]
+            self._ended.append(worker.thread)
+            if slot in self._retired:
+                self._retired.discard(slot)
+            else:
+                self._active -= 1
+                reason = self._slots.orders[slot]
+                task_id = self._slots.tasks[slot]
+                replace = False
+                if error is not None:
+                    if task_id == BOOTING:
+                        failed_to_start = True
+                    else:
+                        replace = True
+                        entry = self._running.pop(task_id, None) if task_id >= 0 else None
+                        if entry is not None:
+                            self._in_queue -= 1
+                            crashed = (entry[0], error)
+                elif reason == LEFT_RECYCLED:
+                    replace = True
+                if (
+                    replace
+                    and not self._collector_done
+                    and (not self._shutdown or self._in_queue > 0 or self._pending)
+                ):
+                    self._start_worker_locked()
+                elif reason == LEFT_IDLE and not self._shutdown:
+                    self._grow_locked(0)
+            self._slots.release(slot)
+            while self._owed and self._slots.has_free() and not self._collector_done:
+                self._owed -= 1
+                self._start_worker_locked()
+            if not self._closed:
+                self._result_signal.notify()
+            self._changed.notify_all()
+            close = self._closing_locked()
+        if crashed is not None:
+            future, cause = crashed
+            exc = WorkerCrashed(
+                f"interpool: the worker interpreter running this task failed: {cause!r}. "
+                "It was replaced; other tasks are not affected."
+            )
+            exc.__cause__ = cause
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(exc)
+        if failed_to_start:
+            self._break(BrokenPool("a worker interpreter failed to start"), error)
+        if close:
+            self._close()
 
     # -- submitting ---------------------------------------------------------------
 
-    def submit(self, future: Future[Any], key: str | bytes, kind: int, a: Any, b: Any) -> None:
-        """Queue a task (see ``_worker`` for ``kind``, ``a`` and ``b``); ``future``
-        completes with its outcome.  Raises ``RuntimeError`` after shutdown and
-        ``BrokenPool`` once the pool is broken."""
+    def submit(  # noqa: PLR0917 - the hot path: positional
+        self,
+        future: Future[Any],
+        key: str | bytes,
+        kind: int,
+        a: Any,
+        b: Any,
+        limit: float | None = None,
+    ) -> None:
+        """Queue a task (see ``_worker`` for ``kind``, ``a``, ``b`` and ``limit``);
+        ``future`` completes with its outcome.  Raises ``RuntimeError`` after
+        shutdown and ``BrokenPool`` once the pool is broken."""
         with self._lock:
             if self._shutdown:
                 if self._broken is not None:
                     raise self._broken
                 raise RuntimeError("cannot schedule new futures after shutdown")
             task_id = next(self._ids)
-            message = (task_id, key, kind, a, b)
+            future._task_id = task_id  # type: ignore[attr-defined]
+            message = (task_id, key, kind, a, b, limit)
+            if limit is not None:
+                self._timer.start()
+            if self._active < self.max_workers:
+                self._grow_locked(1)
             if self._pending or self._in_queue >= self._depth:
                 self._pending.append((future, message))
                 return
@@ -215,12 +370,12 @@ class Scheduler:
         """Wake as many sleeping workers as there are queued messages beyond the
         polling workers, which will take them anyway (see ``_wakeup``).  The caller
         holds ``_lock``, which also guards against the signals being closed."""
-        if self._signals_closed:
+        if self._closed:
             return
         n = self._tasks.count() - self._doorbells.polling()
         if n <= 0:
             return
-        for i, signal in enumerate(self._worker_signals):
+        for i, signal in enumerate(self._slots.task_signals):
             if self._doorbells.wake(i):
                 signal.notify()
                 n -= 1
@@ -241,15 +396,83 @@ class Scheduler:
             moved = True
         if moved:
             self._wake_locked()
-        if self._shutdown and not self._pending and not self._sentinels_sent:
-            self._sentinels_sent = True
-            for _ in range(self.max_workers):
+        if self._shutdown and not self._pending and not self._stops_sent:
+            # One per live worker, retired ones included (one may take a stop
+            # message before it sees it is retired); extra ones are harmless.
+            self._stops_sent = max(1, len(self._workers))
+            for _ in range(self._stops_sent):
                 self._put(None)
             # Wake every worker, whatever its flag says: stopping must not depend on
             # the polling bookkeeping.
-            if not self._signals_closed:
-                for signal in self._worker_signals:
+            if not self._closed:
+                for signal in self._slots.task_signals:
                     signal.notify()
+
+    # -- cancelling and time limits -------------------------------------------------
+
+    def cancel(self, future: Future[Any], interrupt: bool) -> bool:
+        """``future.cancel()``: a pending task is dropped; a queued one is skipped by
+        the worker that takes it; a running one (with ``interrupt``) is interrupted,
+        its worker retired and replaced.  The future is cancelled at once in each of
+        these cases; False if it is finished, or running and not ``interrupt``."""
+        with self._lock, future._condition:
+            state = future._state
+            if state == _FINISHED:
+                return False
+            if state in (_CANCELLED, _CANCELLED_AND_NOTIFIED):
+                return True
+            if state == _PENDING:
+                # Still in _pending: dropped (and its waiters told) at the next refill.
+                future._state = _CANCELLED
+            else:
+                task_id: int = future._task_id  # type: ignore[attr-defined]
+                if task_id not in self._running:
+                    return False  # its result is being delivered
+                skip = task_id & SKIP_MASK
+                # Mark it skipped *before* looking for a worker running it; a worker
+                # marks it running before it reads the mark (see _worker).
+                self._skips[skip] = 1
+                slot = self._slots.running(task_id)
+                if slot is not None:
+                    self._skips[skip] = 0
+                    if not interrupt:
+                        return False
+                    del self._running[task_id]
+                    self._abandon_locked(task_id, slot)
+                future._state = _CANCELLED_AND_NOTIFIED
+                for waiter in future._waiters:
+                    waiter.add_cancelled(future)
+            future._condition.notify_all()
+        future._invoke_callbacks()  # type: ignore[attr-defined]
+        return True
+
+    def _abandon_locked(self, task_id: int, slot: int) -> None:
+        """``task_id``, run by the worker in ``slot``, was failed before it ended:
+        forget it (its reply will be dropped) and retire that worker."""
+        self._in_queue -= 1
+        self._abandoned.add(task_id)
+        self._retire_locked(slot, task_id)
+        self._refill_locked()
+
+    def _limit_of(self, task_id: int) -> float | None:
+        entry = self._running.get(task_id)
+        return None if entry is None else entry[1][5]
+
+    def _expire(self, task_id: int, slot: int, limit: float) -> None:
+        """The timer's call: ``task_id`` ran longer than ``limit`` in ``slot``."""
+        with self._lock:
+            if self._slots.tasks[slot] != task_id:
+                return
+            entry = self._running.pop(task_id, None)
+            if entry is None:
+                return
+            self._abandon_locked(task_id, slot)
+        error = TimeoutError(
+            f"interpool: the task ran longer than its time limit of {limit:g} s; it was "
+            "interrupted, and its worker is replaced by a new one"
+        )
+        with contextlib.suppress(InvalidStateError):
+            entry[0].set_exception(error)
 
     # -- results ------------------------------------------------------------------
 
@@ -295,6 +518,8 @@ class Scheduler:
         """Complete every result in the result queue."""
         get = self._results.get
         running = self._running
+        abandoned = self._abandoned
+        skips = self._skips
         lock = self._lock
         while True:
             try:
@@ -308,17 +533,25 @@ class Scheduler:
                 )
                 continue
             with lock:
-                entry = running.pop(task_id, None)
-                self._in_queue -= 1
+                if abandoned and task_id in abandoned:
+                    abandoned.discard(task_id)  # already failed; already uncounted
+                    entry = None
+                else:
+                    entry = running.pop(task_id, None)
+                    self._in_queue -= 1
+                    if skips[task_id & SKIP_MASK]:
+                        skips[task_id & SKIP_MASK] = 0
                 if self._pending or self._shutdown:
                     self._refill_locked()
-            kind = _worker.CALL if entry is None else entry[1][2]
-            outcome = _outcome(kind, status, payload, handed)
+            if entry is None or status == _worker.SKIPPED:
+                for _, address in handed:  # adopt (and drop) what was handed over
+                    adopt(address)
+                continue
+            outcome = _outcome(entry[1][2], status, payload, handed)
             # Drop the payload (views of a worker's memory, or of ours that a worker
             # returned) before waiting for the release of the task's own views.
             payload = handed = None
-            if entry is not None:
-                _complete(entry[0], entry[1], outcome)
+            _complete(entry[0], entry[1], outcome)
             del outcome
 
     def _collect(self) -> None:
@@ -326,23 +559,24 @@ class Scheduler:
         while True:
             self._result_signal.wait()
             self._drain()
-            if self._live_workers == 0:
+            if self._shutdown and not self._active and not self._owed:
                 break
         self._drain()
         self._fail_leftovers()
         with self._lock:
-            self._signals_closed = True
-            for signal in self._worker_signals:
-                signal.close()
-            self._result_signal.close()
-        self._finished.set()
+            self._collector_done = True
+            close = self._closing_locked()
+        if close:
+            self._close()
 
     # -- shutdown and breakage ----------------------------------------------------
 
-    def shutdown(self, wait: bool, cancel_futures: bool) -> None:
+    def shutdown(self, wait: bool, cancel_futures: bool, cancel_running: bool = False) -> None:
         """Stop taking tasks; workers stop once every queued task has run (or been
-        cancelled, with ``cancel_futures``).  With ``wait``, return once every
-        worker interpreter is destroyed and every future is done."""
+        cancelled, with ``cancel_futures``: pending and queued tasks; with
+        ``cancel_running`` too, running ones are interrupted).  With ``wait``, return
+        once every worker interpreter is destroyed (except retired ones whose task
+        does not return: see ``join``) and every future is done."""
         with self._lock:
             self._shutdown = True
             cancelled = []
@@ -350,25 +584,42 @@ class Scheduler:
                 cancelled = list(self._pending)
                 self._pending.clear()
             self._refill_locked()
+            if not self._closed:
+                self._result_signal.notify()  # no worker may be left to wake the collector
+            queued = [f for f, _ in self._running.values()] if cancel_futures else []
         for future, _ in cancelled:
-            future.cancel()
+            if future.cancel():
+                future.set_running_or_notify_cancel()
+        for future in queued:
+            self.cancel(future, interrupt=cancel_running)
         if wait:
             self.join()
 
-    def join(self) -> None:
+    def join(self, everything: bool = False) -> None:
         """Wait until every worker has exited and the collector has cleaned up.
 
-        Called on the collector thread itself (``shutdown(wait=True)`` in a done
-        callback), it keeps collecting results, which hands the remaining tasks to
-        the workers, until they have all exited; the collector cleans up after."""
+        Retired workers (whose task timed out or was cancelled) are waited for only
+        with ``everything`` (at interpreter exit, which must not destroy a running
+        interpreter): otherwise a task stuck in a C call would hold up ``shutdown``;
+        such a worker's interpreter is destroyed in the background when the call
+        returns.  Called on the collector thread itself (``shutdown(wait=True)`` in a
+        done callback), it keeps collecting results, which hands the remaining tasks
+        to the workers, until they have all exited; the collector cleans up after."""
         current = threading.current_thread()
         if current is self._collector:
-            while self._live_workers:
+            while self._active:
                 self._result_signal.wait()
                 self._drain()
-        for worker in self._workers:
-            if worker.thread is not current and worker.thread.ident is not None:
-                worker.thread.join()
+        with self._changed:
+            while any(
+                worker.thread is not current and (everything or slot not in self._retired)
+                for slot, worker in self._workers.items()
+            ):
+                self._changed.wait()
+            ended = list(self._ended)
+        for thread in ended:
+            if thread is not current:
+                thread.join()
         if self._collector is not current:
             self._collector.join()
 
@@ -382,21 +633,11 @@ class Scheduler:
             dropped = list(self._pending)
             self._pending.clear()
             self._refill_locked()
+            if not self._closed:
+                self._result_signal.notify()
         for future, _ in dropped:
             if future.set_running_or_notify_cancel():
                 future.set_exception(error)
-
-    def _worker_exiting(self) -> None:
-        """A worker's loop has returned but its interpreter still exists: take every
-        result it queued now, since a queue drops the items of a destroyed interpreter."""
-        self._drain()
-
-    def _worker_exited(self, error: BaseException | None) -> None:
-        if error is not None:
-            self._break(BrokenPool("a worker interpreter exited unexpectedly"), error)
-        with self._lock:
-            self._live_workers -= 1
-            self._result_signal.notify()
 
     def _fail_leftovers(self) -> None:
         with self._lock:
@@ -412,6 +653,20 @@ class Scheduler:
                 continue
             with contextlib.suppress(InvalidStateError):
                 future.set_exception(error)
+
+    def _closing_locked(self) -> bool:
+        """True (once) when the signals can be closed: the collector is done and no
+        worker, retired or not, is left to use them."""
+        if self._collector_done and not self._workers and not self._closed:
+            self._closed = True
+            return True
+        return False
+
+    def _close(self) -> None:
+        self._timer.stop()
+        self._slots.close()
+        self._result_signal.close()
+        self._finished.set()
 
     @property
     def finished(self) -> bool:

@@ -10,14 +10,18 @@ the flags that make this safe).
 
 Messages (all natively shareable, see ``_transport``):
 
-* task: ``(task_id, function_key, kind, a, b)``.  For :data:`CALL`, ``a, b`` are
-  ``_transport.encode_call``'s output; for :data:`CHUNK` (``map``), ``a`` is the
+* task: ``(task_id, function_key, kind, a, b, limit)``.  For :data:`CALL`, ``a, b``
+  are ``_transport.encode_call``'s output; for :data:`CHUNK` (``map``), ``a`` is the
   payload of the argument tuples and ``b`` its format (``_transport.dump_chunk``).
-  ``None`` instead of a message tells one worker to stop.
+  ``limit`` is the task's time limit in seconds, or ``None``: for a timed task the
+  worker records when it starts (each item of a chunk restarts the clock) and wakes
+  the pool's timer (``_timeouts``).  ``None`` instead of a message tells one worker
+  to stop.
 * result: ``(task_id, status, value, handed)``.  On success ``status`` is the
   format of the payload ``value`` (``_transport.NATIVE``, ``PICKLE`` or
   ``BUFFERS``); else :data:`ERROR` (``value`` is ``_transport.encode_error``'s tuple)
-  or :data:`INIT_FAILED` (the same, for the initializer).  ``handed`` lists
+  or :data:`INIT_FAILED` (the same, for the initializer), or :data:`SKIPPED` (the
+  task was cancelled while queued: see ``_slots``).  ``handed`` lists
   ``(index, address)`` pairs for ``bytes`` results handed over whole (``_handoff``),
   sent beside the payload so that the caller adopts them whatever happens to it: for
   a call, ``((0, address),)`` replaces the value; a chunk's value is ``(results,
@@ -32,15 +36,17 @@ import time
 
 from . import _buffers, _handoff, _wakeup
 from ._functions import FunctionCache, MainRef
+from ._slots import IDLE, LEFT_IDLE, LEFT_RECYCLED, SKIP_MASK
 from ._transport import BUFFERS, NATIVE, decode, decode_call, dump, encode_error
 from ._wakeup import BUSY, POLLING, SLEEPING
+from ._watchdog import Interrupted, Watchdog
 from ._xiqueue import QueueEmpty, ops
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CALL", "CHUNK", "ERROR", "INIT_FAILED", "serve"]
+__all__ = ["CALL", "CHUNK", "ERROR", "INIT_FAILED", "SKIPPED", "serve"]
 
 CALL = 0
 CHUNK = 1
@@ -48,6 +54,7 @@ CHUNK = 1
 #: Result statuses besides the payload formats of ``_transport`` (0 to 3).
 ERROR = 4
 INIT_FAILED = 5
+SKIPPED = 6
 
 _HANDOFF_MIN = _handoff.MIN_SIZE if _handoff.enabled else -1
 
@@ -55,20 +62,76 @@ _HANDOFF_MIN = _handoff.MIN_SIZE if _handoff.enabled else -1
 def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     task_q: Any,
     result_q: Any,
-    index: int,
-    task_rfd: int,
-    result_wfd: int,
+    slot: int,
+    fds: tuple[int, int, int, int, int],
     doorbells: memoryview,
+    control: tuple[memoryview, ...],
     main: MainRef,
     initializer: tuple[str | bytes, Any, Any] | None,
     spin: float,
+    max_tasks: int,
+    idle_timeout: float,
 ) -> None:
-    """Run tasks until a ``None`` message arrives.  Never raises for a task's sake:
-    every task's outcome, including ``SystemExit`` and ``KeyboardInterrupt``, goes
-    back as a result message.
+    """Run tasks until a ``None`` message arrives, the pool retires this worker, or
+    (with ``max_tasks``, ``idle_timeout``) it leaves of its own accord, saying why in
+    its ``orders`` byte (see ``_slots``).  Never raises for a task's sake: every
+    task's outcome, including ``SystemExit`` and ``KeyboardInterrupt``, goes back as a
+    result message.
 
-    ``index`` is this worker's number: its state flag is ``doorbells[1 + index]`` and
-    ``task_rfd`` its own signal (see ``_wakeup``)."""
+    ``slot`` is this worker's place in the shared control state ``control`` (see
+    ``_slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``.  ``fds`` are
+    the descriptors of its task signal, of its watchdog signal (read and write ends),
+    of the result signal and of the pool's timer signal."""
+    task_rfd, watch_rfd, watch_wfd, result_wfd, timer_wfd = fds
+    tasks_v, started_v, targets_v, orders, skips = control
+    running = tasks_v.cast("q")
+    started: Any = started_v.cast("d")
+    watchdog = Watchdog(slot, running, targets_v.cast("q"), (watch_rfd, watch_wfd))
+    me = 1 + slot
+    try:
+        _serve(
+            task_q,
+            result_q,
+            slot,
+            task_rfd,
+            result_wfd,
+            timer_wfd,
+            doorbells,
+            running,
+            started,
+            orders,
+            skips,
+            watchdog,
+            main,
+            initializer,
+            spin,
+            max_tasks,
+            idle_timeout,
+        )
+    finally:
+        doorbells[me] = BUSY  # gone: not a sleeper to wake, nor a poller to count on
+        watchdog.stop()
+
+
+def _serve(  # noqa: PLR0917
+    task_q: Any,
+    result_q: Any,
+    slot: int,
+    task_rfd: int,
+    result_wfd: int,
+    timer_wfd: int,
+    doorbells: memoryview,
+    running: memoryview,
+    started: Any,  # memoryview of doubles
+    orders: memoryview,
+    skips: memoryview,
+    watchdog: Watchdog,
+    main: MainRef,
+    initializer: tuple[str | bytes, Any, Any] | None,
+    spin: float,
+    max_tasks: int,
+    idle_timeout: float,
+) -> None:
     resolve = FunctionCache(main)
     main_module = resolve.main_module
     put = ops(result_q).put
@@ -76,15 +139,19 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     get = tasks.get
     qsize = tasks.count
     perf = time.perf_counter
+    monotonic = time.monotonic
     notify = _wakeup.notify
     sched_yield = os.sched_yield
-    me = 1 + index
+    guard = watchdog.guard
+    task_ended = watchdog.task_ended
+    me = 1 + slot
     _buffers.keep_views = True  # views we receive are of the main interpreter's memory
     args: Any = None
     kwargs: Any = None
     # Views of our results' buffers that the caller may still be reading (see
     # _sleep_releasing).
     held: list[memoryview] = []
+    done = 0
 
     if initializer is not None:
         try:
@@ -95,8 +162,11 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             put((-1, INIT_FAILED, encode_error(exc), ()))
             notify(result_wfd)
             return
+    running[slot] = IDLE
 
     while True:
+        if orders[slot]:  # retired by the pool
+            return
         # BUSY before taking: a worker that holds a task must never look like a
         # polling one, or the scheduler would count it as a taker of the next task and
         # leave a sleeping worker asleep (see Scheduler._wake_locked).
@@ -113,35 +183,59 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
                 sched_yield()  # see Scheduler.help_wait: we may share a CPU with the caller
                 if perf() > deadline:
                     doorbells[me] = SLEEPING
-                    if not qsize():  # re-check after raising the flag
-                        if held:
-                            _sleep_releasing(held, task_rfd)
-                        else:
-                            _wakeup.wait(task_rfd)
+                    # Re-check after raising the flag.
+                    if not qsize() and not _sleep(held, task_rfd, idle_timeout):
+                        doorbells[me] = BUSY
+                        if not qsize() and not orders[slot]:
+                            orders[slot] = LEFT_IDLE
+                            return
                     doorbells[me] = POLLING
                     break
             continue
         if message is None:
             return
-        task_id, key, kind, a, b = message
+        task_id, key, kind, a, b, limit = message
         message = None
-        try:
-            fn = resolve(key)
-            if kind == CALL:
-                args, kwargs = decode_call(a, b, main_module)
-                value = fn(*args, **kwargs)
-                handed: tuple[tuple[int, int], ...] = ()
-                if type(value) is bytes and _HANDOFF_MIN > 0:
-                    results = [value]
-                    value = None
-                    handed = _hand_over(results)  # may take it whole
-                    value = results.pop()
-                reply = (task_id, NATIVE, None, handed) if handed else _reply(task_id, value)
+        if limit is not None:
+            started[slot] = monotonic()  # before running[slot]: see _timeouts
+        running[slot] = task_id  # before reading skips: see Scheduler.cancel
+        if limit is not None:
+            notify(timer_wfd)
+        if skips[task_id & SKIP_MASK]:  # cancelled while queued
+            with guard:
+                running[slot] = IDLE
+            reply: tuple[int, int, Any, Any] = (task_id, SKIPPED, None, ())
+        else:
+            try:
+                try:
+                    fn = resolve(key)
+                    if kind == CALL:
+                        args, kwargs = decode_call(a, b, main_module)
+                        value = fn(*args, **kwargs)
+                    else:
+                        value = _run_chunk(
+                            fn,
+                            decode(b, a, main_module),
+                            None if limit is None else (started, slot, monotonic),
+                        )
+                finally:
+                    with guard:
+                        running[slot] = IDLE
+                        task_ended()
+                # From here on, no interruption can arrive.
+                if kind == CALL:
+                    handed: tuple[tuple[int, int], ...] = ()
+                    if type(value) is bytes and _HANDOFF_MIN > 0:
+                        results = [value]
+                        value = None
+                        handed = _hand_over(results)  # may take it whole
+                        value = results.pop()
+                    reply = (task_id, NATIVE, None, handed) if handed else _reply(task_id, value)
+                else:
+                    reply = _reply_chunk(task_id, *value)
                 value = None
-            else:
-                reply = _reply_chunk(task_id, fn, decode(b, a, main_module))
-        except BaseException as exc:  # noqa: BLE001 - the task's error is its result
-            reply = (task_id, ERROR, encode_error(exc), ())
+            except BaseException as exc:  # noqa: BLE001 - the task's error is its result
+                reply = (task_id, ERROR, encode_error(exc), ())
         # Drop our views of the caller's buffers before replying: the caller waits
         # for their release before it completes the task (see _scheduler._await_release).
         a = b = args = kwargs = None
@@ -158,6 +252,12 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         del reply
         if held:
             _release(held)
+        done += 1
+        if done == max_tasks:
+            doorbells[me] = BUSY
+            if not orders[slot]:
+                orders[slot] = LEFT_RECYCLED
+            return
 
 
 def _release(held: list[memoryview]) -> None:
@@ -175,18 +275,25 @@ def _release(held: list[memoryview]) -> None:
 RELEASE_POLL_SECONDS = 0.002
 
 
-def _sleep_releasing(held: list[memoryview], task_rfd: int) -> None:
-    """Sleep until a task arrives, releasing the memory of sent results meanwhile.
+def _sleep(held: list[memoryview], task_rfd: int, idle_timeout: float) -> bool:
+    """Sleep until a task arrives (True), or for ``idle_timeout`` seconds if it is
+    positive (False), releasing the memory of sent results meanwhile.
 
     The caller copies a result's out-of-band buffers as soon as it collects it, but
     CPython gives our memory back through a pending call that runs in *this*
     interpreter at a bytecode boundary, which a worker blocked in ``wait`` never
     reaches.  So while some views are still held, sleep in short steps."""
+    end = time.monotonic() + idle_timeout if idle_timeout > 0 else 0.0
     while held:
         if _wakeup.wait_for(task_rfd, RELEASE_POLL_SECONDS):
-            return
+            return True
         _release(held)
-    _wakeup.wait(task_rfd)
+        if end and time.monotonic() > end:
+            return False
+    if not end:
+        _wakeup.wait(task_rfd)
+        return True
+    return _wakeup.wait_for(task_rfd, max(0.0, end - time.monotonic()))
 
 
 def _peer_polling(doorbells: memoryview, me: int) -> bool:
@@ -231,19 +338,29 @@ def _hand_over(results: list[Any]) -> tuple[tuple[int, int], ...]:
     return tuple(handed)
 
 
-def _reply_chunk(
-    task_id: int, fn: Any, chunk: tuple[tuple[Any, ...], ...]
-) -> tuple[int, int, Any, tuple[Any, ...]]:
-    """Run ``fn`` over a chunk of argument tuples and make the reply; stop at the first
-    error, which is returned beside the results that came before it."""
+def _run_chunk(
+    fn: Any, chunk: tuple[tuple[Any, ...], ...], clock: tuple[Any, int, Any] | None
+) -> tuple[list[Any], Any]:
+    """Run ``fn`` over a chunk of argument tuples; stop at the first error, which is
+    returned (encoded) beside the results that came before it.  With ``clock``
+    (``(started, slot, monotonic)``), each call restarts the task's time limit."""
     results: list[Any] = []
     error = None
     for args in chunk:
+        if clock is not None:
+            clock[0][clock[1]] = clock[2]()
         try:
             results.append(fn(*args))
+        except Interrupted:
+            raise
         except BaseException as exc:  # noqa: BLE001
             error = encode_error(exc)
             break
+    return results, error
+
+
+def _reply_chunk(task_id: int, results: list[Any], error: Any) -> tuple[int, int, Any, Any]:
+    """The reply for a chunk's ``results`` and ``error`` (see :func:`_run_chunk`)."""
     handed = _hand_over(results)
     try:
         return (task_id, *dump((tuple(results), error)), handed)

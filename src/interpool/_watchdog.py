@@ -1,0 +1,105 @@
+"""Interrupting a task inside a worker interpreter (worker side).
+
+Each worker runs a second thread, its watchdog, which sleeps on the slot's watch
+signal.  When the pool wants the worker's task interrupted (its time limit passed, or
+it was cancelled), it writes the task's id in ``targets[slot]`` and notifies the
+signal; the watchdog then raises :class:`Interrupted` in the worker's thread with
+``PyThreadState_SetAsyncExc``.  That call only reaches threads of the interpreter it
+is made from, which is why the watchdog lives in the worker and not in the caller.
+
+The exception arrives at the worker thread's next bytecode boundary: pure-Python code
+stops within microseconds, but code blocked in one C call (``time.sleep``, a blocking
+read, a long C loop) only stops when that call returns.  If the task catches the
+exception and goes on, the watchdog raises it again every :data:`REPEAT_SECONDS`
+while the task runs.
+
+Both sides take :attr:`Watchdog.guard` around the moment a task ends: the watchdog
+only raises while ``tasks[slot]`` still holds the targeted task, and the worker clears
+``tasks[slot]`` and any exception still pending under the same lock, so an
+interruption can never leak into the worker loop or into the next task.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from . import _handoff, _wakeup
+from ._slots import IDLE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["Interrupted", "Watchdog"]
+
+#: While an interrupted task is still running, how often it is interrupted again.
+REPEAT_SECONDS = 0.5
+
+#: ``targets[slot]`` value that tells the watchdog to exit.
+STOP = -3
+
+
+class Interrupted(BaseException):
+    """Raised in a worker's thread to stop a task that timed out or was cancelled.
+    A ``BaseException``, so that ``except Exception`` in the task does not swallow it."""
+
+
+class Watchdog:
+    """The watchdog thread of one worker (see the module docstring)."""
+
+    def __init__(self, slot: int, tasks: Any, targets: Any, signal: tuple[int, int]) -> None:
+        self.guard = threading.Lock()
+        self._slot = slot
+        self._tasks = tasks
+        self._targets = targets
+        self._rfd, self._wfd = signal
+        self._victim = threading.get_ident()
+        self._raised = False
+        self._set_async_exc: Any = None
+        self._thread = threading.Thread(target=self._run, name="interpool-watchdog")
+        self._thread.start()
+
+    def _run(self) -> None:
+        slot, tasks, targets = self._slot, self._tasks, self._targets
+        armed = IDLE
+        while True:
+            if armed == IDLE:
+                _wakeup.wait(self._rfd)
+            else:
+                _wakeup.wait_for(self._rfd, REPEAT_SECONDS)
+            target = targets[slot]
+            if target == STOP:
+                return
+            with self.guard:
+                if target >= 0 and tasks[slot] == target:
+                    self._raise()
+                    armed = target
+                else:
+                    armed = IDLE
+
+    def _raise(self) -> None:
+        """Schedule :class:`Interrupted` in the worker's thread (``guard`` held)."""
+        if self._set_async_exc is None:
+            ctypes = _handoff.import_ctypes()
+            fn = ctypes.pythonapi.PyThreadState_SetAsyncExc
+            fn.argtypes = (ctypes.c_ulong, ctypes.py_object)
+            fn.restype = ctypes.c_int
+            clear = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
+                ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+            )
+            self._set_async_exc = (fn, clear)
+        self._set_async_exc[0](self._victim, Interrupted)
+        self._raised = True
+
+    def task_ended(self) -> None:
+        """Called by the worker, with ``guard`` held, once its task has ended and
+        ``tasks[slot]`` is cleared: drop an interruption that has not fired yet."""
+        if self._raised:
+            self._raised = False
+            self._set_async_exc[1](self._victim, None)
+
+    def stop(self) -> None:
+        """End the watchdog thread and wait for it (the worker is leaving)."""
+        self._targets[self._slot] = STOP
+        _wakeup.notify(self._wfd)
+        self._thread.join()
