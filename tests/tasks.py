@@ -441,3 +441,167 @@ def make_unsendable(kind: str) -> Any:
     if kind == "nested":
         return [1, {"inner": (2, threading.Lock())}]
     return kind
+
+
+# -- faithful errors (test_errors.py) -------------------------------------------------
+
+
+def raise_chained() -> None:
+    """``RuntimeError("outer")`` from ``ValueError("inner")``, itself raised while
+    handling ``KeyError("k")``."""
+    try:
+        try:
+            raise KeyError("k")
+        except KeyError:
+            raise ValueError("inner")  # noqa: B904 - the implicit context is the point
+    except ValueError as inner:
+        raise RuntimeError("outer") from inner
+
+
+def raise_in_handler() -> None:
+    """``TypeError("second")`` raised while handling ``ValueError("first")``."""
+    try:
+        raise ValueError("first")
+    except ValueError:
+        raise TypeError("second")  # noqa: B904
+
+
+def raise_from_none() -> None:
+    try:
+        raise ValueError("hidden")
+    except ValueError:
+        raise TypeError("shown") from None
+
+
+def raise_from_unpicklable() -> None:
+    """A picklable error caused by one that cannot be pickled."""
+    try:
+        raise LockedError("locked cause")
+    except LockedError as exc:
+        raise RuntimeError("wrapper") from exc
+
+
+def raise_cause_cycle() -> None:
+    """An error whose cause's cause is itself."""
+    a = ValueError("a")
+    b = TypeError("b")
+    b.__cause__ = a
+    a.__cause__ = b
+    raise a
+
+
+def raise_long_chain(n: int) -> None:
+    """``ValueError(n - 1)``, whose context is ``ValueError(n - 2)``... down to 0."""
+    exc = ValueError(0)
+    for i in range(1, n):
+        new = ValueError(i)
+        new.__context__ = exc
+        exc = new
+    raise exc
+
+
+def raise_with_notes(picklable: bool) -> None:
+    exc: Exception = ValueError("noted") if picklable else LockedError("noted")
+    exc.add_note("first note")
+    exc.add_note("second note")
+    raise exc
+
+
+def raise_group() -> None:
+    """An ``ExceptionGroup`` with a note, a member with a note, a member that cannot be
+    pickled, a nested group and a member with a cause."""
+    noted = ValueError("v")
+    noted.add_note("member note")
+    try:
+        raise KeyError("why")
+    except KeyError as why:
+        caused = TypeError("t")
+        caused.__cause__ = why
+    inner = ExceptionGroup("inner", [OSError(2, "no such file"), ZeroDivisionError("z")])
+    group = ExceptionGroup("outer", [noted, LockedError("in group"), inner, caused])
+    group.add_note("group note")
+    raise group
+
+
+def raise_base_group() -> None:
+    raise BaseExceptionGroup("base", [KeyboardInterrupt(), ValueError("v")])
+
+
+def raise_wide_group(n: int) -> None:
+    raise ExceptionGroup("wide", [ValueError(i) for i in range(n)])
+
+
+class BadReduceError(Exception):
+    """``__reduce__`` raises."""
+
+    def __reduce__(self) -> Any:
+        raise RuntimeError("no reduce for you")
+
+
+class BadStrLockedError(LockedError):
+    """Cannot be pickled, and ``str()`` of it raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+
+def raise_bad_reduce() -> None:
+    raise BadReduceError("reduce")
+
+
+def raise_bad_str_locked() -> None:
+    raise BadStrLockedError("unprintable")
+
+
+def raise_worker_only() -> None:
+    """An error whose class only the worker can import (its module exists only there)."""
+    import sys
+    import types
+
+    module = types.ModuleType("interpool_worker_only")
+
+    class WorkerOnlyError(Exception):
+        pass
+
+    WorkerOnlyError.__module__ = module.__name__
+    WorkerOnlyError.__qualname__ = WorkerOnlyError.__name__
+    module.WorkerOnlyError = WorkerOnlyError  # type: ignore[attr-defined]
+    sys.modules[module.__name__] = module
+    error = WorkerOnlyError("only here")
+    error.add_note("worker-only note")
+    raise error
+
+
+def recurse_forever(n: int = 0) -> int:
+    return recurse_forever(n + 1) + 1
+
+
+def ping(n: int) -> int:
+    """With :func:`pong`, a recursion whose traceback does not fold into one line."""
+    return pong(n + 1) + 1
+
+
+def pong(n: int) -> int:
+    return ping(n + 1) + 1
+
+
+def allocate_too_much() -> bytearray:
+    return bytearray(1 << 60)
+
+
+def import_module(name: str) -> str:
+    import importlib
+
+    return importlib.import_module(name).__name__
+
+
+def raise_incompatible(module: str, wrapped: bool) -> None:
+    """CPython's ``ImportError`` for an extension that refuses sub-interpreters,
+    alone or as the cause of a ``RuntimeError``."""
+    error = ImportError(f"module {module} does not support loading in subinterpreters")
+    if not wrapped:
+        raise error
+    try:
+        raise error
+    except ImportError as exc:
+        raise RuntimeError("plugin failed to load") from exc
