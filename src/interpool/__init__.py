@@ -8,6 +8,8 @@ Public names::
                     a task imported an extension that cannot load in a sub-interpreter
     RemoteError     a worker's exception that could not be sent back as itself
     RemoteTraceback the worker's traceback text, set as ``__cause__`` of task errors
+    check_modules   which modules can be imported in a sub-interpreter (each in a fresh one)
+    ModuleCheck     what ``check_modules`` reports for a module
 
 They are imported on first use: every worker interpreter imports this package (for the
 worker loop in ``interpool._worker``) and must not pay for ``asyncio`` and
@@ -22,10 +24,19 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._compat import ModuleCheck, check_modules
     from ._errors import BrokenPool, IncompatibleModuleError, RemoteError, RemoteTraceback
     from ._pool import Pool
 
-__all__ = ["BrokenPool", "IncompatibleModuleError", "Pool", "RemoteError", "RemoteTraceback"]
+__all__ = [
+    "BrokenPool",
+    "IncompatibleModuleError",
+    "ModuleCheck",
+    "Pool",
+    "RemoteError",
+    "RemoteTraceback",
+    "check_modules",
+]
 __version__ = "0.1.0"
 
 _WHERE = {
@@ -34,6 +45,8 @@ _WHERE = {
     "IncompatibleModuleError": "._errors",
     "RemoteError": "._errors",
     "RemoteTraceback": "._errors",
+    "ModuleCheck": "._compat",
+    "check_modules": "._compat",
 }
 
 
