@@ -23,6 +23,7 @@ import pytest
 
 import interpool
 from interpool._errors import WorkerCrashed
+from interpool._scheduler import MAX_CRASHES
 
 from . import health_tasks as ht
 from .support import PATIENCE, interpreter_ids, pool_threads, wait_until
@@ -290,14 +291,6 @@ def test_worker_crashing_while_running_a_task_fails_that_task_only(
     assert_pool_gone(clean_process)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a worker whose loop fails after taking a task from the queue but before "
-        "marking it running (running[slot] = task_id) loses that task: its future "
-        "never completes (until shutdown: BrokenPool), and it stays counted as queued"
-    ),
-)
 def test_worker_crashing_before_marking_its_task_loses_nothing(
     clean_process: set[int],
 ) -> None:
@@ -351,22 +344,19 @@ def test_each_replacement_worker_runs_the_initializer_once(clean_process: set[in
     assert_pool_gone(clean_process)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a worker that crashes after a successful start, before any task, is "
-        "replaced without end (only a crash while booting breaks the pool): here an "
-        "initializer that breaks the worker loop makes the pool create interpreters "
-        "in a loop"
-    ),
-)
 def test_worker_crashing_right_after_start_does_not_loop(clean_process: set[int]) -> None:
     mark = next_interpreter_id()
     pool = interpool.Pool(1, initializer=ht.break_idle_loop)
     try:
         time.sleep(1.0)
         created = created_since(mark)
-        assert created <= 2, f"{created} interpreters created in 1 s"
+        assert created <= MAX_CRASHES, f"{created} interpreters created in 1 s"
+        # The pool gave up, and says why.
+        with pytest.raises(interpool.BrokenPool, match="in a row failed"):
+            pool.submit(ht.square, 2)
+        mark = next_interpreter_id()
+        time.sleep(0.5)
+        assert created_since(mark) == 0
     finally:
         pool.shutdown()
 

@@ -55,6 +55,10 @@ _PENDING = "PENDING"
 #: How long an idle worker keeps checking the task queue before it sleeps.
 WORKER_SPIN_SECONDS = 100e-6
 
+#: After this many worker crashes in a row, with no task completed in between, the
+#: pool is broken instead of starting yet another worker.
+MAX_CRASHES = 3
+
 
 def _can_poll() -> bool:
     """Polling only pays when the caller and a worker can run at the same time: with a
@@ -192,6 +196,9 @@ class Scheduler:
         self._active = 0  # live workers not retired
         self._owed = 0  # replacements waiting for a free slot
         self._ended: list[threading.Thread] = []
+        self._results_seen = 0
+        self._crashes = 0  # workers crashed in a row, with no result in between
+        self._results_at_crash = -1
         self._collector_done = False
         self._closed = False
         self._finished = threading.Event()
@@ -289,7 +296,12 @@ class Scheduler:
                 task_id = self._slots.tasks[slot]
                 replace = False
                 if error is not None:
-                    if task_id == BOOTING:
+                    if self._results_at_crash == self._results_seen:
+                        self._crashes += 1
+                    else:
+                        self._crashes = 1
+                    self._results_at_crash = self._results_seen
+                    if task_id == BOOTING or self._crashes >= MAX_CRASHES:
                         failed_to_start = True
                     else:
                         replace = True
@@ -325,7 +337,15 @@ class Scheduler:
             with contextlib.suppress(InvalidStateError):
                 future.set_exception(exc)
         if failed_to_start:
-            self._break(BrokenPool("a worker interpreter failed to start"), error)
+            self._break(
+                BrokenPool(
+                    "a worker interpreter failed to start"
+                    if self._crashes < MAX_CRASHES
+                    else f"{MAX_CRASHES} worker interpreters in a row failed before any "
+                    "task completed; the pool stops replacing them"
+                ),
+                error,
+            )
         if close:
             self._close()
 
@@ -539,6 +559,7 @@ class Scheduler:
                 else:
                     entry = running.pop(task_id, None)
                     self._in_queue -= 1
+                    self._results_seen += 1
                     if skips[task_id & SKIP_MASK]:
                         skips[task_id & SKIP_MASK] = 0
                 if self._pending or self._shutdown:

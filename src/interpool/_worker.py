@@ -88,8 +88,10 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     started: Any = started_v.cast("d")
     watchdog = Watchdog(slot, running, targets_v.cast("q"), (watch_rfd, watch_wfd))
     me = 1 + slot
+    holding = [IDLE]  # the id of the task taken and not yet replied to
     try:
         _serve(
+            holding,
             task_q,
             result_q,
             slot,
@@ -108,12 +110,27 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             max_tasks,
             idle_timeout,
         )
+    except BaseException as exc:
+        # The loop itself failed (not a task: those are caught).  The task it held
+        # fails with the reason; the pool replaces this worker.
+        if holding[0] != IDLE:
+            from ._errors import WorkerCrashed
+
+            crash = WorkerCrashed(
+                f"interpool: the worker interpreter running this task failed: {exc!r}. "
+                "It is replaced; other tasks are not affected."
+            )
+            crash.__cause__ = exc
+            ops(result_q).put((holding[0], ERROR, encode_error(crash), ()))
+            _wakeup.notify(result_wfd)
+        raise
     finally:
         doorbells[me] = BUSY  # gone: not a sleeper to wake, nor a poller to count on
         watchdog.stop()
 
 
 def _serve(  # noqa: PLR0917
+    holding: list[int],
     task_q: Any,
     result_q: Any,
     slot: int,
@@ -195,6 +212,7 @@ def _serve(  # noqa: PLR0917
         if message is None:
             return
         task_id, key, kind, a, b, limit = message
+        holding[0] = task_id
         message = None
         if limit is not None:
             started[slot] = monotonic()  # before running[slot]: see _timeouts
@@ -243,6 +261,7 @@ def _serve(  # noqa: PLR0917
         # soon as it sees this result, and must not wake another worker for it.
         doorbells[me] = POLLING
         put(reply)
+        holding[0] = IDLE
         if not doorbells[0]:  # no caller is polling for results: wake the collector
             notify(result_wfd)
         if reply[1] == BUFFERS:
