@@ -12,13 +12,16 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from . import _handoff, _worker
 from ._functions import alias_main, function_key, main_ref
 from ._future import PoolFuture
 from ._scheduler import Scheduler
 from ._transport import dump_chunk, encode_call
+
+if TYPE_CHECKING:
+    from ._reroute import Rerouter
 
 __all__ = ["Pool", "TaskOptions"]
 
@@ -69,6 +72,13 @@ class Pool(Executor):
             leaky code can accumulate.  ``None``: never.
         idle_timeout: a worker idle for that many seconds exits; workers start
             again when tasks arrive.  ``None``: workers stay until shutdown.
+        fallback: ``"processes"`` to run, in a process instead, a task that fails
+            with ``IncompatibleModuleError`` (it imports numpy, orjson... which
+            cannot load in a sub-interpreter), and from then on every call of the
+            same function.  The processes (up to ``max_workers``, started on first
+            need, with the same ``initializer``) get copies of the arguments; time
+            limits and interruption do not apply there.  ``None`` (the default):
+            such tasks fail with ``IncompatibleModuleError``.
 
     What can be sent: any callable.  Importable ones (module-level functions,
     classes, builtins, and functions of the ``__main__`` script, which workers load
@@ -96,6 +106,7 @@ class Pool(Executor):
         task_timeout: float | None = None,
         max_tasks_per_worker: int | None = None,
         idle_timeout: float | None = None,
+        fallback: Literal["processes"] | None = None,
     ) -> None:
         if max_workers is None:
             max_workers = os.process_cpu_count() or 1
@@ -113,6 +124,8 @@ class Pool(Executor):
             )
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
+        if fallback not in (None, "processes"):
+            raise ValueError(f'fallback must be None or "processes", got {fallback!r}')
         if _exiting:
             raise RuntimeError("cannot start a Pool during interpreter shutdown")
         alias_main()
@@ -123,6 +136,17 @@ class Pool(Executor):
         path = tuple(p for p in sys.path if isinstance(p, str))
         self._max_workers = max_workers
         self._task_timeout = task_timeout
+        self._reroute: Rerouter | None = None
+        if fallback == "processes":
+            # Imported only here: multiprocessing costs the pool's start-up ~10 ms.
+            from ._fallback import ProcessFallback
+            from ._reroute import Rerouter
+
+            self._reroute = Rerouter(
+                ProcessFallback(
+                    max_workers, path=path, initializer=initializer, initargs=tuple(initargs)
+                )
+            )
         self._scheduler = Scheduler(
             max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle or 0.0
         )
@@ -155,6 +179,14 @@ class Pool(Executor):
     ) -> Future[R]:
         key = function_key(fn)
         a, b = encode_call(args, kwargs)
+        if self._reroute is not None:
+
+            def to_interpreter() -> Future[Any]:
+                future: PoolFuture[Any] = PoolFuture(self._scheduler)
+                self._scheduler.submit(future, key, _worker.CALL, a, b, limit)
+                return future
+
+            return self._reroute.call(key, fn, args, kwargs, to_interpreter)
         future: PoolFuture[R] = PoolFuture(self._scheduler)
         self._scheduler.submit(future, key, _worker.CALL, a, b, limit)
         return future
@@ -232,16 +264,25 @@ class Pool(Executor):
         size = chunksize
         chunks = enumerate(itertools.batched(args, size, strict=False))
 
-        def submit_encoded(encoded: tuple[int, Any]) -> PoolFuture[Any]:
-            future: PoolFuture[Any] = PoolFuture(self._scheduler)
-            self._scheduler.submit(future, key, _worker.CHUNK, encoded[1], encoded[0], limit)
-            return future
+        reroute = self._reroute
 
-        def encode(numbered: _Numbered) -> tuple[int, Any]:
+        def submit_encoded(item: tuple[tuple[int, Any], _Chunk]) -> _ChunkFuture:
+            (fmt, payload), chunk = item
+
+            def to_interpreter() -> PoolFuture[Any]:
+                future: PoolFuture[Any] = PoolFuture(self._scheduler)
+                self._scheduler.submit(future, key, _worker.CHUNK, payload, fmt, limit)
+                return future
+
+            if reroute is not None:
+                return reroute.chunk(key, fn, chunk, to_interpreter)  # type: ignore[return-value]
+            return to_interpreter()
+
+        def encode(numbered: _Numbered) -> tuple[tuple[int, Any], _Chunk]:
             number, chunk = numbered
-            return dump_chunk(chunk, number * size)
+            return dump_chunk(chunk, number * size), chunk
 
-        def submit_chunk(numbered: _Numbered) -> PoolFuture[Any]:
+        def submit_chunk(numbered: _Numbered) -> _ChunkFuture:
             return submit_encoded(encode(numbered))
 
         # Encode every chunk before submitting any, so that an item that cannot be
@@ -289,6 +330,8 @@ class Pool(Executor):
         Calling it again is harmless; ``submit`` afterwards raises ``RuntimeError``.
         """
         self._scheduler.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
+        if self._reroute is not None:
+            self._reroute.shutdown(wait, cancel_futures)
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         """Shut down and wait.  If the block is left by ``KeyboardInterrupt`` (Ctrl-C),
@@ -308,7 +351,11 @@ class Pool(Executor):
             exc_type, (KeyboardInterrupt, asyncio.CancelledError)
         )
         self._scheduler.shutdown(False, interrupted, interrupted)
+        if self._reroute is not None:
+            self._reroute.shutdown(False, interrupted)
         await asyncio.to_thread(self._scheduler.join)
+        if self._reroute is not None:
+            await asyncio.to_thread(self._reroute.shutdown, True, False)
 
 
 class TaskOptions:
@@ -355,15 +402,18 @@ def _check_seconds(name: str, value: float | None) -> float | None:
     return float(value)
 
 
-#: A map chunk (argument tuples) with its number.
-_Numbered = tuple[int, tuple[tuple[Any, ...], ...]]
+#: A map chunk (argument tuples), and the same with its number.
+_Chunk = tuple[tuple[Any, ...], ...]
+_Numbered = tuple[int, _Chunk]
+#: A chunk's future (with a fallback, a ``Rerouted``, which has the same ``cancel``).
+_ChunkFuture = PoolFuture[Any]
 
 
 def _map_results[R](
-    futures: deque[PoolFuture[Any]],
+    futures: deque[_ChunkFuture],
     end: float | None,
     chunks: Iterator[_Numbered] | None,
-    submit_chunk: Callable[[_Numbered], PoolFuture[Any]],
+    submit_chunk: Callable[[_Numbered], _ChunkFuture],
 ) -> Iterator[R]:
     try:
         while futures:
