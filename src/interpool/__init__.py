@@ -7,7 +7,10 @@ Public names::
     IncompatibleModuleError
                     a task imported an extension that cannot load in a sub-interpreter
     RemoteError     a worker's exception that could not be sent back as itself
-    RemoteTraceback the worker's traceback text, set as ``__cause__`` of task errors
+    RemoteTraceback the worker's traceback text, at the end of a task error's chain
+    WorkerCrashed   a task's worker interpreter failed outside the task's code
+    PoolFuture      the future ``submit`` returns (``cancel(interrupt=...)``)
+    TaskOptions     what ``Pool.options(task_timeout=...)`` returns
     check_modules   which modules can be imported in a sub-interpreter (each in a fresh one)
     ModuleCheck     what ``check_modules`` reports for a module
 
@@ -25,16 +28,26 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._compat import ModuleCheck, check_modules
-    from ._errors import BrokenPool, IncompatibleModuleError, RemoteError, RemoteTraceback
-    from ._pool import Pool
+    from ._errors import (
+        BrokenPool,
+        IncompatibleModuleError,
+        RemoteError,
+        RemoteTraceback,
+        WorkerCrashed,
+    )
+    from ._future import PoolFuture
+    from ._pool import Pool, TaskOptions
 
 __all__ = [
     "BrokenPool",
     "IncompatibleModuleError",
     "ModuleCheck",
     "Pool",
+    "PoolFuture",
     "RemoteError",
     "RemoteTraceback",
+    "TaskOptions",
+    "WorkerCrashed",
     "check_modules",
 ]
 __version__ = "0.1.0"
@@ -45,6 +58,9 @@ _WHERE = {
     "IncompatibleModuleError": "._errors",
     "RemoteError": "._errors",
     "RemoteTraceback": "._errors",
+    "WorkerCrashed": "._errors",
+    "PoolFuture": "._future",
+    "TaskOptions": "._pool",
     "ModuleCheck": "._compat",
     "check_modules": "._compat",
 }
@@ -60,4 +76,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_WHERE])
+    return sorted({*globals(), *_WHERE})
