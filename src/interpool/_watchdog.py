@@ -13,10 +13,14 @@ read, a long C loop) only stops when that call returns.  If the task catches the
 exception and goes on, the watchdog raises it again every :data:`REPEAT_SECONDS`
 while the task runs.
 
-Both sides take :attr:`Watchdog.guard` around the moment a task ends: the watchdog
-only raises while ``tasks[slot]`` still holds the targeted task, and the worker clears
-``tasks[slot]`` and any exception still pending under the same lock, so an
-interruption can never leak into the worker loop or into the next task.
+When a task ends, the worker clears ``tasks[slot]``; then, only if the pool targeted
+that very task, it takes :attr:`Watchdog.guard` and drops any exception still pending.
+The watchdog raises only under the same lock, and only while ``tasks[slot]`` still
+holds the targeted task, so an interruption can never leak into the worker loop or
+into the next task.  (An untargeted task skips the lock: the pool writes the target
+before it wakes the watchdog, and the watchdog needs the interpreter's GIL, which the
+worker releases only after its own writes, so a watchdog that could still raise for
+a task always sees that task's target in place, and so does the worker.)
 """
 
 from __future__ import annotations
@@ -92,8 +96,8 @@ class Watchdog:
         self._raised = True
 
     def task_ended(self) -> None:
-        """Called by the worker, with ``guard`` held, once its task has ended and
-        ``tasks[slot]`` is cleared: drop an interruption that has not fired yet."""
+        """Called by the worker, with ``guard`` held, once its targeted task has ended
+        and ``tasks[slot]`` is cleared: drop an interruption that has not fired yet."""
         if self._raised:
             self._raised = False
             self._set_async_exc[1](self._victim, None)

@@ -86,7 +86,8 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     tasks_v, started_v, targets_v, orders, skips = control
     running = tasks_v.cast("q")
     started: Any = started_v.cast("d")
-    watchdog = Watchdog(slot, running, targets_v.cast("q"), (watch_rfd, watch_wfd))
+    targets = targets_v.cast("q")
+    watchdog = Watchdog(slot, running, targets, (watch_rfd, watch_wfd))
     me = 1 + slot
     holding = [IDLE]  # the id of the task taken and not yet replied to
     try:
@@ -101,6 +102,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             doorbells,
             running,
             started,
+            targets,
             orders,
             skips,
             watchdog,
@@ -140,6 +142,7 @@ def _serve(  # noqa: PLR0917
     doorbells: memoryview,
     running: memoryview,
     started: Any,  # memoryview of doubles
+    targets: memoryview,
     orders: memoryview,
     skips: memoryview,
     watchdog: Watchdog,
@@ -220,8 +223,10 @@ def _serve(  # noqa: PLR0917
         if limit is not None:
             notify(timer_wfd)
         if skips[task_id & SKIP_MASK]:  # cancelled while queued
-            with guard:
-                running[slot] = IDLE
+            running[slot] = IDLE
+            if targets[slot] == task_id:
+                with guard:
+                    task_ended()
             reply: tuple[int, int, Any, Any] = (task_id, SKIPPED, None, ())
         else:
             try:
@@ -237,9 +242,12 @@ def _serve(  # noqa: PLR0917
                             None if limit is None else (started, slot, monotonic),
                         )
                 finally:
-                    with guard:
-                        running[slot] = IDLE
-                        task_ended()
+                    running[slot] = IDLE
+                    # Only a targeted task can have an interruption pending (see
+                    # _watchdog): the others skip the lock.
+                    if targets[slot] == task_id:
+                        with guard:
+                            task_ended()
                 # From here on, no interruption can arrive.
                 if kind == CALL:
                     handed: tuple[tuple[int, int], ...] = ()
