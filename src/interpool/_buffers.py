@@ -246,6 +246,13 @@ def _cloud_pickler() -> Any:
                 reduced = _reduce_buffer(self._ours, obj)
                 if reduced is not NotImplemented:
                     return reduced
+                if isinstance(obj, io.IOBase):
+                    # cloudpickle would send a copy of a file's contents: refuse, as
+                    # plain pickle does.
+                    raise pickle.PicklingError(
+                        f"cannot send an open file ({type(obj).__qualname__}); pass its "
+                        "path and open it in the task"
+                    )
                 if (
                     isinstance(obj, (type, types.FunctionType))
                     and getattr(obj, "__module__", None) == "__main__"

@@ -212,10 +212,13 @@ class FunctionCache:
             # not leak into another, independent submission.
             return load(key, self.main_module)
         module, _, qualname = key.partition(":")
-        if module == "__main__":
-            obj = walk_qualname(self.main_module(), qualname)
-        else:
-            obj = resolve_qualname(module, qualname)
+        try:
+            if module == "__main__":
+                obj = walk_qualname(self.main_module(), qualname)
+            else:
+                obj = resolve_qualname(module, qualname)
+        except (ImportError, AttributeError) as exc:
+            raise _not_importable(module, qualname, exc) from exc
         if len(self._cache) >= _KEY_CACHE_MAX:
             self._cache.clear()
         self._cache[key] = obj
@@ -252,3 +255,18 @@ class FunctionCache:
                 raise
         self._main_module = module
         return module
+
+
+def _not_importable(module: str, qualname: str, exc: ImportError | AttributeError) -> Exception:
+    """The error for a task's callable that the worker cannot find by name: the same
+    type as ``exc``, with what happened and what to do."""
+    message = (
+        f"interpool: the worker interpreter cannot import the task's callable "
+        f"{module}.{qualname}: {exc}. Workers import callables by name: define it at "
+        "module level in an importable module (a file on the worker's sys.path, not "
+        "something made only in the caller's memory), or pass a lambda or closure, "
+        "which is sent by value"
+    )
+    if isinstance(exc, ImportError):
+        return type(exc)(message, name=exc.name, path=exc.path)
+    return AttributeError(message)

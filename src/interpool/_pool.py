@@ -124,6 +124,8 @@ class Pool(Executor):
             )
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
+        if not isinstance(initargs, (tuple, list)):
+            raise TypeError(f"initargs must be a tuple, got {type(initargs).__name__}")
         if fallback not in (None, "processes"):
             raise ValueError(f'fallback must be None or "processes", got {fallback!r}')
         if _exiting:
@@ -254,6 +256,10 @@ class Pool(Executor):
             not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize < 1
         ):
             raise ValueError(f"chunksize must be None or a positive int, got {chunksize!r}")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+        ):
+            raise TypeError(f"timeout must be None or a number of seconds, got {timeout!r}")
         end = None if timeout is None else time.monotonic() + timeout
         key = function_key(fn)
         args: Iterable[tuple[Any, ...]] = zip(*iterables, strict=False)
