@@ -8,6 +8,12 @@ on its own signal (only one idle worker polls at a time), so a steady stream of
 tasks never pays a kernel wake-up, and an idle pool uses no CPU (see ``_wakeup`` for
 the flags that make this safe).
 
+It shares its slot's control state with the pool (``_slots``): it marks which task it
+runs (and, for a timed task, since when), skips the queued tasks the pool cancelled,
+and leaves when the pool retires it, after ``max_tasks`` tasks, or after
+``idle_timeout`` seconds without work.  Its watchdog thread (``_watchdog``) interrupts
+a task on the pool's request.
+
 Messages (all natively shareable, see ``_transport``):
 
 * task: ``(task_id, function_key, kind, a, b, limit)``.  For :data:`CALL`, ``a, b``
