@@ -336,8 +336,19 @@ class Pool(Executor):
         Calling it again is harmless; ``submit`` afterwards raises ``RuntimeError``.
         """
         self._scheduler.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
-        if self._reroute is not None:
-            self._reroute.shutdown(wait, cancel_futures)
+        reroute = self._reroute
+        if reroute is None:
+            return
+        if wait:
+            reroute.shutdown(True, cancel_futures)
+        else:
+            # After the worker interpreters: a task queued there may still move to
+            # the processes.
+            def stop_processes() -> None:
+                self._scheduler.join()
+                reroute.shutdown(True, cancel_futures)
+
+            threading.Thread(target=stop_processes, name="interpool-fallback-stop").start()
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         """Shut down and wait.  If the block is left by ``KeyboardInterrupt`` (Ctrl-C),
@@ -357,11 +368,9 @@ class Pool(Executor):
             exc_type, (KeyboardInterrupt, asyncio.CancelledError)
         )
         self._scheduler.shutdown(False, interrupted, interrupted)
-        if self._reroute is not None:
-            self._reroute.shutdown(False, interrupted)
         await asyncio.to_thread(self._scheduler.join)
         if self._reroute is not None:
-            await asyncio.to_thread(self._reroute.shutdown, True, False)
+            await asyncio.to_thread(self._reroute.shutdown, True, interrupted)
 
 
 class TaskOptions:

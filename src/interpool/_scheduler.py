@@ -40,7 +40,7 @@ from ._handoff import adopt
 from ._slots import BOOTING, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
 from ._timeouts import TaskTimer
 from ._transport import BUFFERS, decode
-from ._wakeup import POLLING, Doorbells, Signal
+from ._wakeup import BUSY, POLLING, Doorbells, Signal
 from ._wakeup import SLEEPING as _SLEEPING
 from ._workers import WorkerThread
 from ._xiqueue import QueueEmpty, ops
@@ -72,7 +72,7 @@ def _outcome(kind: int, status: int, payload: Any, handed: Any) -> tuple[bool, A
     The ``bytes`` objects a worker handed over (``handed``, see ``_handoff``) are
     adopted first, whatever happens next, so that none is ever leaked."""
     adopted = [(i, adopt(address)) for i, address in handed] if handed else ()
-    if status == _worker.ERROR:
+    if status in (_worker.ERROR, _worker.CRASHED):
         return False, rebuild_exception(payload)
     try:
         value = decode(status, payload, foreign=True)
@@ -187,6 +187,7 @@ class Scheduler:
         self._ids = itertools.count()
         self._depth = 2 * max_workers
         self._in_queue = 0
+        self._doomed = 0  # tasks in the workers' queue that were cancelled (skipped)
         self._shutdown = False
         self._stops_sent = 0
         self._broken: BrokenPool | None = None
@@ -211,7 +212,10 @@ class Scheduler:
     # -- workers ------------------------------------------------------------------
 
     def _start_worker_locked(self) -> None:
-        """Start a worker in a free slot (or owe one until a slot is free)."""
+        """Start a worker in a free slot (or owe one until a slot is free); never
+        once the pool is broken."""
+        if self._broken is not None:
+            return
         slot = self._slots.take()
         if slot is None:
             self._owed += 1
@@ -249,13 +253,21 @@ class Scheduler:
             self._stops_sent += 1
         worker.start()
 
+    def _work_left_locked(self) -> bool:
+        """True if tasks wait to be run (queued and not cancelled, or pending)."""
+        return self._in_queue - self._doomed > 0 or bool(self._pending)
+
     def _grow_locked(self, extra: int) -> None:
         """After idle workers left: start workers (up to ``max_workers``) while more
         tasks wait (``extra`` not queued yet) than idle workers can take."""
         bells = self._bells
         idle = bells.count(POLLING, 1) + bells.count(_SLEEPING, 1)
         waiting = self._tasks.count() + len(self._pending) + extra
-        while self._active < self.max_workers and waiting > idle and not self._collector_done:
+        while (
+            self._active + self._owed < self.max_workers
+            and waiting > idle
+            and not self._collector_done
+        ):
             self._start_worker_locked()
             idle += 1
 
@@ -264,13 +276,14 @@ class Scheduler:
         exit, and start its replacement at once."""
         self._slots.orders[slot] = RETIRE
         self._slots.targets[slot] = task_id
+        self._bells[1 + slot] = BUSY  # not a poller that will take the next task
         if not self._closed:
             self._slots.watch_signals[slot].notify()
             self._slots.task_signals[slot].notify()  # if it sleeps: wake up, and leave
         if slot not in self._retired:
             self._retired.add(slot)
             self._active -= 1
-            if not self._shutdown or self._in_queue > 0 or self._pending:
+            if not self._shutdown or self._work_left_locked():
                 self._start_worker_locked()
         self._changed.notify_all()
 
@@ -311,18 +324,25 @@ class Scheduler:
                             crashed = (entry[0], error)
                 elif reason == LEFT_RECYCLED:
                     replace = True
-                if (
-                    replace
-                    and not self._collector_done
-                    and (not self._shutdown or self._in_queue > 0 or self._pending)
-                ):
-                    self._start_worker_locked()
-                elif reason == LEFT_IDLE and not self._shutdown:
-                    self._grow_locked(0)
+                if not self._collector_done:
+                    if replace and (not self._shutdown or self._work_left_locked()):
+                        self._start_worker_locked()
+                    elif reason == LEFT_IDLE and not self._shutdown:
+                        self._grow_locked(0)
             self._slots.release(slot)
-            while self._owed and self._slots.has_free() and not self._collector_done:
-                self._owed -= 1
-                self._start_worker_locked()
+            if not self._collector_done:
+                while self._owed and self._slots.has_free():
+                    self._owed -= 1
+                    if self._active < self.max_workers and (
+                        not self._shutdown or self._work_left_locked()
+                    ):
+                        self._start_worker_locked()
+                # Shutting down, a worker that left idle (or was retired) may have been
+                # the last one while tasks still wait: they must still run.
+                if self._shutdown and not self._active and self._work_left_locked():
+                    self._start_worker_locked()
+            if self._tasks.count():
+                self._wake_locked()  # the exiting worker may have looked like a taker
             if not self._closed:
                 self._result_signal.notify()
             self._changed.notify_all()
@@ -435,34 +455,43 @@ class Scheduler:
         the worker that takes it; a running one (with ``interrupt``) is interrupted,
         its worker retired and replaced.  The future is cancelled at once in each of
         these cases; False if it is finished, or running and not ``interrupt``."""
-        with self._lock, future._condition:
-            state = future._state
-            if state == _FINISHED:
-                return False
-            if state in (_CANCELLED, _CANCELLED_AND_NOTIFIED):
-                return True
-            if state == _PENDING:
-                # Still in _pending: dropped (and its waiters told) at the next refill.
-                future._state = _CANCELLED
-            else:
-                task_id: int = future._task_id  # type: ignore[attr-defined]
-                if task_id not in self._running:
-                    return False  # its result is being delivered
-                skip = task_id & SKIP_MASK
-                # Mark it skipped *before* looking for a worker running it; a worker
-                # marks it running before it reads the mark (see _worker).
-                self._skips[skip] = 1
-                slot = self._slots.running(task_id)
-                if slot is not None:
-                    self._skips[skip] = 0
-                    if not interrupt:
-                        return False
-                    del self._running[task_id]
-                    self._abandon_locked(task_id, slot)
-                future._state = _CANCELLED_AND_NOTIFIED
-                for waiter in future._waiters:
-                    waiter.add_cancelled(future)
-            future._condition.notify_all()
+        # Only one future's condition is ever held at a time, and never while the
+        # scheduler touches other futures: wait() and as_completed() take several
+        # conditions at once, in their own order.
+        with self._lock:
+            slot = None
+            with future._condition:
+                state = future._state
+                if state == _FINISHED:
+                    return False
+                if state in (_CANCELLED, _CANCELLED_AND_NOTIFIED):
+                    return True
+                if state == _PENDING:
+                    # Still in _pending: dropped (and its waiters told) at the next
+                    # refill.
+                    future._state = _CANCELLED
+                else:
+                    task_id: int = future._task_id  # type: ignore[attr-defined]
+                    if task_id not in self._running:
+                        return False  # its result is being delivered
+                    skip = task_id & SKIP_MASK
+                    # Mark it skipped *before* looking for a worker running it; a
+                    # worker marks it running before it reads the mark (see _worker).
+                    self._skips[skip] = 1
+                    slot = self._slots.running(task_id)
+                    if slot is not None:
+                        self._skips[skip] = 0
+                        if not interrupt:
+                            return False
+                        del self._running[task_id]
+                    else:
+                        self._doomed += 1
+                    future._state = _CANCELLED_AND_NOTIFIED
+                    for waiter in future._waiters:
+                        waiter.add_cancelled(future)
+                future._condition.notify_all()
+            if slot is not None:
+                self._abandon_locked(task_id, slot)
         future._invoke_callbacks()  # type: ignore[attr-defined]
         return True
 
@@ -559,9 +588,12 @@ class Scheduler:
                 else:
                     entry = running.pop(task_id, None)
                     self._in_queue -= 1
-                    self._results_seen += 1
+                    if status != _worker.CRASHED:
+                        self._results_seen += 1
                     if skips[task_id & SKIP_MASK]:
                         skips[task_id & SKIP_MASK] = 0
+                        if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
+                            self._doomed -= 1
                 if self._pending or self._shutdown:
                     self._refill_locked()
             if entry is None or status == _worker.SKIPPED:
@@ -580,7 +612,7 @@ class Scheduler:
         while True:
             self._result_signal.wait()
             self._drain()
-            if self._shutdown and not self._active and not self._owed:
+            if self._shutdown and not self._active and self._all_done():
                 break
         self._drain()
         self._fail_leftovers()
@@ -611,8 +643,13 @@ class Scheduler:
         for future, _ in cancelled:
             if future.cancel():
                 future.set_running_or_notify_cancel()
+        # Queued ones first, so that no replacement worker is started for them when
+        # the running ones are interrupted.
         for future in queued:
-            self.cancel(future, interrupt=cancel_running)
+            self.cancel(future, interrupt=False)
+        if cancel_running:
+            for future in queued:
+                self.cancel(future, interrupt=True)
         if wait:
             self.join()
 
@@ -627,6 +664,13 @@ class Scheduler:
         done callback), it keeps collecting results, which hands the remaining tasks
         to the workers, until they have all exited; the collector cleans up after."""
         current = threading.current_thread()
+        with self._lock:
+            on_worker = any(w.thread is current for w in self._workers.values())
+        if on_worker:
+            # A done callback run by a worker's thread (which delivers the results
+            # its interpreter queued before it is destroyed): the pool cannot finish
+            # while this thread waits, so do not wait.
+            return
         if current is self._collector:
             while self._active:
                 self._result_signal.wait()
@@ -674,6 +718,17 @@ class Scheduler:
                 continue
             with contextlib.suppress(InvalidStateError):
                 future.set_exception(error)
+
+    def _all_done(self) -> bool:
+        """(Shutting down, no active worker left.)  True unless a worker still owed
+        has work to do, or a retired worker still runs a task that was not failed
+        (one it took just before it was retired)."""
+        with self._lock:
+            if self._owed and self._work_left_locked():
+                return False
+            self._owed = 0
+            tasks = self._slots.tasks
+            return not any(tasks[slot] in self._running for slot in self._retired)
 
     def _closing_locked(self) -> bool:
         """True (once) when the signals can be closed: the collector is done and no

@@ -45,24 +45,35 @@ class TaskTimer:
         self._expire = expire
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         """Start the thread if it is not running yet (before the first timed task
         is queued)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="interpool-timer")
-            self._thread.start()
-
-    def stop(self) -> None:
-        """End the thread, wait for it, and close the signal: only once no worker
-        can notify it any more."""
-        self._stopping = True
-        self.signal.notify()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
-        self.signal.close()
+        with self._lock:
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(target=self._run, name="interpool-timer")
+                self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.signal.close()
+
+    def stop(self) -> None:
+        """End the thread, and close the signal (only once no worker can notify it
+        any more).  Does not wait: the thread may be the one calling this, through
+        a future's done callback that shuts the pool down; it closes the signal
+        itself as it ends."""
+        with self._lock:
+            self._stopping = True
+            if self._thread is None:
+                self.signal.close()
+                return
+        self.signal.notify()
+
+    def _loop(self) -> None:
         slots = self._slots
         tasks, started = slots.tasks, slots.started
         seen = [-1] * slots.count

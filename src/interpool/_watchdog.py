@@ -14,7 +14,8 @@ exception and goes on, the watchdog raises it again every :data:`REPEAT_SECONDS`
 while the task runs.
 
 When a task ends, the worker clears ``tasks[slot]``; then, only if the pool targeted
-that very task, it takes :attr:`Watchdog.guard` and drops any exception still pending.
+that very task, it calls :meth:`Watchdog.task_ended`, which takes
+:attr:`Watchdog.guard` and drops any exception still pending.
 The watchdog raises only under the same lock, and only while ``tasks[slot]`` still
 holds the targeted task, so an interruption can never leak into the worker loop or
 into the next task.  (An untargeted task skips the lock: the pool writes the target
@@ -39,9 +40,6 @@ __all__ = ["Interrupted", "Watchdog"]
 #: While an interrupted task is still running, how often it is interrupted again.
 REPEAT_SECONDS = 0.5
 
-#: ``targets[slot]`` value that tells the watchdog to exit.
-STOP = -3
-
 
 class Interrupted(BaseException):
     """Raised in a worker's thread to stop a task that timed out or was cancelled.
@@ -52,13 +50,14 @@ class Watchdog:
     """The watchdog thread of one worker (see the module docstring)."""
 
     def __init__(self, slot: int, tasks: Any, targets: Any, signal: tuple[int, int]) -> None:
-        self.guard = threading.Lock()
+        self.guard = threading.RLock()
         self._slot = slot
         self._tasks = tasks
         self._targets = targets
         self._rfd, self._wfd = signal
         self._victim = threading.get_ident()
         self._raised = False
+        self._stopping = False
         self._set_async_exc: Any = None
         self._thread = threading.Thread(target=self._run, name="interpool-watchdog")
         self._thread.start()
@@ -71,9 +70,9 @@ class Watchdog:
                 _wakeup.wait(self._rfd)
             else:
                 _wakeup.wait_for(self._rfd, REPEAT_SECONDS)
-            target = targets[slot]
-            if target == STOP:
+            if self._stopping:
                 return
+            target = targets[slot]
             with self.guard:
                 if target >= 0 and tasks[slot] == target:
                     self._raise()
@@ -96,14 +95,38 @@ class Watchdog:
         self._raised = True
 
     def task_ended(self) -> None:
-        """Called by the worker, with ``guard`` held, once its targeted task has ended
-        and ``tasks[slot]`` is cleared: drop an interruption that has not fired yet."""
-        if self._raised:
-            self._raised = False
-            self._set_async_exc[1](self._victim, None)
+        """Called by the worker once its targeted task has ended and ``tasks[slot]``
+        is cleared: wait until the watchdog is not raising, and drop an interruption
+        that has not fired yet.
+
+        The pending interruption may still fire at any bytecode boundary in here
+        (even right after the lock is taken, before a ``with`` block would be set
+        up): then it is caught, and the lock released, and the drop is tried again.
+        The watchdog raises at most once more after ``tasks[slot]`` is cleared (it
+        checks under the lock), so this ends."""
+        guard = self.guard
+        while True:
+            try:
+                try:
+                    guard.acquire()
+                    if self._raised:
+                        self._raised = False
+                        self._set_async_exc[1](self._victim, None)
+                    return
+                finally:
+                    while guard._is_owned():  # type: ignore[attr-defined]
+                        guard.release()
+            except Interrupted:
+                continue
 
     def stop(self) -> None:
-        """End the watchdog thread and wait for it (the worker is leaving)."""
-        self._targets[self._slot] = STOP
+        """End the watchdog thread and wait for it (the worker is leaving).  An
+        interruption that fires meanwhile does not stop the wait."""
+        self._stopping = True
         _wakeup.notify(self._wfd)
-        self._thread.join()
+        while True:
+            try:
+                self._thread.join()
+                return
+            except Interrupted:
+                continue

@@ -27,7 +27,8 @@ Messages (all natively shareable, see ``_transport``):
   format of the payload ``value`` (``_transport.NATIVE``, ``PICKLE`` or
   ``BUFFERS``); else :data:`ERROR` (``value`` is ``_transport.encode_error``'s tuple)
   or :data:`INIT_FAILED` (the same, for the initializer), or :data:`SKIPPED` (the
-  task was cancelled while queued: see ``_slots``).  ``handed`` lists
+  task was cancelled while queued: see ``_slots``), or :data:`CRASHED` (the worker
+  loop failed while it held the task; the payload is as for :data:`ERROR`).  ``handed`` lists
   ``(index, address)`` pairs for ``bytes`` results handed over whole (``_handoff``),
   sent beside the payload so that the caller adopts them whatever happens to it: for
   a call, ``((0, address),)`` replaces the value; a chunk's value is ``(results,
@@ -52,7 +53,7 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CALL", "CHUNK", "ERROR", "INIT_FAILED", "SKIPPED", "serve"]
+__all__ = ["CALL", "CHUNK", "CRASHED", "ERROR", "INIT_FAILED", "SKIPPED", "serve"]
 
 CALL = 0
 CHUNK = 1
@@ -61,6 +62,7 @@ CHUNK = 1
 ERROR = 4
 INIT_FAILED = 5
 SKIPPED = 6
+CRASHED = 7
 
 _HANDOFF_MIN = _handoff.MIN_SIZE if _handoff.enabled else -1
 
@@ -129,7 +131,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
                 "It is replaced; other tasks are not affected."
             )
             crash.__cause__ = exc
-            ops(result_q).put((holding[0], ERROR, encode_error(crash), ()))
+            ops(result_q).put((holding[0], CRASHED, encode_error(crash), ()))
             _wakeup.notify(result_wfd)
         raise
     finally:
@@ -168,7 +170,6 @@ def _serve(  # noqa: PLR0917
     monotonic = time.monotonic
     notify = _wakeup.notify
     sched_yield = os.sched_yield
-    guard = watchdog.guard
     task_ended = watchdog.task_ended
     me = 1 + slot
     _buffers.keep_views = True  # views we receive are of the main interpreter's memory
@@ -192,6 +193,7 @@ def _serve(  # noqa: PLR0917
 
     while True:
         if orders[slot]:  # retired by the pool
+            doorbells[me] = BUSY
             return
         # BUSY before taking: a worker that holds a task must never look like a
         # polling one, or the scheduler would count it as a taker of the next task and
@@ -220,6 +222,10 @@ def _serve(  # noqa: PLR0917
             continue
         if message is None:
             return
+        if orders[slot]:  # retired meanwhile: leave the task to another worker
+            tasks.put(message)
+            doorbells[me] = BUSY
+            return
         task_id, key, kind, a, b, limit = message
         holding[0] = task_id
         message = None
@@ -229,10 +235,12 @@ def _serve(  # noqa: PLR0917
         if limit is not None:
             notify(timer_wfd)
         if skips[task_id & SKIP_MASK]:  # cancelled while queued
-            running[slot] = IDLE
-            if targets[slot] == task_id:
-                with guard:
+            try:
+                running[slot] = IDLE
+                if targets[slot] == task_id:
                     task_ended()
+            except Interrupted:
+                pass  # it fired before task_ended() could drop it: done with it
             reply: tuple[int, int, Any, Any] = (task_id, SKIPPED, None, ())
         else:
             try:
@@ -250,10 +258,9 @@ def _serve(  # noqa: PLR0917
                 finally:
                     running[slot] = IDLE
                     # Only a targeted task can have an interruption pending (see
-                    # _watchdog): the others skip the lock.
+                    # _watchdog): the others skip the watchdog's lock.
                     if targets[slot] == task_id:
-                        with guard:
-                            task_ended()
+                        task_ended()
                 # From here on, no interruption can arrive.
                 if kind == CALL:
                     handed: tuple[tuple[int, int], ...] = ()
@@ -273,7 +280,7 @@ def _serve(  # noqa: PLR0917
         a = b = args = kwargs = None
         # Announce "polling" before replying: the caller may queue the next task as
         # soon as it sees this result, and must not wake another worker for it.
-        doorbells[me] = POLLING
+        doorbells[me] = BUSY if orders[slot] else POLLING
         put(reply)
         holding[0] = IDLE
         if not doorbells[0]:  # no caller is polling for results: wake the collector
