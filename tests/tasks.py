@@ -605,3 +605,66 @@ def raise_incompatible(module: str, wrapped: bool) -> None:
         raise error
     except ImportError as exc:
         raise RuntimeError("plugin failed to load") from exc
+
+
+# -- lifecycle (test_lifecycle.py) ------------------------------------------------------
+
+
+def started_then_sleep(directory: str, name: str, seconds: float) -> str:
+    """Create ``<name>.started`` in ``directory``, sleep ``seconds``, then create
+    ``<name>.done``: shows from outside that the call was running, and that it ended."""
+    Path(directory, f"{name}.started").touch()
+    time.sleep(seconds)
+    Path(directory, f"{name}.done").touch()
+    return name
+
+
+def nested_pool(n: int, workers: int) -> tuple[list[int], list[int], int]:
+    """Run ``square`` over ``range(n)`` in a pool of ``workers`` made inside this task
+    (shut down before returning), with ``map`` and ``submit``, and :func:`rendezvous`
+    on every inner worker at once: ``(squares, the inner workers' interpreter ids,
+    this interpreter's id)``."""
+    import tempfile
+
+    import interpool
+
+    with interpool.Pool(workers) as inner, tempfile.TemporaryDirectory() as directory:
+        squares = list(inner.map(square, range(n)))
+        squares_too = [f.result(timeout=20) for f in [inner.submit(square, i) for i in range(n)]]
+        met = [inner.submit(rendezvous, directory, f"w{i}", workers, 10.0) for i in range(workers)]
+        ids = sorted(f.result(timeout=20) for f in met)
+    assert squares == squares_too
+    return squares, ids, interpreters.get_current().id
+
+
+def nested_pool_left_open(n: int) -> int:
+    """``square(n)`` in a pool made inside this task and never shut down."""
+    import interpool
+
+    inner = interpool.Pool(1)
+    _store.setdefault("open pools", []).append(inner)  # outlives this call
+    return int(inner.submit(square, n).result(timeout=20))
+
+
+def nested_thread_pool(n: int) -> tuple[list[int], int, int]:
+    """``square`` over ``range(n)`` in a ``ThreadPoolExecutor`` made inside this task:
+    ``(squares, how many threads ran them, interpreter ids they ran in)``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def square_where(x: int) -> tuple[int, int, int]:
+        time.sleep(0.001)
+        return x * x, threading.get_ident(), interpreters.get_current().id
+
+    with ThreadPoolExecutor(4) as executor:
+        results = list(executor.map(square_where, range(n)))
+    return [r[0] for r in results], len({r[1] for r in results}), len({r[2] for r in results})
+
+
+def nested_thread_pool_left_open(n: int) -> int:
+    """``square(n)`` in a ``ThreadPoolExecutor`` made inside this task and never shut
+    down (its idle thread stays in this interpreter)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    executor = ThreadPoolExecutor(2)
+    _store.setdefault("open executors", []).append(executor)
+    return executor.submit(square, n).result(timeout=20)
