@@ -40,7 +40,16 @@ def _at_exit() -> None:
     for scheduler in list(_live):
         scheduler.shutdown(wait=False, cancel_futures=False)
     for scheduler in list(_live):
-        scheduler.join()
+        # Every worker interpreter, retired ones included, must be gone before the
+        # interpreter finalizes (destroying a running one crashes it).  Ctrl-C while
+        # waiting cancels the remaining tasks and interrupts the running ones, and
+        # the wait goes on: they stop promptly (a C call, when it returns).
+        while True:
+            try:
+                scheduler.join(everything=True)
+                break
+            except KeyboardInterrupt:
+                scheduler.shutdown(False, True, True)
 
 
 threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
