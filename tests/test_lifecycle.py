@@ -593,14 +593,6 @@ def test_no_leak_over_20_pool_lifetimes() -> None:
 # -- bugs found: Ctrl-C at the wrong moment -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a KeyboardInterrupt (Ctrl-C) while the interpreter exits and waits for "
-    "a running task interrupts interpool's at-exit join (_pool._at_exit -> Scheduler.join): "
-    "'Exception ignored on threading shutdown', then CPython finalizes with the worker "
-    "interpreters still running: 'RuntimeWarning: remaining subinterpreters' every time, "
-    "and a segmentation fault or a hang in about a third of the runs",
-)
 def test_ctrl_c_while_exit_waits_for_a_running_task(tmp_path: Path) -> None:
     script = write(
         tmp_path / "ctrl_c_at_exit.py",
@@ -643,7 +635,7 @@ def test_ctrl_c_while_exit_waits_for_a_running_task(tmp_path: Path) -> None:
     reason="with one CPU, result() does not poll the result queue (the code at fault)",
 )
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # the storm does not always hit the window in one run
     reason="BUG: a KeyboardInterrupt (Ctrl-C) delivered while a thread waits in "
     "Future.result() can land inside Scheduler.help_wait/_drain: a result taken off the "
     "result queue is never delivered (that future stays pending forever), _pollers stays "
