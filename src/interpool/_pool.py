@@ -281,17 +281,22 @@ class Pool(Executor):
 
         reroute = self._reroute
 
+        scheduler = self._scheduler
+        schedule = scheduler.submit
+
         def submit_encoded(item: tuple[tuple[int, Any], _Chunk]) -> _ChunkFuture:
             (fmt, payload), chunk = item
-
-            def to_interpreter() -> PoolFuture[Any]:
-                future: PoolFuture[Any] = PoolFuture(self._scheduler)
-                self._scheduler.submit(future, key, _worker.CHUNK, payload, fmt, limit)
-                return future
-
             if reroute is not None:
+
+                def to_interpreter() -> PoolFuture[Any]:
+                    future: PoolFuture[Any] = PoolFuture(scheduler)
+                    schedule(future, key, _worker.CHUNK, payload, fmt, limit)
+                    return future
+
                 return reroute.chunk(key, fn, chunk, to_interpreter)  # type: ignore[return-value]
-            return to_interpreter()
+            future: PoolFuture[Any] = PoolFuture(scheduler)
+            schedule(future, key, _worker.CHUNK, payload, fmt, limit)
+            return future
 
         def encode(numbered: _Numbered) -> tuple[tuple[int, Any], _Chunk]:
             number, chunk = numbered
