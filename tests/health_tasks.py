@@ -7,11 +7,8 @@ has its own copy of the module state below, which starts afresh in a new interpr
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from concurrent import interpreters
-from pathlib import Path
 from typing import Any
 
 #: Calls of :func:`counted` in this interpreter.
@@ -33,19 +30,6 @@ def interp_id(*_: Any) -> int:
 
 def square(x: int) -> int:
     return x * x
-
-
-def meet(directory: str, name: str, parties: int, timeout: float) -> int:
-    """A barrier across interpreters through the file system: create ``name`` in
-    ``directory``, then wait until ``parties`` files are there.  Only succeeds if
-    ``parties`` calls run at the same time.  Returns the interpreter id."""
-    Path(directory, name).touch()
-    deadline = time.monotonic() + timeout
-    while len(os.listdir(directory)) < parties:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(os.listdir(directory))} of {parties} arrived")
-        time.sleep(0.0005)
-    return interpreters.get_current().id
 
 
 def raise_system_exit(code: int) -> None:

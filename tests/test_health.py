@@ -26,6 +26,7 @@ from interpool._errors import WorkerCrashed
 from interpool._scheduler import MAX_CRASHES
 
 from . import health_tasks as ht
+from . import tasks
 from .support import PATIENCE, interpreter_ids, pool_threads, wait_until
 
 MAIN = interpreters.get_main().id
@@ -70,10 +71,10 @@ def assert_pool_gone(baseline: set[int]) -> None:
 
 
 def run_at_once(pool: interpool.Pool, n: int) -> list[int]:
-    """Run ``n`` calls of ``ht.meet`` that each wait for all ``n`` to have started;
+    """Run ``n`` calls of ``tasks.rendezvous`` that each wait for all ``n`` to have started;
     return their interpreter ids.  Fails unless ``n`` workers run at the same time."""
     with tempfile.TemporaryDirectory() as directory:
-        futures = [pool.submit(ht.meet, directory, f"p{i}", n, 5.0) for i in range(n)]
+        futures = [pool.submit(tasks.rendezvous, directory, f"p{i}", n, 5.0) for i in range(n)]
         return [f.result(timeout=PATIENCE) for f in futures]
 
 
