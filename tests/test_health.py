@@ -388,3 +388,30 @@ def test_base_exceptions_fail_the_task_only(
         assert pool.submit(ht.interp_id).result(timeout=PATIENCE) == before
         assert interpreter_ids() == clean_process | {before}
     assert_pool_gone(clean_process)
+
+
+def test_a_bug_in_the_collector_does_not_stop_it(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import interpool._scheduler as sched
+
+    real = sched._outcome
+    calls = [0]
+
+    def broken_once(*args: object) -> object:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("simulated bug")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sched, "_outcome", broken_once)
+    with interpool.Pool(1) as pool:
+        first = pool.submit(ht.square, 2)
+        cf.wait([first], timeout=2.0)  # collected by the collector thread, which fails
+        # The collector goes on: later results still arrive without a caller polling.
+        later = [pool.submit(ht.square, i) for i in range(5)]
+        done, _ = cf.wait(later, timeout=PATIENCE)
+        assert len(done) == 5
+        assert [f.result() for f in later] == [i * i for i in range(5)]
+        first.cancel()
+    assert "error in the pool's collector thread" in capfd.readouterr().err

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import itertools
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -611,16 +612,27 @@ class Scheduler:
         """The collector thread: sleep on the result signal, complete what arrived."""
         while True:
             self._result_signal.wait()
-            self._drain()
+            self._drain_or_report()
             if self._shutdown and not self._active and self._all_done():
                 break
-        self._drain()
+        self._drain_or_report()
         self._fail_leftovers()
         with self._lock:
             self._collector_done = True
             close = self._closing_locked()
         if close:
             self._close()
+
+    def _drain_or_report(self) -> None:
+        """:meth:`_drain`, for the collector: a bug there must not kill the thread that
+        every other future depends on; it is reported on stderr instead."""
+        try:
+            self._drain()
+        except Exception as exc:  # noqa: BLE001 - reported, and the collector goes on
+            import traceback
+
+            sys.stderr.write("interpool: error in the pool's collector thread (a bug):\n")
+            traceback.print_exception(exc)
 
     # -- shutdown and breakage ----------------------------------------------------
 
