@@ -123,14 +123,7 @@ class Pool(Executor):
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
         task_timeout = _check_seconds("task_timeout", task_timeout)
         idle = _check_seconds("idle_timeout", idle_timeout)
-        if max_tasks_per_worker is not None and (
-            not isinstance(max_tasks_per_worker, int)
-            or isinstance(max_tasks_per_worker, bool)
-            or max_tasks_per_worker < 1
-        ):
-            raise ValueError(
-                f"max_tasks_per_worker must be None or a positive int, got {max_tasks_per_worker!r}"
-            )
+        _check_count("max_tasks_per_worker", max_tasks_per_worker)
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
         if not isinstance(initargs, (tuple, list)):
@@ -257,14 +250,8 @@ class Pool(Executor):
         limit: float | None,
     ) -> Iterator[R]:
         """:meth:`map`, with the time limit ``limit`` for each call."""
-        if buffersize is not None and (
-            not isinstance(buffersize, int) or isinstance(buffersize, bool) or buffersize < 1
-        ):
-            raise ValueError(f"buffersize must be None or a positive int, got {buffersize!r}")
-        if chunksize is not None and (
-            not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize < 1
-        ):
-            raise ValueError(f"chunksize must be None or a positive int, got {chunksize!r}")
+        _check_count("buffersize", buffersize)
+        _check_count("chunksize", chunksize)
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, (int, float))
         ):
@@ -415,6 +402,12 @@ class TaskOptions:
     async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """:meth:`Pool.run` with these options."""
         return await asyncio.wrap_future(self._pool._submit(fn, args, kwargs, self._limit))
+
+
+def _check_count(name: str, value: int | None) -> None:
+    """``ValueError`` unless ``value`` is ``None`` or a positive int (not a bool)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{name} must be None or a positive int, got {value!r}")
 
 
 def _check_seconds(name: str, value: float | None) -> float | None:
