@@ -10,17 +10,19 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
-from . import _handoff, _worker
+from . import _handoff, _streams, _worker
+from ._aio import result_of
 from ._functions import alias_main, function_key, main_ref
 from ._future import PoolFuture
 from ._scheduler import Scheduler
 from ._transport import dump_chunk, encode_call
 
 if TYPE_CHECKING:
+    from ._actor import Actor
     from ._reroute import Rerouter
 
 __all__ = ["Pool", "TaskOptions"]
@@ -155,6 +157,8 @@ class Pool(Executor):
             max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle or 0.0
         )
         _live.add(self._scheduler)
+        #: Live actors made by :meth:`actor`; closed by :meth:`shutdown`.
+        self._actors: weakref.WeakSet[Actor[Any]] = weakref.WeakSet()
         self._finalizer = weakref.finalize(self, self._scheduler.shutdown, False, False)
 
     @property
@@ -162,8 +166,23 @@ class Pool(Executor):
         """The number of worker interpreters."""
         return self._max_workers
 
-    def submit[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+    @overload
+    def submit[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[R]: ...
+    @overload
+    def submit[**P, R](
+        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[R]: ...
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)`` in a worker and return its future.
+
+        If ``fn`` is a coroutine function (``async def``), or returns a coroutine, the
+        coroutine runs on an asyncio event loop inside the worker interpreter and the
+        future gets what it returns.  That worker takes further tasks meanwhile, so
+        one worker serves many I/O-bound coroutines at once; a time limit applies to
+        the coroutine (it is cancelled when the limit passes, and the worker stays),
+        and cancelling the future cancels the coroutine.
 
         The future's ``cancel()`` drops the task if no worker has started it, and
         interrupts it if one has (see ``PoolFuture.cancel``; up to ``2 *
@@ -252,11 +271,7 @@ class Pool(Executor):
         """:meth:`map`, with the time limit ``limit`` for each call."""
         _check_count("buffersize", buffersize)
         _check_count("chunksize", chunksize)
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-        ):
-            raise TypeError(f"timeout must be None or a number of seconds, got {timeout!r}")
-        end = None if timeout is None else time.monotonic() + timeout
+        end = _deadline(timeout)
         key = function_key(fn)
         args: Iterable[tuple[Any, ...]] = zip(*iterables, strict=False)
         if buffersize is None:
@@ -309,15 +324,163 @@ class Pool(Executor):
             return 1
         return max(1, min(len(args) // (8 * self._max_workers), MAX_AUTO_CHUNKSIZE))
 
-    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``fn(*args, **kwargs)`` in a worker and await its result (asyncio).
+    @overload
+    async def run[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+    @overload
+    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` in a worker and await its result, under asyncio
+        or trio (and so under anyio on either).
 
         The event loop is never blocked: the result is handed to the loop by the
-        pool's collector thread when it arrives.  Cancelling the awaiting task
-        cancels the call: dropped if no worker has started it, interrupted (and its
-        worker replaced) if one has, as ``PoolFuture.cancel`` does.
+        pool's collector thread when it arrives, with no thread per call.  Cancelling
+        the awaiting task cancels the call, and the cancellation reaches the awaiting
+        task at once: a call no worker has started is dropped; a running one is
+        interrupted (and its worker replaced), as ``PoolFuture.cancel`` does, and a
+        result that arrives anyway is discarded.  ``fn`` may be a coroutine function:
+        see :meth:`submit`.
         """
-        return await asyncio.wrap_future(self._submit(fn, args, kwargs, self._task_timeout))
+        return await _run(self._submit(fn, args, kwargs, self._task_timeout))
+
+    def imap[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        chunksize: int = 1,
+        timeout: float | None = None,
+    ) -> Iterator[R]:
+        """``fn`` over the zipped ``iterables``, results in input order, as they arrive.
+
+        The input is read lazily (it may be endless): at most ``window`` tasks
+        (default ``2 * max_workers``; each a chunk of ``chunksize`` calls) are
+        submitted ahead of the results yielded so far.  Errors, ``timeout`` and
+        leaving early behave as for :meth:`map`: closing the iterator (``break`` in a
+        ``for`` loop is enough once it is garbage-collected; call ``close()`` to be
+        sure) cancels the tasks no worker has started, lets started ones finish and
+        drops their results.
+        """
+        return self._imap(fn, iterables, window, chunksize, timeout, self._task_timeout)
+
+    def _imap[R](  # noqa: PLR0917 - internal
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        window: int | None,
+        chunksize: int,
+        timeout: float | None,
+        limit: float | None,
+    ) -> Iterator[R]:
+        _check_count("window", window)
+        _check_count("chunksize", chunksize)
+        window = window or 2 * self._max_workers
+        return self._map(fn, iterables, timeout, chunksize, window, limit)
+
+    def imap_unordered[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[R]:
+        """Like :meth:`imap`, but each result is yielded as soon as it is ready,
+        whatever its place in the input (one task per call).  A call's exception is
+        raised when it arrives, and the remaining calls are cancelled as when the
+        iterator is closed early.  ``timeout``: seconds from this call after which
+        waiting for a result raises ``TimeoutError``."""
+        return self._imap_unordered(fn, iterables, window, timeout, self._task_timeout)
+
+    def _imap_unordered[R](
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        window: int | None,
+        timeout: float | None,
+        limit: float | None,
+    ) -> Iterator[R]:
+        _check_count("window", window)
+        end = _deadline(timeout)
+        args = zip(*iterables, strict=False)
+        return _streams.imap_unordered(
+            self._submitter(fn, limit), args, window or 2 * self._max_workers, end
+        )
+
+    @overload
+    def amap[R](
+        self,
+        fn: Callable[..., Coroutine[Any, Any, R]],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+    ) -> AsyncIterator[R]: ...
+    @overload
+    def amap[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+    ) -> AsyncIterator[R]: ...
+    def amap(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+    ) -> AsyncIterator[Any]:
+        """``async for result in pool.amap(fn, xs)``: ``fn`` over the zipped inputs,
+        streamed to an asyncio or trio task.
+
+        Inputs may be plain or async iterables, even endless ones: they are read
+        lazily, at most ``window`` calls (default ``2 * max_workers``) being submitted
+        ahead of the results yielded so far; an async input is read in a background
+        task, so results keep flowing while it is slow.  ``ordered=True`` yields in
+        input order; ``ordered=False`` as the results complete.  A call's exception
+        is raised at its place in the stream.  Leaving the loop early (``break``,
+        or ``aclose()``) cancels the calls no worker has started and drops the
+        results of the running ones; cancelling the consuming task also interrupts
+        the running ones, as for :meth:`run`.
+        """
+        return self._amap(fn, iterables, ordered, window, self._task_timeout)
+
+    def _amap(
+        self,
+        fn: Callable[..., Any],
+        iterables: tuple[Iterable[Any] | AsyncIterable[Any], ...],
+        ordered: bool,
+        window: int | None,
+        limit: float | None,
+    ) -> AsyncIterator[Any]:
+        _check_count("window", window)
+        if not iterables:
+            raise TypeError("amap() needs at least one input iterable")
+        return _streams.amap(
+            self._submitter(fn, limit),
+            _streams.zip_inputs(iterables),
+            window or 2 * self._max_workers,
+            bool(ordered),
+        )
+
+    def _submitter(
+        self, fn: Callable[..., Any], limit: float | None
+    ) -> Callable[[tuple[Any, ...]], PoolFuture[Any]]:
+        """What submits one call of ``fn`` (its argument tuple) for the streams."""
+        submit = self._submit
+
+        def submit_one(args: tuple[Any, ...]) -> PoolFuture[Any]:
+            return submit(fn, args, {}, limit)  # type: ignore[return-value]
+
+        return submit_one
+
+    def actor[T](self, cls: Callable[..., T], /, *args: Any, **kwargs: Any) -> Actor[T]:
+        """Create ``cls(*args, **kwargs)`` in an interpreter of its own and return a
+        handle whose method calls run there, in order, on that one instance (see
+        :class:`interpool.Actor`).  :meth:`shutdown` closes the pool's actors."""
+        from ._actor import Actor
+
+        return Actor(self, cls, args, kwargs)
 
     def shutdown(
         self, wait: bool = True, *, cancel_futures: bool = False, cancel_running: bool = False
@@ -336,6 +499,8 @@ class Pool(Executor):
 
         Calling it again is harmless; ``submit`` afterwards raises ``RuntimeError``.
         """
+        for actor in list(self._actors):
+            actor.close(wait=wait, cancel_pending=cancel_futures)
         self._scheduler.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
         reroute = self._reroute
         if reroute is None:
@@ -368,6 +533,8 @@ class Pool(Executor):
         interrupted = exc_type is not None and issubclass(
             exc_type, (KeyboardInterrupt, asyncio.CancelledError)
         )
+        for actor in list(self._actors):
+            actor.close(wait=False, cancel_pending=interrupted)
         self._scheduler.shutdown(False, interrupted, interrupted)
         await asyncio.to_thread(self._scheduler.join)
         if self._reroute is not None:
@@ -399,15 +566,66 @@ class TaskOptions:
         """:meth:`Pool.map` with these options."""
         return self._pool._map(fn, iterables, timeout, chunksize, buffersize, self._limit)
 
-    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    @overload
+    async def run[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+    @overload
+    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """:meth:`Pool.run` with these options."""
-        return await asyncio.wrap_future(self._pool._submit(fn, args, kwargs, self._limit))
+        return await _run(self._pool._submit(fn, args, kwargs, self._limit))
+
+    def imap[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        chunksize: int = 1,
+        timeout: float | None = None,
+    ) -> Iterator[R]:
+        """:meth:`Pool.imap` with these options."""
+        return self._pool._imap(fn, iterables, window, chunksize, timeout, self._limit)
+
+    def imap_unordered[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[R]:
+        """:meth:`Pool.imap_unordered` with these options."""
+        return self._pool._imap_unordered(fn, iterables, window, timeout, self._limit)
+
+    def amap(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+    ) -> AsyncIterator[Any]:
+        """:meth:`Pool.amap` with these options."""
+        return self._pool._amap(fn, iterables, ordered, window, self._limit)
+
+
+async def _run[R](future: Future[R]) -> R:
+    """Await a pool future; cancelling the awaiting task cancels (and interrupts) it."""
+    return await result_of(future, future.cancel)
 
 
 def _check_count(name: str, value: int | None) -> None:
     """``ValueError`` unless ``value`` is ``None`` or a positive int (not a bool)."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise ValueError(f"{name} must be None or a positive int, got {value!r}")
+
+
+def _deadline(timeout: float | None) -> float | None:
+    """The ``time.monotonic()`` at which ``timeout`` seconds from now pass."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be None or a number of seconds, got {timeout!r}")
+    return time.monotonic() + timeout
 
 
 def _check_seconds(name: str, value: float | None) -> float | None:

@@ -1,0 +1,137 @@
+"""Awaiting a pool's futures from an event loop: asyncio or trio, with no thread per await.
+
+A pool's futures are completed by its collector thread (or by a caller helping it).
+:class:`Wakeup` carries that completion into the event loop: ``notify()`` may be called
+from any thread, and hands a wake-up to the loop the way the loop itself prescribes
+(``loop.call_soon_threadsafe`` under asyncio, ``TrioToken.run_sync_soon`` under trio;
+anyio runs on one of the two, so it is served too).  The library in use is detected
+when the wake-up is made, in the awaiting task.
+
+Nothing here imports trio: it is only used when the caller already runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
+from typing import Any
+
+__all__ = ["Wakeup", "result_of"]
+
+
+def _trio() -> Any | None:
+    """The ``trio`` module if the current task runs under trio, else ``None``."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return None
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return None
+    return trio
+
+
+class Wakeup:
+    """A re-armable event of the current event loop that any thread may set.
+
+    The waiting side calls :meth:`arm` *before* it checks its condition, and awaits
+    :meth:`wait` only if the condition is false; ``notify()`` after ``arm()`` then
+    always ends that wait (it runs on the loop's thread, so it cannot slip in between).
+    """
+
+    __slots__ = ("_event", "_loop", "_notify", "_trio")
+
+    def __init__(self) -> None:
+        self._trio: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._trio = _trio()
+            if self._trio is None:
+                raise RuntimeError(
+                    "interpool: await this from a running asyncio or trio event loop "
+                    "(anyio on either works too); from plain threads use submit() and "
+                    "Future.result() instead"
+                ) from None
+        self._event: Any = None
+        self.arm()
+        if self._loop is not None:
+            call = self._loop.call_soon_threadsafe
+            set_event = self._set
+
+            def notify() -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    call(set_event)
+
+        else:
+            run_soon = self._trio.lowlevel.current_trio_token().run_sync_soon
+            finished = self._trio.RunFinishedError
+            set_event = self._set
+
+            def notify() -> None:
+                with contextlib.suppress(finished):
+                    run_soon(set_event)
+
+        self._notify: Callable[[], None] = notify
+
+    def _set(self) -> None:
+        self._event.set()
+
+    def arm(self) -> None:
+        """Start a new wait: later notifications end it (earlier ones do not)."""
+        if self._loop is not None:
+            if self._event is None:
+                self._event = asyncio.Event()
+            else:
+                self._event.clear()
+        else:
+            self._event = self._trio.Event()
+
+    def notify(self, *_: object) -> None:
+        """Wake the waiter (thread-safe; usable as a future's done callback)."""
+        self._notify()
+
+    def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], object]:
+        """Run ``fn()`` as a background task of the loop; return what cancels it.
+        ``fn`` must not raise (under trio it runs as a system task)."""
+        if self._loop is not None:
+            task = self._loop.create_task(fn())
+            return task.cancel
+        trio = self._trio
+        scope = trio.CancelScope()
+
+        async def run() -> None:
+            with scope:
+                await fn()
+
+        trio.lowlevel.spawn_system_task(run)
+        cancel: Callable[[], object] = scope.cancel
+        return cancel
+
+    async def wait(self) -> None:
+        """Wait for a notification after the last :meth:`arm`."""
+        await self._event.wait()
+
+
+async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
+    """Await ``future``'s result in the current event loop.
+
+    If the awaiting task is cancelled (or interrupted) first, ``cancel()`` is called
+    and the cancellation propagates at once; a result that arrives later is dropped.
+    """
+    if not future.done():
+        wakeup = Wakeup()
+        future.add_done_callback(wakeup.notify)
+        try:
+            while not future.done():
+                await wakeup.wait()
+                wakeup.arm()
+        except BaseException:
+            if not future.done():
+                cancel()
+            raise
+    return future.result()
