@@ -38,7 +38,7 @@ from ._errors import BrokenPool, WorkerCrashed, rebuild_exception
 from ._functions import MainRef
 from ._future import NOT_DONE, RUNNING
 from ._handoff import adopt
-from ._slots import BOOTING, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
+from ._slots import BOOTING, CANCEL_MASK, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
 from ._timeouts import TaskTimer
 from ._transport import BUFFERS, decode
 from ._wakeup import BUSY, POLLING, Doorbells, Signal
@@ -185,6 +185,9 @@ class Scheduler:
         #: Tasks failed before their worker replied (timed out, or cancelled while
         #: running): their reply, if it ever comes, is dropped.
         self._abandoned: set[int] = set()
+        #: Tasks whose coroutine runs on a worker's event loop, and that worker's slot
+        #: (see ``_coroutines``): off the queue, but their future still waits.
+        self._accepted: dict[int, int] = {}
         self._ids = itertools.count()
         self._depth = 2 * max_workers
         self._in_queue = 0
@@ -227,6 +230,7 @@ class Scheduler:
             self._slots.watch_signals[slot].wfd,
             self._result_signal.wfd,
             self._timer.signal.wfd,
+            self._slots.cancel_signals[slot].rfd,
         )
         worker = WorkerThread(
             slot,
@@ -454,8 +458,9 @@ class Scheduler:
     def cancel(self, future: Future[Any], interrupt: bool) -> bool:
         """``future.cancel()``: a pending task is dropped; a queued one is skipped by
         the worker that takes it; a running one (with ``interrupt``) is interrupted,
-        its worker retired and replaced.  The future is cancelled at once in each of
-        these cases; False if it is finished, or running and not ``interrupt``."""
+        its worker retired and replaced; a running coroutine (with ``interrupt``) is
+        cancelled on its worker's event loop.  The future is cancelled at once in each
+        of these cases; False if it is finished, or running and not ``interrupt``."""
         # Only one future's condition is ever held at a time, and never while the
         # scheduler touches other futures: wait() and as_completed() take several
         # conditions at once, in their own order.
@@ -475,18 +480,25 @@ class Scheduler:
                     task_id: int = future._task_id  # type: ignore[attr-defined]
                     if task_id not in self._running:
                         return False  # its result is being delivered
-                    skip = task_id & SKIP_MASK
-                    # Mark it skipped *before* looking for a worker running it; a
-                    # worker marks it running before it reads the mark (see _worker).
-                    self._skips[skip] = 1
-                    slot = self._slots.running(task_id)
-                    if slot is not None:
-                        self._skips[skip] = 0
+                    on_loop = self._accepted.get(task_id)
+                    if on_loop is not None:
+                        # Its reply (then dropped) still comes, and ends its bookkeeping.
                         if not interrupt:
                             return False
-                        del self._running[task_id]
+                        self._cancel_coroutine_locked(task_id, on_loop)
                     else:
-                        self._doomed += 1
+                        skip = task_id & SKIP_MASK
+                        # Mark it skipped *before* looking for a worker running it; a
+                        # worker marks it running before it reads the mark (see _worker).
+                        self._skips[skip] = 1
+                        slot = self._slots.running(task_id)
+                        if slot is not None:
+                            self._skips[skip] = 0
+                            if not interrupt:
+                                return False
+                            del self._running[task_id]
+                        else:
+                            self._doomed += 1
                     future._state = _CANCELLED_AND_NOTIFIED
                     for waiter in future._waiters:
                         waiter.add_cancelled(future)
@@ -495,6 +507,12 @@ class Scheduler:
                 self._abandon_locked(task_id, slot)
         future._invoke_callbacks()  # type: ignore[attr-defined]
         return True
+
+    def _cancel_coroutine_locked(self, task_id: int, slot: int) -> None:
+        """Have the worker in ``slot`` cancel the coroutine of ``task_id``."""
+        self._slots.cancels[task_id & CANCEL_MASK] = task_id
+        if not self._closed:
+            self._slots.cancel_signals[slot].notify()
 
     def _abandon_locked(self, task_id: int, slot: int) -> None:
         """``task_id``, run by the worker in ``slot``, was failed before it ended:
@@ -569,6 +587,7 @@ class Scheduler:
         get = self._results.get
         running = self._running
         abandoned = self._abandoned
+        accepted = self._accepted
         skips = self._skips
         lock = self._lock
         while True:
@@ -582,10 +601,18 @@ class Scheduler:
                     rebuild_exception(payload),
                 )
                 continue
+            if status == _worker.ACCEPTED:
+                self._accept(task_id, payload)
+                continue
             with lock:
                 if abandoned and task_id in abandoned:
                     abandoned.discard(task_id)  # already failed; already uncounted
                     entry = None
+                elif accepted and task_id in accepted:
+                    del accepted[task_id]  # a coroutine's result: already off the queue
+                    entry = running.pop(task_id, None)
+                    if status != _worker.CRASHED:
+                        self._results_seen += 1
                 else:
                     entry = running.pop(task_id, None)
                     self._in_queue -= 1
@@ -607,6 +634,24 @@ class Scheduler:
             payload = handed = None
             _complete(entry[0], entry[1], outcome)
             del outcome
+
+    def _accept(self, task_id: int, slot: int) -> None:
+        """A worker took ``task_id`` and runs its coroutine on its event loop: the
+        task leaves the queue's count (making room for another), and its future
+        waits for the coroutine's result."""
+        with self._lock:
+            self._in_queue -= 1
+            self._accepted[task_id] = slot
+            skip = task_id & SKIP_MASK
+            if self._skips[skip]:
+                # Cancelled while queued, after the worker checked: cancel it there.
+                self._skips[skip] = 0
+                entry = self._running.get(task_id)
+                if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
+                    self._doomed -= 1
+                self._cancel_coroutine_locked(task_id, slot)
+            if self._pending or self._shutdown:
+                self._refill_locked()
 
     def _collect(self) -> None:
         """The collector thread: sleep on the result signal, complete what arrived."""
@@ -740,7 +785,10 @@ class Scheduler:
                 return False
             self._owed = 0
             tasks = self._slots.tasks
-            return not any(tasks[slot] in self._running for slot in self._retired)
+            retired = self._retired
+            return not any(tasks[slot] in self._running for slot in retired) and not any(
+                slot in retired for slot in self._accepted.values()
+            )
 
     def _closing_locked(self) -> bool:
         """True (once) when the signals can be closed: the collector is done and no

@@ -28,7 +28,10 @@ Messages (all natively shareable, see ``_transport``):
   ``BUFFERS``); else :data:`ERROR` (``value`` is ``_transport.encode_error``'s tuple)
   or :data:`INIT_FAILED` (the same, for the initializer), or :data:`SKIPPED` (the
   task was cancelled while queued: see ``_slots``), or :data:`CRASHED` (the worker
-  loop failed while it held the task; the payload is as for :data:`ERROR`).  ``handed`` lists
+  loop failed while it held the task; the payload is as for :data:`ERROR`), or
+  :data:`ACCEPTED` (the call returned a coroutine, which now runs on the worker's
+  event loop, see ``_coroutines``; ``value`` is the worker's slot, and the task's real
+  result message follows when the coroutine ends).  ``handed`` lists
   ``(index, address)`` pairs for ``bytes`` results handed over whole (``_handoff``),
   sent beside the payload so that the caller adopts them whatever happens to it: for
   a call, ``((0, address),)`` replaces the value; a chunk's value is ``(results,
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import os
 import time
+from types import CoroutineType
 
 from . import _buffers, _handoff, _wakeup
 from ._functions import FunctionCache, MainRef
@@ -53,7 +57,19 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CALL", "CHUNK", "CRASHED", "ERROR", "INIT_FAILED", "SKIPPED", "serve"]
+__all__ = [
+    "ACCEPTED",
+    "CALL",
+    "CHUNK",
+    "CRASHED",
+    "ERROR",
+    "INIT_FAILED",
+    "SKIPPED",
+    "call_reply",
+    "hold_views",
+    "release_views",
+    "serve",
+]
 
 CALL = 0
 CHUNK = 1
@@ -63,6 +79,7 @@ ERROR = 4
 INIT_FAILED = 5
 SKIPPED = 6
 CRASHED = 7
+ACCEPTED = 8
 
 _HANDOFF_MIN = _handoff.MIN_SIZE if _handoff.enabled else -1
 
@@ -71,7 +88,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     task_q: Any,
     result_q: Any,
     slot: int,
-    fds: tuple[int, int, int, int, int],
+    fds: tuple[int, int, int, int, int, int],
     doorbells: memoryview,
     control: tuple[memoryview, ...],
     main: MainRef,
@@ -89,18 +106,28 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     ``slot`` is this worker's place in the shared control state ``control`` (see
     ``_slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``.  ``fds`` are
     the descriptors of its task signal, of its watchdog signal (read and write ends),
-    of the result signal and of the pool's timer signal."""
-    task_rfd, watch_rfd, watch_wfd, result_wfd, timer_wfd = fds
-    tasks_v, started_v, targets_v, orders, skips = control
+    of the result signal, of the pool's timer signal and of its cancel signal."""
+    task_rfd, watch_rfd, watch_wfd, result_wfd, timer_wfd, cancel_rfd = fds
+    tasks_v, started_v, targets_v, orders, skips, cancels_v = control
     running = tasks_v.cast("q")
     started: Any = started_v.cast("d")
     targets = targets_v.cast("q")
     watchdog = Watchdog(slot, running, targets, (watch_rfd, watch_wfd))
     me = 1 + slot
     holding = [IDLE]  # the id of the task taken and not yet replied to
+    put = ops(result_q).put
+
+    def send(reply: Any) -> None:
+        """Queue a result message and wake the pool (for the event loop's thread)."""
+        put(reply)
+        if not doorbells[0]:
+            _wakeup.notify(result_wfd)
+
+    loops = _Loops(send, cancels_v, cancel_rfd)
     try:
         _serve(
             holding,
+            loops,
             task_q,
             result_q,
             slot,
@@ -121,26 +148,61 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             idle_timeout,
         )
     except BaseException as exc:
-        # The loop itself failed (not a task: those are caught).  The task it held
-        # fails with the reason; the pool replaces this worker.
-        if holding[0] != IDLE:
-            from ._errors import WorkerCrashed
+        # The loop itself failed (not a task: those are caught).  The task it held,
+        # and its coroutines, fail with the reason; the pool replaces this worker.
+        from ._errors import WorkerCrashed
 
-            crash = WorkerCrashed(
-                f"interpool: the worker interpreter running this task failed: {exc!r}. "
-                "It is replaced; other tasks are not affected."
-            )
-            crash.__cause__ = exc
-            ops(result_q).put((holding[0], CRASHED, encode_error(crash), ()))
+        crash = WorkerCrashed(
+            f"interpool: the worker interpreter running this task failed: {exc!r}. "
+            "It is replaced; other tasks are not affected."
+        )
+        crash.__cause__ = exc
+        if holding[0] != IDLE:
+            put((holding[0], CRASHED, encode_error(crash), ()))
             _wakeup.notify(result_wfd)
+        doorbells[me] = BUSY
+        loops.abort(crash)
         raise
     finally:
         doorbells[me] = BUSY  # gone: not a sleeper to wake, nor a poller to count on
-        watchdog.stop()
+        try:
+            loops.finish()  # its coroutines end (and reply) before it leaves
+        finally:
+            watchdog.stop()
+
+
+class _Loops:
+    """The worker's event loop for coroutines (``_coroutines.CoroutineRunner``),
+    created, and asyncio imported, only when a task first returns a coroutine."""
+
+    __slots__ = ("_args", "runner")
+
+    def __init__(self, send: Any, cancels: memoryview, cancel_rfd: int) -> None:
+        self._args = (send, cancels.cast("q"), cancel_rfd)
+        self.runner: Any = None
+
+    def get(self) -> Any:
+        if self.runner is None:
+            from ._coroutines import CoroutineRunner
+
+            self.runner = CoroutineRunner(*self._args)
+        return self.runner
+
+    def busy(self) -> bool:
+        return self.runner is not None and bool(self.runner.busy())
+
+    def finish(self) -> None:
+        if self.runner is not None:
+            self.runner.finish()
+
+    def abort(self, reason: BaseException) -> None:
+        if self.runner is not None:
+            self.runner.abort(reason)
 
 
 def _serve(  # noqa: PLR0917
     holding: list[int],
+    loops: _Loops,
     task_q: Any,
     result_q: Any,
     slot: int,
@@ -178,6 +240,7 @@ def _serve(  # noqa: PLR0917
     # Views of our results' buffers that the caller may still be reading (see
     # _sleep_releasing).
     held: list[memoryview] = []
+    coro: Any = None
     done = 0
 
     if initializer is not None:
@@ -214,7 +277,8 @@ def _serve(  # noqa: PLR0917
                     # Re-check after raising the flag.
                     if not qsize() and not _sleep(held, task_rfd, idle_timeout):
                         doorbells[me] = BUSY
-                        if not qsize() and not orders[slot]:
+                        # Idle, unless coroutines still run on its event loop.
+                        if not qsize() and not orders[slot] and not loops.busy():
                             orders[slot] = LEFT_IDLE
                             return
                     doorbells[me] = POLLING
@@ -254,6 +318,8 @@ def _serve(  # noqa: PLR0917
                             fn,
                             decode(b, a, main_module),
                             None if limit is None else (started, slot, monotonic),
+                            limit,
+                            loops,
                         )
                 finally:
                     running[slot] = IDLE
@@ -263,13 +329,17 @@ def _serve(  # noqa: PLR0917
                         task_ended()
                 # From here on, no interruption can arrive.
                 if kind == CALL:
-                    handed: tuple[tuple[int, int], ...] = ()
-                    if type(value) is bytes and _HANDOFF_MIN > 0:
+                    if type(value) is CoroutineType:
+                        # Run on the event loop once the pool knows (see ACCEPTED).
+                        coro = value
+                        value = None
+                        reply = (task_id, ACCEPTED, slot, ())
+                    elif type(value) is bytes and _HANDOFF_MIN > 0:
                         results = [value]
                         value = None
-                        handed = _hand_over(results)  # may take it whole
-                        value = results.pop()
-                    reply = (task_id, NATIVE, None, handed) if handed else _reply(task_id, value)
+                        reply = call_reply(task_id, results)
+                    else:
+                        reply = _reply(task_id, value)
                 else:
                     reply = _reply_chunk(task_id, *value)
                 value = None
@@ -285,13 +355,13 @@ def _serve(  # noqa: PLR0917
         holding[0] = IDLE
         if not doorbells[0]:  # no caller is polling for results: wake the collector
             notify(result_wfd)
-        if reply[1] == BUFFERS:
-            packed: Any = reply[2]  # (pickle, views, kinds): hold the views
-            held.extend(packed[1])
-            del packed
+        hold_views(reply, held)
         del reply
+        if coro is not None:
+            loops.get().start(task_id, coro, limit)
+            coro = None
         if held:
-            _release(held)
+            release_views(held)
         done += 1
         if done == max_tasks:
             doorbells[me] = BUSY
@@ -300,7 +370,14 @@ def _serve(  # noqa: PLR0917
             return
 
 
-def _release(held: list[memoryview]) -> None:
+def hold_views(reply: Any, held: list[memoryview]) -> None:
+    """Add the out-of-band views of a sent result message to ``held``: the caller
+    reads them until it has copied them (see :func:`release_views`)."""
+    if reply[1] == BUFFERS:
+        held.extend(reply[2][1])  # (pickle, views, kinds)
+
+
+def release_views(held: list[memoryview]) -> None:
     """Release the views in ``held`` that the caller no longer reads; keep the rest."""
     kept = []
     for view in held:
@@ -327,7 +404,7 @@ def _sleep(held: list[memoryview], task_rfd: int, idle_timeout: float) -> bool:
     while held:
         if _wakeup.wait_for(task_rfd, RELEASE_POLL_SECONDS):
             return True
-        _release(held)
+        release_views(held)
         if end and time.monotonic() > end:
             return False
     if not end:
@@ -342,6 +419,17 @@ def _peer_polling(doorbells: memoryview, me: int) -> bool:
         if i != me and doorbells[i] == POLLING:
             return True
     return False
+
+
+def call_reply(task_id: int, box: list[Any]) -> tuple[int, int, Any, Any]:
+    """The result message of a call whose value is ``box``'s only item (in a list so
+    that a large ``bytes`` value, referred to by nothing else, can be handed over
+    whole: see ``_handoff``)."""
+    if type(box[0]) is bytes and _HANDOFF_MIN > 0:
+        handed = _hand_over(box)  # may take it whole
+        if handed:
+            return (task_id, NATIVE, None, handed)
+    return _reply(task_id, box.pop())
 
 
 def _reply(task_id: int, value: Any) -> tuple[int, int, Any, tuple[Any, ...]]:
@@ -379,24 +467,63 @@ def _hand_over(results: list[Any]) -> tuple[tuple[int, int], ...]:
 
 
 def _run_chunk(
-    fn: Any, chunk: tuple[tuple[Any, ...], ...], clock: tuple[Any, int, Any] | None
+    fn: Any,
+    chunk: tuple[tuple[Any, ...], ...],
+    clock: tuple[Any, int, Any] | None,
+    limit: float | None,
+    loops: _Loops,
 ) -> tuple[list[Any], Any]:
     """Run ``fn`` over a chunk of argument tuples; stop at the first error, which is
     returned (encoded) beside the results that came before it.  With ``clock``
-    (``(started, slot, monotonic)``), each call restarts the task's time limit."""
+    (``(started, slot, monotonic)``), each call restarts the task's time limit.  If
+    ``fn`` returns coroutines, they run concurrently on the worker's event loop, each
+    with the time limit ``limit``."""
     results: list[Any] = []
     error = None
-    for args in chunk:
+    for i, args in enumerate(chunk):
         if clock is not None:
             clock[0][clock[1]] = clock[2]()
         try:
-            results.append(fn(*args))
+            value = fn(*args)
         except Interrupted:
             raise
         except BaseException as exc:  # noqa: BLE001
             error = encode_error(exc)
             break
+        if type(value) is CoroutineType:
+            return _run_coroutine_chunk(fn, chunk, i, value, results, clock, limit, loops)
+        results.append(value)
+        value = None
     return results, error
+
+
+def _run_coroutine_chunk(  # noqa: PLR0917
+    fn: Any,
+    chunk: tuple[tuple[Any, ...], ...],
+    first: int,
+    coro: Any,
+    results: list[Any],
+    clock: tuple[Any, int, Any] | None,
+    limit: float | None,
+    loops: _Loops,
+) -> tuple[list[Any], Any]:
+    """:func:`_run_chunk` from item ``first``, whose call returned ``coro``."""
+    coros = [coro]
+    created_error = None
+    try:
+        for args in chunk[first + 1 :]:
+            coros.append(fn(*args))
+    except Interrupted:
+        for c in coros:
+            c.close()
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the first item that failed
+        created_error = exc
+    for ok, value in loops.get().run_chunk(coros, limit, clock):
+        if not ok:
+            return results, encode_error(value)
+        results.append(value)
+    return results, None if created_error is None else encode_error(created_error)
 
 
 def _reply_chunk(task_id: int, results: list[Any], error: Any) -> tuple[int, int, Any, Any]:
