@@ -7,7 +7,9 @@ a. ``round_trip``: ``ex.submit(inc, x).result()`` one call after another;
 b. ``map``: throughput of ``list(ex.map(inc, range(n)))``;
 c. ``seed``: ``is_prime`` over the seed numbers, speed-up over a plain loop;
 d. ``idle``: CPU the process burns while a pool sits idle;
-e. ``async``: ``await pool.run(inc, x)`` against ``loop.run_in_executor``.
+e. ``async``: ``await pool.run(inc, x)`` against ``loop.run_in_executor``;
+f. ``coroutines``: many I/O-bound coroutines at once (interpool runs them on its
+   workers' event loops; the others need one worker per waiting task).
 
 Each figure is the median of ``repeat`` measurements, taken in rotating executor
 order so that a noisy neighbour hurts every executor alike; ratios compare medians
@@ -48,7 +50,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from .workloads import PRIMES, inc, is_prime
+from .workloads import PRIMES, inc, io_wait, io_wait_blocking, is_prime
 
 __all__ = [
     "KINDS",
@@ -899,6 +901,53 @@ def bench_async(workers: int, repeat: int, calls: int = ROUND_TRIP_CALLS) -> Sec
     return section
 
 
+# -- f. coroutines -----------------------------------------------------------------
+
+#: How many I/O-bound coroutines, and how long each waits.
+COROUTINES = 200
+COROUTINE_WAIT = 0.02
+
+
+def bench_coroutines(
+    workers: int, repeat: int, n: int = COROUTINES, wait: float = COROUTINE_WAIT
+) -> Section:
+    """``n`` tasks that each wait ``wait`` seconds on an event loop, all submitted at
+    once: interpool runs ``async def`` tasks on its workers' event loops, so a worker
+    waits for many at a time; the standard executors run ``asyncio.run`` per task."""
+    rows: dict[Kind, Row] = {"interpool": Row("interpool", "interpool.Pool, async def task")}
+    for kind in KINDS[:-1]:
+        rows[kind] = Row(kind, f"{LABELS[kind]}, asyncio.run per task")
+    repeat = min(repeat, 3)
+    with executors(workers) as pools:
+        for ex in pools.values():
+            _warm_up(ex, workers)
+        for ex in pools.values():  # import asyncio everywhere before timing
+            fn = io_wait if ex is pools["interpool"] else io_wait_blocking
+            list(ex.map(fn, [0.0] * workers * 2, chunksize=1))
+        for r in range(repeat):
+            progress(f"f. coroutines, repeat {r + 1}/{repeat}")
+            for kind in rotated(list(rows), r):
+                ex = pools[kind]
+                fn = io_wait if kind == "interpool" else io_wait_blocking
+                gc.collect()
+                start = time.perf_counter()
+                futures = [ex.submit(fn, wait) for _ in range(n)]
+                for future in futures:
+                    future.result()
+                rows[kind].stat.add(n / (time.perf_counter() - start))
+    section = Section(
+        "coroutines",
+        f"f. {n} I/O-bound tasks ({wait * 1000:g} ms wait each) submitted at once",
+        "tasks_per_s",
+        "higher",
+        list(rows.values()),
+        "interpool",
+        extra={"tasks": n, "wait_seconds": wait, "workers": workers},
+    )
+    section.text = _render(section, "tasks/s")
+    return section
+
+
 # -- the whole run ----------------------------------------------------------------
 
 
@@ -992,7 +1041,14 @@ def run_sections(
 
 def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
     """Run every section; return the JSON document and the text report."""
-    benches = (bench_round_trip, bench_map, bench_seed, bench_idle, bench_async)
+    benches = (
+        bench_round_trip,
+        bench_map,
+        bench_seed,
+        bench_idle,
+        bench_async,
+        bench_coroutines,
+    )
     document, text = run_sections(
         "interpool-core",
         "interpool core benchmark",

@@ -21,6 +21,8 @@ __all__ = [
     "SEED_RESULT_BYTES",
     "echo_len",
     "inc",
+    "io_wait",
+    "io_wait_blocking",
     "is_prime",
     "make_payload",
     "nbytes_of",
@@ -60,6 +62,22 @@ def is_prime(n: int) -> bool:
 def inc(x: int) -> int:
     """The smallest useful task: what a round trip costs beyond the call itself."""
     return x + 1
+
+
+async def io_wait(seconds: float) -> float:
+    """An I/O-bound coroutine: waits ``seconds`` (as for a network reply)."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+def io_wait_blocking(seconds: float) -> float:
+    """:func:`io_wait` for executors that cannot run coroutines: one event loop per
+    task, which holds its worker for the whole wait."""
+    import asyncio
+
+    return asyncio.run(io_wait(seconds))
 
 
 # -- the data plane (``bench --data``) ----------------------------------------------
