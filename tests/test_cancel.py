@@ -118,6 +118,22 @@ def test_shutdown_cancel_running_returns_promptly(tmp_path: Path) -> None:
     assert wait_until(lambda: all(m.exists() for m in markers), timeout=5.0)
 
 
+@pytest.mark.parametrize("attempt", range(4))
+def test_shutdown_does_not_wait_for_a_task_stuck_in_c(attempt: int) -> None:
+    """A running task blocked in one C call (here ``time.sleep``) cannot be stopped
+    before the call returns, but ``shutdown(wait=True, cancel_running=True)`` must not
+    wait for it (the collector used to miss the moment its worker was retired, and
+    waited until the call returned)."""
+    pool = interpool.Pool(1)
+    warm_up(pool)
+    future = pool.submit(tasks.sleep_return, 8.0, None)
+    time.sleep(0.2)
+    start = time.monotonic()
+    pool.shutdown(wait=True, cancel_futures=True, cancel_running=True)
+    assert time.monotonic() - start < 4.0
+    assert future.cancelled()
+
+
 def test_map_closed_early_does_not_interrupt_running_chunks(pool1: interpool.Pool) -> None:
     pool1.submit(tasks.add, 0, 0).result(timeout=PATIENCE)  # the worker is up
     results = pool1.map(it.spin_for, [0.2] * 6, range(6), chunksize=1)

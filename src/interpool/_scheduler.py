@@ -290,6 +290,10 @@ class Scheduler:
             self._active -= 1
             if not self._shutdown or self._work_left_locked():
                 self._start_worker_locked()
+            elif not self._closed:
+                # Shutting down: the collector may be done once this worker no longer
+                # counts; have it check now rather than when the worker's code returns.
+                self._result_signal.notify()
         self._changed.notify_all()
 
     def _worker_exiting(self) -> None:
