@@ -3,6 +3,9 @@
 Public names::
 
     Pool            the executor (``submit``, ``map``, ``await run``, ``shutdown``)
+    Actor           a stateful instance in an interpreter of its own (``Pool.actor``)
+    ActorMethod     a method of an actor (``actor.m(...)``, ``await actor.m.run(...)``)
+    ActorLost       an actor's instance is gone (``__init__`` failed, or a call was interrupted)
     BrokenPool      raised when a pool can no longer run tasks
     IncompatibleModuleError
                     a task imported an extension that cannot load in a sub-interpreter
@@ -11,6 +14,10 @@ Public names::
     WorkerCrashed   a task's worker interpreter failed outside the task's code
     PoolFuture      the future ``submit`` returns (``cancel(interrupt=...)``)
     TaskOptions     what ``Pool.options(task_timeout=...)`` returns
+    channel         ``send, recv = channel(maxsize)``: stream values between interpreters
+    Sender          the sending end of a channel (``put``, ``await aput``, ``close``)
+    Receiver        the receiving end (``get``, ``await aget``, iteration, ``close``)
+    ChannelClosed   raised by ``put`` on a closed channel, by ``get`` once it is drained
     check_modules   which modules can be imported in a sub-interpreter (each in a fresh one)
     ModuleCheck     what ``check_modules`` reports for a module
 
@@ -27,6 +34,8 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._actor import Actor, ActorLost, ActorMethod
+    from ._channel import ChannelClosed, Receiver, Sender, channel
     from ._compat import ModuleCheck, check_modules
     from ._errors import (
         BrokenPool,
@@ -39,21 +48,31 @@ if TYPE_CHECKING:
     from ._pool import Pool, TaskOptions
 
 __all__ = [
+    "Actor",
+    "ActorLost",
+    "ActorMethod",
     "BrokenPool",
+    "ChannelClosed",
     "IncompatibleModuleError",
     "ModuleCheck",
     "Pool",
     "PoolFuture",
+    "Receiver",
     "RemoteError",
     "RemoteTraceback",
+    "Sender",
     "TaskOptions",
     "WorkerCrashed",
+    "channel",
     "check_modules",
 ]
 __version__ = "0.1.0"
 
 _WHERE = {
     "Pool": "._pool",
+    "Actor": "._actor",
+    "ActorLost": "._actor",
+    "ActorMethod": "._actor",
     "BrokenPool": "._errors",
     "IncompatibleModuleError": "._errors",
     "RemoteError": "._errors",
@@ -63,6 +82,10 @@ _WHERE = {
     "TaskOptions": "._pool",
     "ModuleCheck": "._compat",
     "check_modules": "._compat",
+    "channel": "._channel",
+    "Sender": "._channel",
+    "Receiver": "._channel",
+    "ChannelClosed": "._channel",
 }
 
 

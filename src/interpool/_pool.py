@@ -500,7 +500,11 @@ class Pool(Executor):
         Calling it again is harmless; ``submit`` afterwards raises ``RuntimeError``.
         """
         for actor in list(self._actors):
-            actor.close(wait=wait, cancel_pending=cancel_futures)
+            actor.close(
+                wait=wait,
+                cancel_pending=cancel_futures,
+                cancel_running=cancel_futures and cancel_running,
+            )
         self._scheduler.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
         reroute = self._reroute
         if reroute is None:
@@ -534,7 +538,7 @@ class Pool(Executor):
             exc_type, (KeyboardInterrupt, asyncio.CancelledError)
         )
         for actor in list(self._actors):
-            actor.close(wait=False, cancel_pending=interrupted)
+            actor.close(wait=False, cancel_pending=interrupted, cancel_running=interrupted)
         self._scheduler.shutdown(False, interrupted, interrupted)
         await asyncio.to_thread(self._scheduler.join)
         if self._reroute is not None:
