@@ -18,6 +18,7 @@ Public names::
     Sender          the sending end of a channel (``put``, ``await aput``, ``close``)
     Receiver        the receiving end (``get``, ``await aget``, iteration, ``close``)
     ChannelClosed   raised by ``put`` on a closed channel, by ``get`` once it is drained
+    ItemLost        raised by ``get`` for an item whose sending interpreter was destroyed
     check_modules   which modules can be imported in a sub-interpreter (each in a fresh one)
     ModuleCheck     what ``check_modules`` reports for a module
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._actor import Actor, ActorLost, ActorMethod
-    from ._channel import ChannelClosed, Receiver, Sender, channel
+    from ._channel import ChannelClosed, ItemLost, Receiver, Sender, channel
     from ._compat import ModuleCheck, check_modules
     from ._errors import (
         BrokenPool,
@@ -54,6 +55,7 @@ __all__ = [
     "BrokenPool",
     "ChannelClosed",
     "IncompatibleModuleError",
+    "ItemLost",
     "ModuleCheck",
     "Pool",
     "PoolFuture",
@@ -86,6 +88,7 @@ _WHERE = {
     "Sender": "._channel",
     "Receiver": "._channel",
     "ChannelClosed": "._channel",
+    "ItemLost": "._channel",
 }
 
 

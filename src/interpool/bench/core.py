@@ -9,7 +9,9 @@ c. ``seed``: ``is_prime`` over the seed numbers, speed-up over a plain loop;
 d. ``idle``: CPU the process burns while a pool sits idle;
 e. ``async``: ``await pool.run(inc, x)`` against ``loop.run_in_executor``;
 f. ``coroutines``: many I/O-bound coroutines at once (interpool runs them on its
-   workers' event loops; the others need one worker per waiting task).
+   workers' event loops; the others need one worker per waiting task);
+g. ``channels``: ping-pong over interpool channels against ``queue.Queue`` between
+   threads and ``concurrent.interpreters.Queue`` (see :mod:`.channels`).
 
 Each figure is the median of ``repeat`` measurements, taken in rotating executor
 order so that a noisy neighbour hurts every executor alike; ratios compare medians
@@ -948,6 +950,36 @@ def bench_coroutines(
     return section
 
 
+# -- g. channels -------------------------------------------------------------------
+
+
+def bench_channels(workers: int, repeat: int) -> Section:
+    """Ping-pong round trips (see :mod:`.channels`); the reference is interpool's
+    channels between two sub-interpreters."""
+    from . import channels
+
+    progress("g. channel ping-pong")
+    result = channels.run(repeat=repeat)
+    rows = []
+    for key, label in channels.LABELS.items():
+        row = Row(key, label)
+        for sample in result["samples_us"][key]:
+            row.stat.add(sample)
+        rows.append(row)
+    section = Section(
+        "channels",
+        f"g. Ping-pong round trips, {result['rounds']:,} per run "
+        f"({result['interpreters_queue_rounds']} for interpreters.Queue)",
+        "us_per_round_trip",
+        "lower",
+        rows,
+        "channel_interpreters",
+        extra={"rounds": result["rounds"], "workers": 2},
+    )
+    section.text = _render(section, "us/round trip")
+    return section
+
+
 # -- the whole run ----------------------------------------------------------------
 
 
@@ -977,6 +1009,27 @@ def targets(sections: dict[str, Section]) -> list[Target]:
             "seed workload >= 1.85x faster than the loop",
             1.85,
             seed.row("interpool").info["speedup_vs_loop"] or float("nan"),
+        ),
+        *_channel_targets(sections),
+    ]
+
+
+def _channel_targets(sections: dict[str, Section]) -> list[Target]:
+    channels = sections.get("channels")
+    if channels is None:
+        return []
+    return [
+        Target(
+            "channel_vs_queue_queue",
+            "channel ping-pong within 3x of queue.Queue between threads",
+            1 / 3,
+            channels.advantage(channels.row("queue_threads")),
+        ),
+        Target(
+            "channel_vs_interpreters_queue",
+            "channel ping-pong >= 100x faster than interpreters.Queue",
+            100.0,
+            channels.advantage(channels.row("interpreters_queue")),
         ),
     ]
 
@@ -1048,6 +1101,7 @@ def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
         bench_idle,
         bench_async,
         bench_coroutines,
+        bench_channels,
     )
     document, text = run_sections(
         "interpool-core",
