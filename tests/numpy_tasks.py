@@ -39,3 +39,13 @@ def numpy_sleep(seconds: float) -> int:
 
     time.sleep(seconds)
     return int(numpy.int64(1))
+
+
+async def numpy_sum_async(n: int) -> int:
+    """An ``async def`` task that needs numpy."""
+    import asyncio
+
+    await asyncio.sleep(0)
+    import numpy
+
+    return int(numpy.arange(n).sum())

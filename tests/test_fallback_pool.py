@@ -82,6 +82,11 @@ def test_async_run_falls_back_too(fpool: interpool.Pool) -> None:
     assert asyncio.run(main()) == 10
 
 
+def test_an_async_def_task_that_needs_numpy_runs_in_a_process(fpool: interpool.Pool) -> None:
+    assert fpool.submit(nt.numpy_sum_async, 10).result(timeout=PATIENCE) == 45
+    assert list(fpool.map(nt.numpy_sum_async, [3, 4], chunksize=2)) == [3, 6]
+
+
 def test_a_rerouted_task_can_be_cancelled(fpool: interpool.Pool) -> None:
     # Occupy the processes, then cancel a call waiting for one.
     fpool.submit(nt.numpy_sleep, 0.01).result(timeout=PATIENCE)

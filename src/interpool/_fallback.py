@@ -32,6 +32,7 @@ import os
 import pickle
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -366,13 +367,24 @@ def _init_process(path: tuple[str, ...], init: bytes | None) -> None:
         fn(*args)
 
 
+def _awaited(value: Any) -> Any:
+    """``value``, or what it returns if it is a coroutine (an ``async def`` task),
+    run to completion on an event loop of its own: in a process, a task holds its
+    worker anyway."""
+    if isinstance(value, types.CoroutineType):
+        import asyncio
+
+        return asyncio.run(value)
+    return value
+
+
 def _run_call(blob: bytes) -> tuple[int, Any]:
     """Run a call sent by :meth:`ProcessFallback.submit`: ``(_OK, pickled result)`` or
     ``(_ERROR, error info)``.  Never raises: what the task raises (``SystemExit`` and
     ``KeyboardInterrupt`` too) fails that task only."""
     try:
         fn, args, kwargs = pickle.loads(blob)
-        value = fn(*args, **kwargs)
+        value = _awaited(fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller
         return _ERROR, encode_error(exc)
     try:
@@ -389,7 +401,7 @@ def _run_chunk(blob: bytes) -> tuple[bytes, ErrorInfo | None]:
     try:
         fn, chunk = pickle.loads(blob)
         for args in chunk:
-            results.append(fn(*args))
+            results.append(_awaited(fn(*args)))
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller
         error = encode_error(exc)
     try:
