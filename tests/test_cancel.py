@@ -176,7 +176,10 @@ _CTRL_C_SCRIPTS = {
 }
 
 _PRELUDE = """
-import sys
+import signal, sys
+# A test run started in the background by a shell inherits an ignored SIGINT: restore
+# Python's handler, which is what a user at a terminal has.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 import interpool
 from tests import interrupt_tasks as it

@@ -602,6 +602,7 @@ def test_ctrl_c_while_exit_waits_for_a_running_task(tmp_path: Path) -> None:
         import sys
         import threading
         import time
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # if started ignored
         sys.path.insert(0, sys.argv[1])
         import interpool
         from tests import tasks
