@@ -153,3 +153,39 @@ def test_idle_timeout_does_not_end_a_worker_with_running_coroutines() -> None:
 
 def test_a_coroutine_may_gather_inside_the_worker(pool: interpool.Pool) -> None:
     assert pool.submit(async_tasks.gather_in_worker, 100, 0.05).result(timeout=PATIENCE) == 4950
+
+
+def test_bookkeeping_stays_exact_under_many_coroutines(pool1: interpool.Pool) -> None:
+    """A coroutine's result may be collected (by a caller helping in ``result()``)
+    before its ACCEPTED message: the queue's count must not drift."""
+    for _ in range(300):
+        pool1.submit(async_tasks.add_later, 1, 1).result(timeout=PATIENCE)
+    scheduler = pool1._scheduler
+    assert wait_until(lambda: scheduler._in_queue == 0 and not scheduler._accepted)
+    assert not scheduler._replied
+    # The queue bound holds: most of a burst waits (cancellable) in the pool.
+    blocker = pool1.submit(tasks.sleep_return, 0.5, None)
+    burst = [pool1.submit(tasks.add, i, 0) for i in range(50)]
+    assert scheduler._in_queue <= scheduler._depth
+    blocker.result(timeout=PATIENCE)
+    assert [f.result(timeout=PATIENCE) for f in burst] == list(range(50))
+
+
+def test_thousands_of_cancelled_coroutines_are_all_cancelled() -> None:
+    pool = interpool.Pool(1)
+    futures = [pool.submit(async_tasks.sleep_forever) for _ in range(5000)]
+    assert pool.submit(tasks.add, 1, 1).result(timeout=PATIENCE) == 2
+    assert all(f.cancel() for f in futures)
+    start = time.monotonic()
+    pool.shutdown(wait=True)  # waits for every coroutine: each must have been cancelled
+    assert time.monotonic() - start < PATIENCE
+    assert all(f.cancelled() for f in futures)
+
+
+def test_recycling_replaces_a_worker_that_waits_for_its_coroutines() -> None:
+    with interpool.Pool(1, max_tasks_per_worker=1) as pool:
+        slow = pool.submit(async_tasks.add_later, 1, 1, 3.0)
+        start = time.monotonic()
+        assert pool.submit(tasks.add, 2, 2).result(timeout=PATIENCE) == 4
+        assert time.monotonic() - start < 2.5  # not after the 3 s coroutine
+        assert slow.result(timeout=PATIENCE) == 2

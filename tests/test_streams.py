@@ -125,6 +125,30 @@ async def test_run(pool: interpool.Pool) -> None:
 
 
 @pytest.mark.anyio
+async def test_async_with(anyio_backend: str) -> None:
+    async with interpool.Pool(1) as pool:
+        assert await pool.run(tasks.add, 1, 2) == 3
+    with pytest.raises(RuntimeError, match="shutdown"):
+        pool.submit(tasks.add, 1, 2)
+
+
+@pytest.mark.anyio
+async def test_async_input_keeps_its_own_context_managers(pool: interpool.Pool) -> None:
+    """The input is read by one background task: a timeout (or cancel scope) inside the
+    input generator works across its yields."""
+
+    async def numbers() -> AsyncIterator[int]:
+        with anyio.move_on_after(0.3):
+            for i in itertools.count():
+                yield i
+                await anyio.sleep(0.05)
+
+    got = [x async for x in pool.amap(tasks.square, numbers(), window=2)]
+    assert 2 <= len(got) < 40
+    assert got == [i * i for i in range(len(got))]
+
+
+@pytest.mark.anyio
 async def test_run_many_at_once(pool: interpool.Pool) -> None:
     results: list[int] = []
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["Wakeup", "result_of"]
+__all__ = ["Wakeup", "in_thread", "result_of"]
 
 
 def _trio() -> Any | None:
@@ -105,16 +107,32 @@ class Wakeup:
         scope = trio.CancelScope()
 
         async def run() -> None:
-            with scope:
+            # A system task must not raise: that would end the whole trio run.
+            with contextlib.suppress(BaseException), scope:
                 await fn()
 
-        trio.lowlevel.spawn_system_task(run)
+        trio.lowlevel.spawn_system_task(run, context=contextvars.copy_context())
         cancel: Callable[[], object] = scope.cancel
         return cancel
 
     async def wait(self) -> None:
         """Wait for a notification after the last :meth:`arm`."""
         await self._event.wait()
+
+
+async def in_thread[T](fn: Callable[[], T]) -> T:
+    """Run ``fn()`` in a new thread and await what it returns (asyncio or trio);
+    a cancellation of the awaiting task does not stop ``fn``."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="interpool-wait").start()
+    return await result_of(future, lambda: None)
 
 
 async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:

@@ -6,15 +6,16 @@ task as taken off the queue, but keeps its future waiting) and hands the corouti
 its :class:`CoroutineRunner`, an asyncio event loop on a second thread of the same
 interpreter.  The worker goes back to the queue at once, so one worker serves many
 I/O-bound coroutines at the same time; each coroutine sends its own result message
-when it ends.
+(status plus :data:`_worker.FROM_LOOP`) when it ends.
 
 * Time limit: the task's limit applies to the coroutine (``asyncio.timeout``); when it
   passes the coroutine is cancelled and the task fails with ``TimeoutError``.  The
-  worker is not replaced: nothing was interrupted.
-* Cancellation: the pool writes the task's id in the shared ``cancels`` table (index
-  ``task_id & CANCEL_MASK``; ids only grow, so a stale entry only ever matches its own
-  task) and notifies the slot's cancel signal, which the loop watches; the coroutine
-  is cancelled (its result, if any, is dropped by the pool).
+  worker is not replaced: nothing was interrupted.  (A coroutine that blocks its loop,
+  with ``time.sleep`` or a long computation, holds up every coroutine of that worker
+  and cannot be timed out until it yields.)
+* Cancellation: the pool puts the task's id in the slot's cancel queue and notifies
+  the slot's cancel signal, which the loop watches; the coroutine is cancelled (and
+  its task's reply is :data:`_worker.SKIPPED`).
 * The worker leaves (shutdown, retirement, recycling) only after its coroutines have
   ended and sent their results; if the worker loop crashes, each one is cancelled
   and its task fails with ``WorkerCrashed``.
@@ -32,10 +33,19 @@ import threading
 import time
 
 from . import _wakeup
-from ._slots import CANCEL_MASK
 from ._transport import NATIVE, encode_error
 from ._watchdog import Interrupted
-from ._worker import CRASHED, ERROR, SKIPPED, call_reply, hold_views, release_views
+from ._worker import (
+    CRASHED,
+    ERROR,
+    FROM_LOOP,
+    RELEASE_POLL_SECONDS,
+    SKIPPED,
+    call_reply,
+    hold_views,
+    release_views,
+)
+from ._xiqueue import QueueEmpty, ops
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,10 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CoroutineRunner"]
 
-#: While results' buffers are still read by the caller, how often to try to release them.
-RELEASE_POLL_SECONDS = 0.002
 #: How often a worker waiting for a chunk of coroutines lets an interruption in.
 CHUNK_WAIT_SLICE = 0.05
+#: How long a leaving worker waits for the caller to release its last results' buffers.
+RELEASE_PATIENCE = 1.0
 
 
 def _timeout_error(limit: float) -> TimeoutError:
@@ -72,18 +82,21 @@ async def _limited(coro: Coroutine[Any, Any, Any], limit: float | None) -> Any:
 class CoroutineRunner:
     """The event loop of one worker, started on first use (see the module docstring).
 
-    ``send(reply)`` queues a result message and wakes the pool; ``cancels`` is the
-    shared cancel table (``int64`` view) and ``cancel_rfd`` the slot's cancel signal.
+    ``send(reply)`` queues a result message and wakes the pool; ``cancel_q`` is the
+    slot's cancel queue and ``cancel_rfd`` its signal.
     """
 
-    def __init__(self, send: Callable[[Any], None], cancels: Any, cancel_rfd: int) -> None:
+    def __init__(self, send: Callable[[Any], None], cancel_q: Any, cancel_rfd: int) -> None:
         self._send = send
-        self._cancels = cancels
+        self._cancel_get = ops(cancel_q).get
         self._cancel_rfd = cancel_rfd
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        #: Coroutines handed over (``expect``) and not finished; those begun, by id;
+        #: ids the pool cancelled, begun or not.
+        self._known: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._count = 0  # coroutines handed over and not finished (any thread reads it)
+        self._cancelled: set[int] = set()
         self._idle = threading.Condition()
         self._aborting: BaseException | None = None
         self._held: list[memoryview] = []
@@ -93,13 +106,19 @@ class CoroutineRunner:
 
     def busy(self) -> bool:
         """True while some coroutine has not finished."""
-        return self._count > 0
+        return bool(self._known)
+
+    def expect(self, task_id: int) -> None:
+        """Announce the coroutine of ``task_id`` (before the pool hears of it, so that
+        a cancellation is recognised even before :meth:`start`)."""
+        self._ensure_loop()
+        with self._idle:
+            self._known.add(task_id)
 
     def start(self, task_id: int, coro: Coroutine[Any, Any, Any], limit: float | None) -> None:
-        """Run ``coro`` for task ``task_id``; its result message is sent when it ends."""
+        """Run ``coro`` for task ``task_id`` (announced by :meth:`expect`); its result
+        message is sent when it ends."""
         loop = self._ensure_loop()
-        with self._idle:
-            self._count += 1
         loop.call_soon_threadsafe(self._begin, task_id, coro, limit)
 
     def run_chunk(
@@ -142,7 +161,7 @@ class CoroutineRunner:
         if self._loop is None:
             return
         with self._idle:
-            while self._count:
+            while self._known:
                 try:
                     self._idle.wait()
                 except Interrupted:
@@ -152,7 +171,8 @@ class CoroutineRunner:
     def abort(self, reason: BaseException) -> None:
         """The worker loop crashed: cancel every coroutine; their tasks fail with
         ``reason`` (a ``WorkerCrashed``)."""
-        if self._loop is None:
+        loop = self._loop
+        if loop is None:
             return
         self._aborting = reason
 
@@ -160,7 +180,7 @@ class CoroutineRunner:
             for task in self._tasks.values():
                 task.cancel()
 
-        self._loop.call_soon_threadsafe(cancel_all)
+        loop.call_soon_threadsafe(cancel_all)
         self.finish()
 
     # -- the loop's thread --------------------------------------------------------------
@@ -169,15 +189,16 @@ class CoroutineRunner:
         if self._loop is None:
             loop = asyncio.new_event_loop()
             loop.add_reader(self._cancel_rfd, self._check_cancels)
-            self._thread = threading.Thread(target=loop.run_forever, name="interpool-worker-loop")
+            thread = threading.Thread(target=loop.run_forever, name="interpool-worker-loop")
+            thread.start()
+            self._thread = thread
             self._loop = loop
-            self._thread.start()
         return self._loop
 
     def _begin(self, task_id: int, coro: Coroutine[Any, Any, Any], limit: float | None) -> None:
-        if self._cancels[task_id & CANCEL_MASK] == task_id or self._aborting is not None:
+        if task_id in self._cancelled or self._aborting is not None:
             coro.close()
-            self._finished((task_id, SKIPPED, None, ()))
+            self._finished(task_id, (task_id, SKIPPED + FROM_LOOP, None, ()))
             return
         loop = self._loop
         assert loop is not None
@@ -196,26 +217,27 @@ class CoroutineRunner:
         except asyncio.CancelledError as exc:
             if self._aborting is not None:
                 reply = (task_id, CRASHED, encode_error(self._aborting), ())
-            elif self._cancels[task_id & CANCEL_MASK] == task_id:
+            elif task_id in self._cancelled:
                 reply = (task_id, SKIPPED, None, ())
             else:  # the coroutine cancelled itself
                 reply = (task_id, ERROR, encode_error(exc), ())
         except BaseException as exc:  # noqa: BLE001 - the task's error is its result
             reply = (task_id, ERROR, encode_error(exc), ())
         self._tasks.pop(task_id, None)
-        self._finished(reply)
+        self._finished(task_id, (reply[0], reply[1] + FROM_LOOP, *reply[2:]))
 
-    def _finished(self, reply: Any) -> None:
+    def _finished(self, task_id: int, reply: Any) -> None:
         """Send a coroutine's result message and count it as ended."""
         self._send(reply)
-        if reply[1] != NATIVE:
-            hold_views(reply, self._held)
+        if reply[1] != NATIVE + FROM_LOOP:
+            hold_views((reply[0], reply[1] - FROM_LOOP, reply[2]), self._held)
         del reply
         if not self._releasing:
             self._release()
+        self._cancelled.discard(task_id)
         with self._idle:
-            self._count -= 1
-            if not self._count:
+            self._known.discard(task_id)
+            if not self._known:
                 self._idle.notify_all()
 
     def _release(self) -> None:
@@ -228,20 +250,50 @@ class CoroutineRunner:
             self._loop.call_later(RELEASE_POLL_SECONDS, self._release)
 
     def _check_cancels(self) -> None:
-        """The cancel signal fired: cancel the coroutines the pool cancelled."""
+        """The cancel signal fired: cancel the coroutines the pool cancelled (or mark
+        them, if they have not begun)."""
         _wakeup.wait(self._cancel_rfd)
-        cancels = self._cancels
-        for task_id, task in self._tasks.items():
-            if cancels[task_id & CANCEL_MASK] == task_id:
+        while True:
+            try:
+                task_id = self._cancel_get()
+            except QueueEmpty:
+                return
+            if task_id not in self._known:
+                continue  # it has finished
+            self._cancelled.add(task_id)
+            task = self._tasks.get(task_id)
+            if task is not None:
                 task.cancel()
+
+    async def _shutdown(self) -> None:
+        """What ``asyncio.run`` does before it closes its loop: cancel the tasks the
+        coroutines left behind, and close the async generators."""
+        loop = asyncio.get_running_loop()
+        current = asyncio.current_task()
+        left = [t for t in asyncio.all_tasks(loop) if t is not current]
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.gather(*left, return_exceptions=True)
+        await loop.shutdown_asyncgens()
+        await loop.shutdown_default_executor()
 
     def _stop_loop(self) -> None:
         loop, thread = self._loop, self._thread
         assert loop is not None and thread is not None
         # The caller may still read our last results' buffers: wait (briefly).
-        end = time.monotonic() + 1.0
+        end = time.monotonic() + RELEASE_PATIENCE
         while self._held and time.monotonic() < end:
             time.sleep(RELEASE_POLL_SECONDS)
+        cleanup = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+        while True:
+            try:
+                cleanup.result()
+                break
+            except Interrupted:
+                continue
+            except Exception:  # noqa: BLE001 - best effort, as asyncio.run's own
+                break
         loop.call_soon_threadsafe(loop.stop)
         while True:
             try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import sys
@@ -15,7 +14,7 @@ from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from . import _handoff, _streams, _worker
-from ._aio import result_of
+from ._aio import in_thread, result_of
 from ._functions import alias_main, function_key, main_ref
 from ._future import PoolFuture
 from ._scheduler import Scheduler
@@ -339,8 +338,11 @@ class Pool(Executor):
         the awaiting task cancels the call, and the cancellation reaches the awaiting
         task at once: a call no worker has started is dropped; a running one is
         interrupted (and its worker replaced), as ``PoolFuture.cancel`` does, and a
-        result that arrives anyway is discarded.  ``fn`` may be a coroutine function:
-        see :meth:`submit`.
+        result that arrives anyway is discarded.  If the pool itself cancels the call
+        (``shutdown(cancel_futures=True)``), this raises
+        ``concurrent.futures.CancelledError`` (an ``Exception``), not the loop's own
+        cancellation: the awaiting task was not cancelled.  ``fn`` may be a coroutine
+        function: see :meth:`submit`.
         """
         return await _run(self._submit(fn, args, kwargs, self._task_timeout))
 
@@ -531,23 +533,24 @@ class Pool(Executor):
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        """Shut down without blocking the event loop (waits in a helper thread).  As
-        for ``with``, leaving by ``KeyboardInterrupt`` or by the cancellation of the
-        task (``asyncio.CancelledError``) cancels every task first."""
-        interrupted = exc_type is not None and issubclass(
-            exc_type, (KeyboardInterrupt, asyncio.CancelledError)
-        )
+        """Shut down without blocking the event loop (asyncio or trio; waits in a
+        helper thread).  As for ``with``, leaving by ``KeyboardInterrupt`` or by the
+        cancellation of the task (any exception that is not an ``Exception``:
+        ``asyncio.CancelledError``, ``trio.Cancelled``) cancels every task first."""
+        interrupted = exc_type is not None and not issubclass(exc_type, Exception)
         for actor in list(self._actors):
             actor.close(wait=False, cancel_pending=interrupted, cancel_running=interrupted)
         self._scheduler.shutdown(False, interrupted, interrupted)
-        await asyncio.to_thread(self._scheduler.join)
-        if self._reroute is not None:
-            await asyncio.to_thread(self._reroute.shutdown, True, interrupted)
+        await in_thread(self._scheduler.join)
+        reroute = self._reroute
+        if reroute is not None:
+            await in_thread(lambda: reroute.shutdown(True, interrupted))
 
 
 class TaskOptions:
-    """A pool seen through :meth:`Pool.options`: ``submit``, ``map`` and ``run``
-    with those options.  Cheap to make; holds no resources of its own."""
+    """A pool seen through :meth:`Pool.options`: ``submit``, ``map``, ``run``,
+    ``imap``, ``imap_unordered`` and ``amap`` with those options.  Cheap to make;
+    holds no resources of its own."""
 
     __slots__ = ("_limit", "_pool")
 

@@ -38,7 +38,7 @@ from ._errors import BrokenPool, WorkerCrashed, rebuild_exception
 from ._functions import MainRef
 from ._future import NOT_DONE, RUNNING
 from ._handoff import adopt
-from ._slots import BOOTING, CANCEL_MASK, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
+from ._slots import BOOTING, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
 from ._timeouts import TaskTimer
 from ._transport import BUFFERS, decode
 from ._wakeup import BUSY, POLLING, Doorbells, Signal
@@ -188,6 +188,11 @@ class Scheduler:
         #: Tasks whose coroutine runs on a worker's event loop, and that worker's slot
         #: (see ``_coroutines``): off the queue, but their future still waits.
         self._accepted: dict[int, int] = {}
+        #: Coroutines whose result was collected before their ACCEPTED message (two
+        #: threads may drain at once), and whether that ACCEPTED still counts
+        #: (``False`` for a task abandoned meanwhile).
+        self._replied: dict[int, bool] = {}
+        self._cancel_puts = [ops(q).put for q in self._slots.cancel_queues]
         self._ids = itertools.count()
         self._depth = 2 * max_workers
         self._in_queue = 0
@@ -238,6 +243,7 @@ class Scheduler:
             (
                 self._task_q,
                 self._result_q,
+                self._slots.cancel_queues[slot],
                 slot,
                 signals,
                 self._doorbells.view,
@@ -305,6 +311,7 @@ class Scheduler:
         """A worker's thread is ending (its interpreter is destroyed): free its slot,
         and replace it if it crashed, was recycled, or left idle while work waits."""
         crashed: tuple[Future[Any], BaseException] | None = None
+        orphaned: list[Future[Any]] = []
         failed_to_start = False
         with self._lock:
             worker = self._workers.pop(slot)
@@ -338,6 +345,14 @@ class Scheduler:
                         self._start_worker_locked()
                     elif reason == LEFT_IDLE and not self._shutdown:
                         self._grow_locked(0)
+            if error is not None:
+                # Coroutines it accepted and never answered for (it failed before its
+                # event loop could reply) can only fail now.
+                for orphan in [t for t, s in self._accepted.items() if s == slot]:
+                    del self._accepted[orphan]
+                    lost = self._running.pop(orphan, None)
+                    if lost is not None:
+                        orphaned.append(lost[0])
             self._slots.release(slot)
             if not self._collector_done:
                 while self._owed and self._slots.has_free():
@@ -357,12 +372,13 @@ class Scheduler:
             self._changed.notify_all()
             close = self._closing_locked()
         if crashed is not None:
-            future, cause = crashed
+            orphaned.append(crashed[0])
+        for future in orphaned:
             exc = WorkerCrashed(
-                f"interpool: the worker interpreter running this task failed: {cause!r}. "
+                f"interpool: the worker interpreter running this task failed: {error!r}. "
                 "It was replaced; other tasks are not affected."
             )
-            exc.__cause__ = cause
+            exc.__cause__ = error
             with contextlib.suppress(InvalidStateError):
                 future.set_exception(exc)
         if failed_to_start:
@@ -514,7 +530,7 @@ class Scheduler:
 
     def _cancel_coroutine_locked(self, task_id: int, slot: int) -> None:
         """Have the worker in ``slot`` cancel the coroutine of ``task_id``."""
-        self._slots.cancels[task_id & CANCEL_MASK] = task_id
+        self._cancel_puts[slot](task_id)
         if not self._closed:
             self._slots.cancel_signals[slot].notify()
 
@@ -605,29 +621,41 @@ class Scheduler:
                     rebuild_exception(payload),
                 )
                 continue
-            if status == _worker.ACCEPTED:
-                self._accept(task_id, payload)
-                continue
-            with lock:
-                if abandoned and task_id in abandoned:
-                    abandoned.discard(task_id)  # already failed; already uncounted
-                    entry = None
-                elif accepted and task_id in accepted:
-                    del accepted[task_id]  # a coroutine's result: already off the queue
-                    entry = running.pop(task_id, None)
-                    if status != _worker.CRASHED:
-                        self._results_seen += 1
-                else:
-                    entry = running.pop(task_id, None)
-                    self._in_queue -= 1
-                    if status != _worker.CRASHED:
-                        self._results_seen += 1
-                    if skips[task_id & SKIP_MASK]:
-                        skips[task_id & SKIP_MASK] = 0
-                        if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
-                            self._doomed -= 1
-                if self._pending or self._shutdown:
-                    self._refill_locked()
+            if status >= _worker.ACCEPTED:
+                if status == _worker.ACCEPTED:
+                    self._accept(task_id, payload)
+                    continue
+                if status == _worker.LEAVING:
+                    self._leaving(payload)
+                    continue
+                status -= _worker.FROM_LOOP  # a coroutine's result: already off the queue
+                with lock:
+                    if accepted.pop(task_id, None) is None:
+                        # Its ACCEPTED is being handled by another thread.
+                        self._replied[task_id] = task_id not in abandoned
+                    if task_id in abandoned:
+                        abandoned.discard(task_id)
+                        entry = None
+                    else:
+                        entry = running.pop(task_id, None)
+                        if status != _worker.CRASHED:
+                            self._results_seen += 1
+            else:
+                with lock:
+                    if abandoned and task_id in abandoned:
+                        abandoned.discard(task_id)  # already failed; already uncounted
+                        entry = None
+                    else:
+                        entry = running.pop(task_id, None)
+                        self._in_queue -= 1
+                        if status != _worker.CRASHED:
+                            self._results_seen += 1
+                        if skips[task_id & SKIP_MASK]:
+                            skips[task_id & SKIP_MASK] = 0
+                            if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
+                                self._doomed -= 1
+                    if self._pending or self._shutdown:
+                        self._refill_locked()
             if entry is None or status == _worker.SKIPPED:
                 for _, address in handed:  # adopt (and drop) what was handed over
                     adopt(address)
@@ -644,18 +672,51 @@ class Scheduler:
         task leaves the queue's count (making room for another), and its future
         waits for the coroutine's result."""
         with self._lock:
-            self._in_queue -= 1
-            self._accepted[task_id] = slot
-            skip = task_id & SKIP_MASK
-            if self._skips[skip]:
-                # Cancelled while queued, after the worker checked: cancel it there.
-                self._skips[skip] = 0
-                entry = self._running.get(task_id)
-                if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
-                    self._doomed -= 1
+            counts = self._replied.pop(task_id, None)
+            if counts is not None:
+                # Its result came first (another thread drained it).
+                if counts:
+                    self._in_queue -= 1
+                    self._clear_skip_locked(task_id)
+            elif task_id in self._abandoned:
+                # Cancelled or timed out while its coroutine was being made: already
+                # uncounted, and its worker retired.  Cancel the coroutine; its reply
+                # is dropped.
+                self._accepted[task_id] = slot
                 self._cancel_coroutine_locked(task_id, slot)
+            else:
+                self._in_queue -= 1
+                self._accepted[task_id] = slot
+                if self._clear_skip_locked(task_id):
+                    # Cancelled while queued, after the worker checked: cancel it there.
+                    self._cancel_coroutine_locked(task_id, slot)
             if self._pending or self._shutdown:
                 self._refill_locked()
+
+    def _clear_skip_locked(self, task_id: int) -> bool:
+        """Clear the skip mark of a task that left the queue; True if it was set."""
+        skip = task_id & SKIP_MASK
+        if not self._skips[skip]:
+            return False
+        self._skips[skip] = 0
+        entry = self._running.get(task_id)
+        if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
+            self._doomed -= 1
+        return True
+
+    def _leaving(self, slot: int) -> None:
+        """The worker in ``slot`` takes no more tasks but waits for its coroutines
+        before it exits: replace it now, as if it were retired."""
+        with self._lock:
+            if slot in self._retired or slot not in self._workers:
+                return
+            if self._shutdown and not self._work_left_locked():
+                return  # no replacement needed: shutdown waits for it as for the others
+            self._retired.add(slot)
+            self._active -= 1
+            if not self._collector_done and (not self._shutdown or self._work_left_locked()):
+                self._start_worker_locked()
+            self._changed.notify_all()
 
     def _collect(self) -> None:
         """The collector thread: sleep on the result signal, complete what arrived."""

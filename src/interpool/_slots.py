@@ -16,9 +16,11 @@ caller (``bytearray``\\s of the main interpreter, which outlives every worker):
   by the pool; a worker leaving of its own accord writes why (:data:`LEFT_IDLE`,
   :data:`LEFT_RECYCLED`).
 
-Plus two shared tables.  ``cancels``: the pool writes a task's id at index ``task_id &
-CANCEL_MASK`` to cancel the coroutine a worker runs for it (see ``_coroutines``), then
-notifies the slot's cancel signal.  ``skips``: byte ``task_id & SKIP_MASK`` is set while a queued
+Per slot too, a cancel queue: the pool puts there the id of a task whose coroutine
+the slot's worker runs on its event loop, to cancel it (see ``_coroutines``), and
+notifies the slot's cancel signal.
+
+Plus one shared table, ``skips``: byte ``task_id & SKIP_MASK`` is set while a queued
 task is cancelled, so the worker that takes it skips it.  (A cancelled task leaves
 the table when its reply arrives; at most ``2 * max_workers`` tasks are queued, far
 fewer than the table's size, so two live tasks never share a byte.)
@@ -26,11 +28,12 @@ fewer than the table's size, so two live tasks never share a byte.)
 
 from __future__ import annotations
 
+from concurrent import interpreters
+
 from ._wakeup import Signal
 
 __all__ = [
     "BOOTING",
-    "CANCEL_MASK",
     "IDLE",
     "LEFT_IDLE",
     "LEFT_RECYCLED",
@@ -49,8 +52,6 @@ LEFT_IDLE = 2
 LEFT_RECYCLED = 3
 
 SKIP_MASK = (1 << 16) - 1
-#: Size of the ``cancels`` table, minus one (``_coroutines.CANCEL_MASK``).
-CANCEL_MASK = 4096 - 1
 
 
 class Slots:
@@ -66,10 +67,6 @@ class Slots:
         self.targets = memoryview(self._targets).cast("q")
         self.orders = bytearray(count)
         self.skips = bytearray(SKIP_MASK + 1)
-        self._cancels = bytearray(8 * (CANCEL_MASK + 1))
-        self.cancels = memoryview(self._cancels).cast("q")
-        for i in range(CANCEL_MASK + 1):
-            self.cancels[i] = IDLE
         for i in range(count):
             self.tasks[i] = BOOTING
         #: Per slot: the signal its worker sleeps on between tasks, the one its
@@ -78,18 +75,18 @@ class Slots:
         self.task_signals = [Signal() for _ in range(count)]
         self.watch_signals = [Signal() for _ in range(count)]
         self.cancel_signals = [Signal() for _ in range(count)]
+        self.cancel_queues = [interpreters.create_queue() for _ in range(count)]
         self._free = list(range(count - 1, -1, -1))
 
     def shared(self) -> tuple[memoryview, ...]:
-        """What a worker gets: ``(tasks, started, targets, orders, skips, cancels)``
-        as byte views of the caller's memory (the worker casts them)."""
+        """What a worker gets: ``(tasks, started, targets, orders, skips)`` as byte
+        views of the caller's memory (the worker casts them)."""
         return (
             memoryview(self._tasks),
             memoryview(self._started),
             memoryview(self._targets),
             memoryview(self.orders),
             memoryview(self.skips),
-            memoryview(self._cancels),
         )
 
     def take(self) -> int | None:

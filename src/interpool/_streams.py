@@ -84,14 +84,18 @@ async def _azip(iterables: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
 
 
 class _Reader:
-    """Reads the next item of an async input in a background task of the event loop, so
-    that results keep flowing while the input is slow to produce."""
+    """Reads an async input in one background task of the event loop, an item at a
+    time on demand (:meth:`start`), so that results keep flowing while the input is
+    slow to produce.  One task for the whole input: an input generator's context
+    managers (``asyncio.timeout``, trio cancel scopes) stay in the task they began in.
+    """
 
-    __slots__ = ("_cancel", "_source", "_wakeup", "outcome", "reading")
+    __slots__ = ("_cancel", "_demand", "_source", "_wakeup", "outcome", "reading")
 
     def __init__(self, source: AsyncIterator[Any], wakeup: Wakeup) -> None:
         self._source = source
         self._wakeup = wakeup
+        self._demand = Wakeup()
         self._cancel: Callable[[], object] | None = None
         #: ``None`` while nothing was read; else ``(True, item)``, ``(False, None)``
         #: at the end, or ``(False, exception)``.
@@ -99,23 +103,39 @@ class _Reader:
         self.reading = False
 
     def start(self) -> None:
-        """Begin reading the next item (``outcome`` is set, and the wake-up notified,
-        when it is there)."""
+        """Read the next item (``outcome`` is set, and the consumer's wake-up
+        notified, when it is there)."""
         self.reading = True
-        self._cancel = self._wakeup.spawn(self._read)
+        if self._cancel is None:
+            self._cancel = self._wakeup.spawn(self._run)
+        else:
+            self._demand.notify()
 
-    async def _read(self) -> None:
+    async def _run(self) -> None:
         try:
-            self.outcome = (True, await anext(self._source))
-        except StopAsyncIteration:
-            self.outcome = (False, None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            self.outcome = (False, exc)
-        self.reading = False
-        self._wakeup.notify()
+            while True:
+                while not self.reading:
+                    await self._demand.wait()
+                    self._demand.arm()
+                try:
+                    self.outcome = (True, await anext(self._source))
+                except StopAsyncIteration:
+                    self.outcome = (False, None)
+                except Exception as exc:  # noqa: BLE001 - handed to the consumer
+                    self.outcome = (False, exc)
+                self.reading = False
+                self._wakeup.notify()
+                if not self.outcome[0]:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - stopped (cancelled) by the consumer
+            if self.reading:  # an interruption of the input itself: pass it on
+                self.outcome = (False, exc)
+                self.reading = False
+                self._wakeup.notify()
 
     def stop(self) -> None:
-        if self.reading and self._cancel is not None:
+        """Stop the background task (the consumer is gone)."""
+        if self._cancel is not None:
             self._cancel()
 
 

@@ -31,7 +31,10 @@ Messages (all natively shareable, see ``_transport``):
   loop failed while it held the task; the payload is as for :data:`ERROR`), or
   :data:`ACCEPTED` (the call returned a coroutine, which now runs on the worker's
   event loop, see ``_coroutines``; ``value`` is the worker's slot, and the task's real
-  result message follows when the coroutine ends).  ``handed`` lists
+  result message follows when the coroutine ends, its status plus :data:`FROM_LOOP`),
+  or :data:`LEAVING` (task id ``-1``: the worker leaves but first waits for its
+  coroutines; ``value`` is its slot, so the pool can replace it at once).  A
+  cancelled coroutine's task gets :data:`SKIPPED` too.  ``handed`` lists
   ``(index, address)`` pairs for ``bytes`` results handed over whole (``_handoff``),
   sent beside the payload so that the caller adopts them whatever happens to it: for
   a call, ``((0, address),)`` replaces the value; a chunk's value is ``(results,
@@ -63,7 +66,9 @@ __all__ = [
     "CHUNK",
     "CRASHED",
     "ERROR",
+    "FROM_LOOP",
     "INIT_FAILED",
+    "LEAVING",
     "SKIPPED",
     "call_reply",
     "hold_views",
@@ -80,6 +85,9 @@ INIT_FAILED = 5
 SKIPPED = 6
 CRASHED = 7
 ACCEPTED = 8
+LEAVING = 9
+#: Added to the status of a result sent by the worker's event loop (a coroutine's).
+FROM_LOOP = 16
 
 _HANDOFF_MIN = _handoff.MIN_SIZE if _handoff.enabled else -1
 
@@ -87,6 +95,7 @@ _HANDOFF_MIN = _handoff.MIN_SIZE if _handoff.enabled else -1
 def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     task_q: Any,
     result_q: Any,
+    cancel_q: Any,
     slot: int,
     fds: tuple[int, int, int, int, int, int],
     doorbells: memoryview,
@@ -104,11 +113,12 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     result message.
 
     ``slot`` is this worker's place in the shared control state ``control`` (see
-    ``_slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``.  ``fds`` are
+    ``_slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``; ``cancel_q``
+    its cancel queue (the coroutines the pool cancels).  ``fds`` are
     the descriptors of its task signal, of its watchdog signal (read and write ends),
     of the result signal, of the pool's timer signal and of its cancel signal."""
     task_rfd, watch_rfd, watch_wfd, result_wfd, timer_wfd, cancel_rfd = fds
-    tasks_v, started_v, targets_v, orders, skips, cancels_v = control
+    tasks_v, started_v, targets_v, orders, skips = control
     running = tasks_v.cast("q")
     started: Any = started_v.cast("d")
     targets = targets_v.cast("q")
@@ -123,7 +133,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         if not doorbells[0]:
             _wakeup.notify(result_wfd)
 
-    loops = _Loops(send, cancels_v, cancel_rfd)
+    loops = _Loops(send, cancel_q, cancel_rfd)
     try:
         _serve(
             holding,
@@ -166,6 +176,8 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     finally:
         doorbells[me] = BUSY  # gone: not a sleeper to wake, nor a poller to count on
         try:
+            if loops.busy():
+                send((-1, LEAVING, slot, ()))  # so that the pool replaces us now
             loops.finish()  # its coroutines end (and reply) before it leaves
         finally:
             watchdog.stop()
@@ -177,8 +189,8 @@ class _Loops:
 
     __slots__ = ("_args", "runner")
 
-    def __init__(self, send: Any, cancels: memoryview, cancel_rfd: int) -> None:
-        self._args = (send, cancels.cast("q"), cancel_rfd)
+    def __init__(self, send: Any, cancel_q: Any, cancel_rfd: int) -> None:
+        self._args = (send, cancel_q, cancel_rfd)
         self.runner: Any = None
 
     def get(self) -> Any:
@@ -238,7 +250,7 @@ def _serve(  # noqa: PLR0917
     args: Any = None
     kwargs: Any = None
     # Views of our results' buffers that the caller may still be reading (see
-    # _sleep_releasing).
+    # _sleep).
     held: list[memoryview] = []
     coro: Any = None
     done = 0
@@ -331,6 +343,7 @@ def _serve(  # noqa: PLR0917
                 if kind == CALL:
                     if type(value) is CoroutineType:
                         # Run on the event loop once the pool knows (see ACCEPTED).
+                        loops.get().expect(task_id)
                         coro = value
                         value = None
                         reply = (task_id, ACCEPTED, slot, ())
