@@ -32,6 +32,7 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(
         quick=args.quick,
         data=args.data,
+        core_only=args.core,
         workers=args.workers,
         repeat=args.repeat,
         output=args.output,
@@ -51,16 +52,18 @@ def _parser() -> argparse.ArgumentParser:
         help="benchmark interpool against the standard library's executors",
         description=(
             "By default: the core benchmark (round trip, map throughput, the seed "
-            "workload, idle CPU, async), written to DIR/core-<python>.json and .txt, then "
+            "workload, idle CPU, async, coroutines, channels), written to "
+            "DIR/core-<python>.json and .txt, then "
             "the data-plane benchmark (large results, payload throughput, container "
             "arguments), written to DIR/data-<python>.json and .txt. "
-            "With --data: the data-plane benchmark only. "
+            "With --data: the data-plane benchmark only; with --core, the core one only. "
             "With --quick: the seed comparison only, printed (written only with --output)."
         ),
     )
     which = bench.add_mutually_exclusive_group()
     which.add_argument("--quick", action="store_true", help="the seed comparison only")
     which.add_argument("--data", action="store_true", help="the data-plane benchmark only")
+    which.add_argument("--core", action="store_true", help="the core benchmark only")
     bench.add_argument(
         "--workers", type=_positive_int, default=2, metavar="N", help="max_workers (default 2)"
     )

@@ -5,6 +5,7 @@ Run them with ``python -m interpool bench`` (see ``benchmarks/README.md``):
 * ``--quick``: the seed comparison (:mod:`.seed`), ``is_prime`` over six big numbers;
 * ``--data``: the data-plane benchmark (:mod:`.data`): large results, payload
   throughput, the cost of container arguments;
+* ``--core``: the core benchmark (:mod:`.core`) only;
 * otherwise the core benchmark (:mod:`.core`), then the data-plane one.  Both write
   their results as JSON and text to ``benchmarks/results/``.
 
@@ -23,6 +24,7 @@ def main(
     *,
     quick: bool = False,
     data: bool = False,
+    core_only: bool = False,
     workers: int = 2,
     repeat: int | None = None,
     output: str | None = None,
@@ -47,6 +49,8 @@ def main(
 
     from . import core
 
+    if core_only:
+        return core.main(workers=workers, repeat=repeat, output=output, json_out=json_out)
     if not json_out:  # each report as soon as it is ready
         status = core.main(workers=workers, repeat=repeat, output=output, json_out=False)
         if status:
