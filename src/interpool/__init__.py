@@ -2,7 +2,8 @@
 
 Public names::
 
-    Pool            the executor (``submit``, ``map``, ``await run``, ``shutdown``)
+    Pool            the executor (``submit``, ``map``, ``imap``, ``imap_unordered``,
+                    ``await run``, ``async for ... in amap``, ``actor``, ``shutdown``)
     Actor           a stateful instance in an interpreter of its own (``Pool.actor``)
     ActorMethod     a method of an actor (``actor.m(...)``, ``await actor.m.run(...)``)
     ActorLost       an actor's instance is gone (``__init__`` failed, or a call was interrupted)
