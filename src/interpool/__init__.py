@@ -15,6 +15,8 @@ Public names::
     WorkerCrashed   a task's worker interpreter failed outside the task's code
     PoolFuture      the future ``submit`` returns (``cancel(interrupt=...)``)
     TaskOptions     what ``Pool.options(task_timeout=...)`` returns
+    InterpreterOptions
+                    how worker interpreters are created (``Pool(interpreter=...)``)
     channel         ``send, recv = channel(maxsize)``: stream values between interpreters
     Sender          the sending end of a channel (``put``, ``await aput``, ``close``)
     Receiver        the receiving end (``get``, ``await aget``, iteration, ``close``)
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
         WorkerCrashed,
     )
     from ._future import PoolFuture
+    from ._options import InterpreterOptions
     from ._pool import Pool, TaskOptions
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "BrokenPool",
     "ChannelClosed",
     "IncompatibleModuleError",
+    "InterpreterOptions",
     "ItemLost",
     "ModuleCheck",
     "Pool",
@@ -83,6 +87,7 @@ _WHERE = {
     "WorkerCrashed": "._errors",
     "PoolFuture": "._future",
     "TaskOptions": "._pool",
+    "InterpreterOptions": "._options",
     "ModuleCheck": "._compat",
     "check_modules": "._compat",
     "channel": "._channel",

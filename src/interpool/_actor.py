@@ -323,7 +323,9 @@ class Actor[T]:
         cls_name = getattr(cls, "__qualname__", None)
         if not isinstance(cls_name, str):
             cls_name = type(cls).__qualname__
-        private = Pool(1, initializer=initializer, initargs=initargs)
+        private = Pool(
+            1, initializer=initializer, initargs=initargs, interpreter=pool.interpreter_options
+        )
         state = _State(private, cls, cls_name, self._id)
         try:
             payload = _encode_creation(self._id, cls, args, kwargs)

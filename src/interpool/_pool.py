@@ -17,6 +17,7 @@ from . import _handoff, _streams, _worker
 from ._aio import in_thread, result_of
 from ._functions import alias_main, function_key, main_ref
 from ._future import PoolFuture
+from ._options import InterpreterOptions, Preset, resolve
 from ._scheduler import Scheduler
 from ._transport import dump_chunk, encode_call
 
@@ -89,6 +90,16 @@ class Pool(Executor):
             need, with the same ``initializer``) get copies of the arguments; time
             limits and interruption do not apply there.  ``None`` (the default):
             such tasks fail with ``IncompatibleModuleError``.
+        interpreter: how each worker interpreter is created: ``"isolated"`` (the
+            default: its own GIL, so workers run in parallel; only extension
+            modules that support sub-interpreters load; no daemon threads),
+            ``"legacy"`` (the main interpreter's GIL and allocator: isolation
+            without parallelism, every extension module may load, daemon threads,
+            fork and exec allowed), or an :class:`InterpreterOptions` for anything
+            in between, such as ``InterpreterOptions.isolated(allow_daemon_threads=
+            True)``.  See :class:`InterpreterOptions` for what each option costs.
+            Options CPython refuses, or that workers cannot run with, raise
+            ``ValueError`` here, before any worker starts.
 
     What can be sent: any callable.  Importable ones (module-level functions,
     classes, builtins, and functions of the ``__main__`` script, which workers load
@@ -117,6 +128,7 @@ class Pool(Executor):
         max_tasks_per_worker: int | None = None,
         idle_timeout: float | None = None,
         fallback: Literal["processes"] | None = None,
+        interpreter: Preset | InterpreterOptions = "isolated",
     ) -> None:
         if max_workers is None:
             max_workers = os.process_cpu_count() or 1
@@ -131,6 +143,7 @@ class Pool(Executor):
             raise TypeError(f"initargs must be a tuple, got {type(initargs).__name__}")
         if fallback not in (None, "processes"):
             raise ValueError(f'fallback must be None or "processes", got {fallback!r}')
+        options = resolve(interpreter)
         if _exiting:
             raise RuntimeError("cannot start a Pool during interpreter shutdown")
         alias_main()
@@ -153,7 +166,7 @@ class Pool(Executor):
                 )
             )
         self._scheduler = Scheduler(
-            max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle or 0.0
+            max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle or 0.0, options
         )
         _live.add(self._scheduler)
         #: Live actors made by :meth:`actor`; closed by :meth:`shutdown`.
@@ -164,6 +177,11 @@ class Pool(Executor):
     def max_workers(self) -> int:
         """The number of worker interpreters."""
         return self._max_workers
+
+    @property
+    def interpreter_options(self) -> InterpreterOptions:
+        """The options every worker interpreter is created with (``interpreter=``)."""
+        return self._scheduler.options
 
     @overload
     def submit[**P, R](

@@ -38,6 +38,7 @@ from ._errors import BrokenPool, WorkerCrashed, rebuild_exception
 from ._functions import MainRef
 from ._future import NOT_DONE, RUNNING
 from ._handoff import adopt
+from ._options import InterpreterOptions
 from ._slots import BOOTING, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
 from ._timeouts import TaskTimer
 from ._transport import BUFFERS, decode
@@ -156,8 +157,11 @@ class Scheduler:
         initializer: tuple[str | bytes, Any, Any] | None,
         max_tasks: int = 0,
         idle_timeout: float = 0.0,
+        options: InterpreterOptions | None = None,
     ) -> None:
         self.max_workers = max_workers
+        #: How every worker interpreter is created (see ``_options``).
+        self.options = options or InterpreterOptions()
         self._path = path
         self._main = main
         self._initializer = initializer
@@ -256,6 +260,7 @@ class Scheduler:
             ),
             self._worker_exiting,
             functools.partial(self._worker_exited, slot),
+            options=self.options,
         )
         self._workers[slot] = worker
         self._active += 1

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent import interpreters
 from typing import Any
+
+from ._options import InterpreterOptions, create_interpreter
 
 __all__ = ["WorkerThread"]
 
@@ -21,6 +22,7 @@ serve(*_interpool_args)
 class WorkerThread:
     """Owns one worker interpreter for its whole life.
 
+    The interpreter is created with ``options`` (``_options.create_interpreter``).
     ``path`` becomes the worker's ``sys.path`` (sub-interpreters do not inherit the
     caller's); ``args`` are passed to ``_worker.serve`` inside the interpreter.  When the
     loop ends, normally or not, ``before_close()`` runs while the interpreter still
@@ -36,7 +38,10 @@ class WorkerThread:
         args: tuple[Any, ...],
         before_close: Callable[[], None],
         on_exit: Callable[[BaseException | None], None],
+        *,
+        options: InterpreterOptions,
     ) -> None:
+        self._options = options
         self._path = path
         self._args = args
         self._before_close = before_close
@@ -50,7 +55,7 @@ class WorkerThread:
         error: BaseException | None = None
         interp = None
         try:
-            interp = interpreters.create()
+            interp = create_interpreter(self._options)
             interp.prepare_main(
                 _interpool_path=self._path,
                 _interpool_args=self._args,
