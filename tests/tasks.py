@@ -72,7 +72,11 @@ def rendezvous(directory: str, name: str, parties: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while len(os.listdir(directory)) < parties:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"only {len(os.listdir(directory))} of {parties} arrived")
+            # Count again: the GIL may have been away (a shared one held by a partner)
+            # between the count above and the clock reading.
+            arrived = len(os.listdir(directory))
+            if arrived < parties:
+                raise TimeoutError(f"only {arrived} of {parties} arrived")
         time.sleep(0.0005)
     return interpreters.get_current().id
 
