@@ -1,7 +1,7 @@
 # Two set-up commands (see README): `make demo` and `make test`.
-# Each provisions what it needs (Python 3.14 and 3.15, a venv per version) on first use;
+# Each provisions what it needs (Python 3.13, 3.14 and 3.15, a venv per version) on first use;
 # later runs reuse the cache and spend a second or two on set-up.
-PYTHONS := 3.14 3.15
+PYTHONS := 3.13 3.14 3.15
 PROVISION := scripts/provision.sh
 
 .PHONY: demo test bench lint clean

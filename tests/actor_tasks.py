@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent import interpreters
 from pathlib import Path
 from typing import Any
+
+from interpool import _interp as interpreters
 
 from . import tasks
 

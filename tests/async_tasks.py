@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent import interpreters
 from pathlib import Path
 from typing import Any
+
+from interpool import _interp as interpreters
 
 
 async def add_later(a: Any, b: Any, delay: float = 0.0) -> Any:

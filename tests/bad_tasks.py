@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent import interpreters
 from typing import Any
+
+from interpool import _interp as interpreters
 
 
 def describe(value: Any) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import resource
 import time
-from concurrent import interpreters
 from typing import Any
 
 from interpool import ChannelClosed, Receiver, Sender
+from interpool import _interp as interpreters
 
 
 def produce(send: Sender[Any], values: list[Any], close: bool = True) -> int:

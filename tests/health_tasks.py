@@ -8,8 +8,9 @@ has its own copy of the module state below, which starts afresh in a new interpr
 from __future__ import annotations
 
 import sys
-from concurrent import interpreters
 from typing import Any
+
+from interpool import _interp as interpreters
 
 #: Calls of :func:`counted` in this interpreter.
 _calls = 0

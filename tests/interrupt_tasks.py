@@ -4,8 +4,9 @@ ends, and ways to see from the caller that the interruption really happened."""
 from __future__ import annotations
 
 import time
-from concurrent import interpreters
 from pathlib import Path
+
+from interpool import _interp as interpreters
 
 
 def spin_forever(marker: str | None = None) -> None:

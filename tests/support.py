@@ -11,11 +11,11 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
-from concurrent import interpreters
 from pathlib import Path
 from typing import Any
 
 import interpool
+from interpool import _interp as interpreters
 
 from . import tasks
 

@@ -12,9 +12,10 @@ import os
 import threading
 import time
 from collections import namedtuple
-from concurrent import interpreters
 from pathlib import Path
 from typing import Any
+
+from interpool import _interp as interpreters
 
 # -- simple tasks -------------------------------------------------------------------
 

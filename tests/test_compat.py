@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import threading
-from concurrent import interpreters
 from pathlib import Path
 
 import pytest
 
 import interpool
 from interpool import ModuleCheck, check_modules
+from interpool import _interp as interpreters
 
 from .support import wait_until, write
 

@@ -16,12 +16,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent import interpreters
 from typing import Any
 
 import pytest
 
 import interpool
+from interpool import _interp as interpreters
 from interpool._errors import WorkerCrashed
 from interpool._scheduler import MAX_CRASHES
 

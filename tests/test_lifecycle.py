@@ -15,12 +15,12 @@ import subprocess
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent import interpreters
 from pathlib import Path
 
 import pytest
 
 import interpool
+from interpool import _interp as interpreters
 
 from . import interrupt_tasks, tasks
 from .support import (

@@ -7,12 +7,12 @@ import os
 import sys
 import threading
 import time
-from concurrent import interpreters
 from pathlib import Path
 
 import pytest
 
 import interpool
+from interpool import _interp as interpreters
 
 from . import tasks
 from .support import (

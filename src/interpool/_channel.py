@@ -73,9 +73,9 @@ import threading
 import time
 import types
 import weakref
-from concurrent.interpreters import Queue, QueueEmpty, QueueFull, create_queue
 
 from . import _buffers, _transport
+from ._interp import Queue, QueueEmpty, QueueFull, create_queue, queue_get, queue_put
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
@@ -130,12 +130,11 @@ class ItemLost(RuntimeError):
 
 # -- raw queue operations ------------------------------------------------------------
 
-# Typeshed describes an older signature of these: type them loosely (see _xiqueue).
-_raw_put: Any = _interpqueues.put
-_raw_get: Any = _interpqueues.get
+# One signature on every Python (see _interp).
+_raw_put: Any = queue_put
+_raw_get: Any = queue_get
 _count: Any = _interpqueues.get_count
 _QueueNotFound: Any = _interpqueues.QueueNotFoundError
-_DEFAULT_UNBOUND = -1  # the queue's default: UNBOUND (a placeholder keeps the count)
 
 _monotonic = time.monotonic
 _perf = time.perf_counter
@@ -512,7 +511,7 @@ class _End:
         in every interpreter, wakes up.  A ``put`` that races with ``close`` either
         raises or delivers its item."""
         if not _count(self._state):
-            _raw_put(self._state, None, _DEFAULT_UNBOUND)
+            _raw_put(self._state, None)
         _notify(self._data_w)
         if self._space_w >= 0:
             _notify(self._space_w)
@@ -593,7 +592,7 @@ class Sender(_End, Generic[T]):
             raise self._closed_error("put()")
         item = _encode(value)
         try:
-            _raw_put(self._items, item, _DEFAULT_UNBOUND)
+            _raw_put(self._items, item)
         except QueueFull:
             self._put_wait(item, deadline, timeout)
         if _count(self._readers):
@@ -605,7 +604,7 @@ class Sender(_End, Generic[T]):
         if _count(self._state):
             raise self._closed_error("put_nowait()")
         try:
-            _raw_put(self._items, _encode(value), _DEFAULT_UNBOUND)
+            _raw_put(self._items, _encode(value))
         except QueueFull:
             raise QueueFull("interpool: the channel is full") from None
         if _count(self._readers):
@@ -622,19 +621,19 @@ class Sender(_End, Generic[T]):
             if _count(state):
                 raise self._closed_error("put()")
             try:
-                _raw_put(items, item, _DEFAULT_UNBOUND)
+                _raw_put(items, item)
                 return
             except QueueFull:
                 pass
         senders, rfd = self._senders, self._core.fds[2]
         try:
             # In the try: an interruption after it must take the token back.
-            _raw_put(senders, None, _DEFAULT_UNBOUND)  # flag, then check
+            _raw_put(senders, None)  # flag, then check
             while True:
                 if _count(state):
                     raise self._closed_error("put()")
                 try:
-                    _raw_put(items, item, _DEFAULT_UNBOUND)
+                    _raw_put(items, item)
                     return
                 except QueueFull:
                     pass
@@ -655,7 +654,7 @@ class Sender(_End, Generic[T]):
             raise self._closed_error("aput()")
         item = _encode(value)
         try:
-            _raw_put(self._items, item, _DEFAULT_UNBOUND)
+            _raw_put(self._items, item)
         except QueueFull:
             await self._aput_wait(item)
         else:
@@ -668,12 +667,12 @@ class Sender(_End, Generic[T]):
         items, state, senders = self._items, self._state, self._senders
         try:
             # In the try: an interruption after it must take the token back.
-            _raw_put(senders, None, _DEFAULT_UNBOUND)  # flag, then check
+            _raw_put(senders, None)  # flag, then check
             while True:
                 if _count(state):
                     raise self._closed_error("aput()")
                 try:
-                    _raw_put(items, item, _DEFAULT_UNBOUND)
+                    _raw_put(items, item)
                     return
                 except QueueFull:
                     pass
@@ -750,7 +749,7 @@ class Receiver(_End, Generic[T]):
         readers, rfd = self._readers, self._core.fds[0]
         try:
             # In the try: an interruption after it must take the token back.
-            _raw_put(readers, None, _DEFAULT_UNBOUND)  # flag, then check
+            _raw_put(readers, None)  # flag, then check
             while True:
                 try:
                     return _raw_get(items)  # type: ignore[no-any-return]
@@ -788,7 +787,7 @@ class Receiver(_End, Generic[T]):
         items, state, readers = self._items, self._state, self._readers
         try:
             # In the try: an interruption after it must take the token back.
-            _raw_put(readers, None, _DEFAULT_UNBOUND)  # flag, then check
+            _raw_put(readers, None)  # flag, then check
             while True:
                 try:
                     return _raw_get(items)  # type: ignore[no-any-return]

@@ -15,16 +15,17 @@ import re
 import sys
 import threading
 import time
-from concurrent import interpreters
 from dataclasses import dataclass
+
+from . import _interp as interpreters
 
 __all__ = ["ModuleCheck", "check_modules"]
 
 #: CPython's message when an extension refuses to load in a sub-interpreter.
 _REFUSAL = re.compile(r"module (\S+) does not support loading in subinterpreters")
 
-#: Run in a fresh interpreter, with ``_name``, ``_path`` and ``_queue`` set in its
-#: ``__main__``: import ``_name`` and put on ``_queue`` the chain of exceptions it
+#: Run in a fresh interpreter, with ``_name``, ``_path`` and ``_qid`` set in its
+#: ``__main__``: import ``_name`` and put on queue ``_qid`` the chain of exceptions it
 #: raised (itself, then its ``__cause__`` and ``__context__``, breadth first) as
 #: ``(type name, message, missing module name or None)`` triples; ``()`` on success.
 _PROBE = """\
@@ -52,7 +53,8 @@ except BaseException as _exc:
         _chain.append((_e, _type_name, _message, _missing if isinstance(_missing, str) else None))
         _todo += [_e.__cause__, _e.__context__]
     del _exc, _todo, _e
-_queue.put(tuple(item[1:] for item in _chain))
+from interpool._interp import queue_put  # after the check: it imports nothing else
+queue_put(_qid, tuple(item[1:] for item in _chain))
 del _chain
 """
 
@@ -144,7 +146,7 @@ def _probe(name: str, path: tuple[str, ...]) -> _Chain:
     interp = interpreters.create()
     try:
         queue = interpreters.create_queue()
-        interp.prepare_main(_name=name, _path=path, _queue=queue)
+        interp.prepare_main(_name=name, _path=path, _qid=queue.id)
         interp.exec(_PROBE)
         chain = queue.get_nowait()  # the probe put it there, or exec() raised
         assert isinstance(chain, tuple)

@@ -96,7 +96,7 @@ def function_key(fn: Any) -> str | bytes:
     pool.  See the module docstring for the rules."""
     try:
         return _KEY_CACHE[fn]
-    except KeyError, TypeError:
+    except (KeyError, TypeError):
         pass
     key = _make_key(fn)
     if isinstance(key, str):

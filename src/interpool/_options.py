@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 if TYPE_CHECKING:
-    from concurrent.interpreters import Interpreter
+    from ._interp import Interpreter
 
 __all__ = ["InterpreterOptions", "create_interpreter", "resolve"]
 
@@ -246,7 +246,7 @@ def create_interpreter(options: InterpreterOptions) -> Interpreter:
     so the interpreter is destroyed by ``close()`` (or when the object goes).
     Raises ``concurrent.interpreters.InterpreterError`` if CPython refuses."""
     import _interpreters
-    from concurrent import interpreters
+    from . import _interp as interpreters
 
     config = _interpreters.new_config("isolated", **options.as_dict())
     interp_id = _interpreters.create(config, reqrefs=True)

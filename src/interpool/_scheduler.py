@@ -29,10 +29,10 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent import interpreters
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
+from . import _interp as interpreters
 from . import _worker
 from ._errors import BrokenPool, WorkerCrashed, rebuild_exception
 from ._functions import MainRef
@@ -245,9 +245,11 @@ class Scheduler:
             slot,
             self._path,
             (
-                self._task_q,
-                self._result_q,
-                self._slots.cancel_queues[slot],
+                # Ids, not queues: on 3.13 a queue cannot arrive in a fresh
+                # interpreter before _interp has registered its type there.
+                self._task_q.id,
+                self._result_q.id,
+                self._slots.cancel_queues[slot].id,
                 slot,
                 signals,
                 self._doorbells.view,

@@ -28,8 +28,7 @@ fewer than the table's size, so two live tasks never share a byte.)
 
 from __future__ import annotations
 
-from concurrent import interpreters
-
+from . import _interp as interpreters
 from ._wakeup import Signal
 
 __all__ = [

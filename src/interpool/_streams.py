@@ -78,7 +78,7 @@ async def _azip(iterables: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
         for is_async, source in sources:
             try:
                 items.append(await anext(source) if is_async else next(source))
-            except StopIteration, StopAsyncIteration:
+            except (StopIteration, StopAsyncIteration):
                 return
         yield tuple(items)
 

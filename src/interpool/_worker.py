@@ -54,6 +54,7 @@ from ._slots import IDLE, LEFT_IDLE, LEFT_RECYCLED, SKIP_MASK
 from ._transport import BUFFERS, NATIVE, decode, decode_call, dump, encode_error
 from ._wakeup import BUSY, POLLING, SLEEPING
 from ._watchdog import Interrupted, Watchdog
+from ._interp import Queue
 from ._xiqueue import QueueEmpty, ops
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
@@ -93,9 +94,9 @@ _HANDOFF_MIN = _handoff.MIN_SIZE if _handoff.enabled else -1
 
 
 def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
-    task_q: Any,
-    result_q: Any,
-    cancel_q: Any,
+    task_qid: int,
+    result_qid: int,
+    cancel_qid: int,
     slot: int,
     fds: tuple[int, int, int, int, int, int],
     doorbells: memoryview,
@@ -113,10 +114,12 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     result message.
 
     ``slot`` is this worker's place in the shared control state ``control`` (see
-    ``_slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``; ``cancel_q``
+    ``_slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``; ``cancel_qid``
     its cancel queue (the coroutines the pool cancels).  ``fds`` are
     the descriptors of its task signal, of its watchdog signal (read and write ends),
     of the result signal, of the pool's timer signal and of its cancel signal."""
+    # The queues arrive as ids (see _interp); these objects hold a binding each.
+    task_q, result_q, cancel_q = Queue(task_qid), Queue(result_qid), Queue(cancel_qid)
     task_rfd, watch_rfd, watch_wfd, result_wfd, timer_wfd, cancel_rfd = fds
     tasks_v, started_v, targets_v, orders, skips = control
     running = tasks_v.cast("q")

@@ -11,7 +11,8 @@ Imported in both the caller's and the workers' interpreters.
 from __future__ import annotations
 
 import _interpqueues
-from concurrent.interpreters import Queue, QueueEmpty
+
+from ._interp import Queue, QueueEmpty, queue_get, queue_put
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["QueueEmpty", "QueueOps", "ops"]
-
-#: ``unboundop`` value meaning "the queue's default" (``put_nowait`` passes the same).
-_DEFAULT_UNBOUND = -1
 
 
 class QueueOps:
@@ -34,12 +32,12 @@ class QueueOps:
         self.queue = queue
         qid = queue.id
         # Typeshed describes an older signature of these: type them loosely.
-        raw_put: Any = _interpqueues.put
-        raw_get: Any = _interpqueues.get
+        raw_put: Any = queue_put
+        raw_get: Any = queue_get
         raw_count: Any = _interpqueues.get_count
 
         def put(obj: Any) -> None:
-            raw_put(qid, obj, _DEFAULT_UNBOUND)
+            raw_put(qid, obj)
 
         def get() -> Any:
             obj, unbound = raw_get(qid)

@@ -212,7 +212,7 @@ def _git_revision() -> dict[str, Any] | None:
             check=True,
             timeout=10,
         ).stdout.strip()
-    except OSError, subprocess.SubprocessError:
+    except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "dirty": bool(dirty)}
 
@@ -405,7 +405,7 @@ def _cpu_ticks() -> tuple[int, int] | None:
             pid = int(entry.name)
             parents[pid] = int(fields[1])
             ticks[pid] = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    except OSError, ValueError, IndexError:
+    except (OSError, ValueError, IndexError):
         return None
     me = os.getpid()
     own = 0
