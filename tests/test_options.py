@@ -23,7 +23,7 @@ import pytest
 
 import interpool
 from interpool import _handoff
-from interpool._options import InterpreterOptions, create_interpreter
+from interpool._options import DAEMON_THREADS_SUPPORTED, InterpreterOptions, create_interpreter
 
 from . import async_tasks as at
 from . import buffer_tasks as bt
@@ -44,6 +44,10 @@ MIB = 1024 * 1024
 
 ISOLATED = InterpreterOptions.isolated()
 LEGACY = InterpreterOptions.legacy()
+ISOLATED_DAEMONS = InterpreterOptions.isolated(allow_daemon_threads=True)
+NEEDS_DAEMONS = pytest.mark.skipif(
+    not DAEMON_THREADS_SUPPORTED, reason="Python 3.13 aborts on destroying a daemon thread"
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +63,10 @@ def legacy_pool() -> Iterator[interpool.Pool]:
 
 def test_presets_are_cpythons_named_configs() -> None:
     assert ISOLATED.as_dict() == vars(_interpreters.new_config("isolated"))
-    assert LEGACY.as_dict() == vars(_interpreters.new_config("legacy"))
+    legacy = vars(_interpreters.new_config("legacy"))
+    if not DAEMON_THREADS_SUPPORTED:  # 3.13: off in the preset (see the next test)
+        legacy["allow_daemon_threads"] = False
+    assert LEGACY.as_dict() == legacy
     assert InterpreterOptions() == ISOLATED
     assert ISOLATED.parallel
     assert not LEGACY.parallel
@@ -152,8 +159,9 @@ def test_the_rules_match_what_cpython_creates() -> None:
 
 def test_from_config_reads_dicts_and_namespaces() -> None:
     config = _interpreters.new_config("legacy")
-    assert InterpreterOptions.from_config(config) == LEGACY
-    assert InterpreterOptions.from_config(vars(config)) == LEGACY
+    cpython_legacy = InterpreterOptions.legacy(allow_daemon_threads=True)  # as on 3.14+
+    assert InterpreterOptions.from_config(config) == cpython_legacy
+    assert InterpreterOptions.from_config(vars(config)) == cpython_legacy
 
 
 # -- what Pool accepts ------------------------------------------------------------------
@@ -208,7 +216,7 @@ def _worker_configs(pool: interpool.Pool) -> dict[int, dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "interpreter",
-    ["isolated", "legacy", InterpreterOptions.isolated(allow_daemon_threads=True)],
+    ["isolated", "legacy", pytest.param(ISOLATED_DAEMONS, marks=NEEDS_DAEMONS)],
     ids=["isolated", "legacy", "isolated+daemon"],
 )
 def test_every_worker_gets_the_options(interpreter: Any) -> None:
@@ -415,16 +423,30 @@ def test_isolated_workers_refuse_daemon_threads(pool: interpool.Pool) -> None:
         pool.submit(ot.run_daemon_thread).result(timeout=PATIENCE)
 
 
+@NEEDS_DAEMONS
 @pytest.mark.parametrize(
-    "interpreter",
-    [InterpreterOptions.isolated(allow_daemon_threads=True), "legacy"],
-    ids=["isolated+daemon", "legacy"],
+    "interpreter", [ISOLATED_DAEMONS, "legacy"], ids=["isolated+daemon", "legacy"]
 )
 def test_daemon_threads_where_allowed(interpreter: Any) -> None:
     with interpool.Pool(1, interpreter=interpreter) as pool:
         assert pool.submit(ot.run_daemon_thread).result(timeout=PATIENCE) == "ran"
 
 
+@pytest.mark.skipif(DAEMON_THREADS_SUPPORTED, reason="Python 3.14+ allows daemon threads")
+def test_python_313_refuses_daemon_threads_in_workers() -> None:
+    """3.13 aborts the process when an interpreter with a live daemon thread is
+    destroyed: a pool refuses the option, and the legacy preset leaves it off."""
+    with pytest.raises(ValueError, match=r"allow_daemon_threads=True is refused on Python 3\.13"):
+        interpool.Pool(1, interpreter=ISOLATED_DAEMONS)
+    assert not LEGACY.allow_daemon_threads
+    with (
+        interpool.Pool(1, interpreter="legacy") as pool,
+        pytest.raises(RuntimeError, match="daemon threads are disabled"),
+    ):
+        pool.submit(ot.run_daemon_thread).result(timeout=PATIENCE)
+
+
+@NEEDS_DAEMONS
 def test_a_waiting_daemon_thread_does_not_hold_up_workers_leaving() -> None:
     """Daemon threads left waiting (as a library's background thread waits) when their
     worker is recycled and when the pool shuts down: the process goes on and exits

@@ -53,6 +53,11 @@ _FLAGS = (
 #: The free-threaded build refuses sub-interpreters that load single-phase init modules.
 _FREE_THREADED = "t" in getattr(sys, "abiflags", "")
 
+#: Whether a worker may have daemon threads.  CPython 3.13 aborts the whole process
+#: ("Fatal Python error: Py_EndInterpreter: not the last thread") when an interpreter
+#: is destroyed while one of its daemon threads is alive; 3.14 made that safe.
+DAEMON_THREADS_SUPPORTED = sys.version_info >= (3, 14)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InterpreterOptions:
@@ -104,7 +109,9 @@ class InterpreterOptions:
             cancelled) without waiting for its daemon threads, and CPython (3.14,
             3.15) may then crash the process if one of them is running Python code
             at that moment; one that waits (on a lock, a queue, a socket, a sleep)
-            was safe in our runs.
+            was safe in our runs.  On Python 3.13, destroying an interpreter with a
+            live daemon thread always aborts the process, so a pool refuses
+            ``True`` there (``ValueError``) and the ``legacy`` preset has ``False``.
         allow_fork: whether ``os.fork()`` works in the worker (``subprocess`` works
             either way).  Forking a process that runs several interpreters is
             rarely a good idea.
@@ -178,14 +185,15 @@ class InterpreterOptions:
         """The ``"legacy"`` preset, CPython's settings for ``Py_NewInterpreter()``:
         the main interpreter's GIL (no parallelism) and allocator, every extension
         module may load, daemon threads, fork and exec allowed.  ``changes``
-        override fields."""
+        override fields.  On Python 3.13 daemon threads are off in this preset (see
+        ``allow_daemon_threads``)."""
         fields: dict[str, Any] = {
             "gil": "shared",
             "use_main_obmalloc": True,
             "allow_fork": True,
             "allow_exec": True,
             "allow_threads": True,
-            "allow_daemon_threads": True,
+            "allow_daemon_threads": DAEMON_THREADS_SUPPORTED,
             "check_multi_interp_extensions": False,
         }
         return cls(**{**fields, **changes})
@@ -237,6 +245,15 @@ def resolve(interpreter: object) -> InterpreterOptions:
             "event-loop thread for async def tasks. Keep allow_threads=True (both "
             "presets do); to stop tasks from starting threads, do not start any in them."
         )
+    if interpreter.allow_daemon_threads and not DAEMON_THREADS_SUPPORTED:
+        raise ValueError(
+            "allow_daemon_threads=True is refused on Python 3.13: CPython 3.13 aborts "
+            'the process ("Py_EndInterpreter: not the last thread") when a worker '
+            "interpreter is destroyed while one of its daemon threads is alive, and "
+            "workers are destroyed on shutdown, recycling and interruption. Use "
+            "Python 3.14 or later, or allow_daemon_threads=False (a library that "
+            "starts a daemon thread then raises RuntimeError in the worker)."
+        )
     return interpreter
 
 
@@ -246,6 +263,7 @@ def create_interpreter(options: InterpreterOptions) -> Interpreter:
     so the interpreter is destroyed by ``close()`` (or when the object goes).
     Raises ``concurrent.interpreters.InterpreterError`` if CPython refuses."""
     import _interpreters
+
     from . import _interp as interpreters
 
     config = _interpreters.new_config("isolated", **options.as_dict())

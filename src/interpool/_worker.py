@@ -50,11 +50,11 @@ from types import CoroutineType
 
 from . import _buffers, _handoff, _wakeup
 from ._functions import FunctionCache, MainRef
+from ._interp import Queue
 from ._slots import IDLE, LEFT_IDLE, LEFT_RECYCLED, SKIP_MASK
 from ._transport import BUFFERS, NATIVE, decode, decode_call, dump, encode_error
 from ._wakeup import BUSY, POLLING, SLEEPING
 from ._watchdog import Interrupted, Watchdog
-from ._interp import Queue
 from ._xiqueue import QueueEmpty, ops
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
