@@ -25,7 +25,7 @@ import sys
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Final
 
 __all__ = [
     "ExecutionFailed",
@@ -80,9 +80,9 @@ else:  # Python 3.13
     import weakref
     from _interpreters import InterpreterError, InterpreterNotFoundError, NotShareableError
 
-    _SHARED = 0  # 3.13's item formats: the object itself, or a pickle of it
+    _SHARED: Final = 0  # 3.13's item formats: the object itself, or a pickle of it
     _PICKLED = 1
-    _UNBOUND_REPLACE = 3  # an unbound item reads as a placeholder (3.14's default)
+    _UNBOUND_REPLACE: Final = 3  # an unbound item reads as a placeholder (3.14's default)
     _POLL = 0.010  # what the blocking put/get of 3.14's Queue sleep between tries
 
     _c_put: Any = _interpqueues.put
@@ -130,7 +130,7 @@ else:  # Python 3.13
         _id: int
         _ownsref: bool
 
-        def __new__(cls, id: int, /, _whence: Any = None, _ownsref: bool | None = None) -> Any:
+        def __new__(cls, id: int, /, _whence: Any = None, _ownsref: bool | None = None) -> Interpreter:
             if not isinstance(id, int):
                 raise TypeError(f"id must be an int, got {id!r}")
             try:
@@ -217,7 +217,7 @@ else:  # Python 3.13
 
         _id: int
 
-        def __new__(cls, id: int, /) -> Any:
+        def __new__(cls, id: int, /) -> Queue:
             if not isinstance(id, int):
                 raise TypeError(f"id must be an int, got {id!r}")
             try:
@@ -296,4 +296,5 @@ else:  # Python 3.13
 
     # In this interpreter, queues arriving natively become ``Queue`` objects, and
     # ``_interpqueues`` raises these ``QueueEmpty``/``QueueFull``.
-    _interpqueues._register_heap_types(Queue, QueueEmpty, QueueFull)
+    _register: Any = _interpqueues._register_heap_types  # type: ignore[attr-defined]
+    _register(Queue, QueueEmpty, QueueFull)
