@@ -130,7 +130,9 @@ else:  # Python 3.13
         _id: int
         _ownsref: bool
 
-        def __new__(cls, id: int, /, _whence: Any = None, _ownsref: bool | None = None) -> Interpreter:
+        def __new__(
+            cls, id: int, /, _whence: Any = None, _ownsref: bool | None = None
+        ) -> Interpreter:
             if not isinstance(id, int):
                 raise TypeError(f"id must be an int, got {id!r}")
             try:
