@@ -189,3 +189,40 @@ def test_recycling_replaces_a_worker_that_waits_for_its_coroutines() -> None:
         assert pool.submit(tasks.add, 2, 2).result(timeout=PATIENCE) == 4
         assert time.monotonic() - start < 2.5  # not after the 3 s coroutine
         assert slow.result(timeout=PATIENCE) == 2
+
+
+def test_a_coroutine_cancelled_before_its_first_step_still_ends() -> None:
+    """The loop cancels a coroutine's task after creating it and before its first step
+    (a cancel that arrives right after the coroutine begins): asyncio then never enters
+    the runner's wrapper, and the worker used to wait for that coroutine forever when
+    it left.  It must reply SKIPPED and count the coroutine as ended."""
+    import os
+    import threading
+
+    from interpool import _interp
+    from interpool._coroutines import CoroutineRunner
+    from interpool._worker import FROM_LOOP, SKIPPED
+
+    replies: list[tuple[int, int]] = []
+    cancel_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+    runner = CoroutineRunner(lambda r: replies.append(r[:2]), _interp.create_queue(), cancel_fd)
+    try:
+        never_run = asyncio.sleep(3600)
+        runner.expect(7)
+        runner.start(7, never_run, None)  # queues the task's creation on the loop...
+
+        def cancel_before_first_step() -> None:  # ...and this right after it
+            runner._cancelled.add(7)
+            runner._tasks[7].cancel()
+
+        loop = runner._loop
+        assert loop is not None
+        loop.call_soon_threadsafe(cancel_before_first_step)
+        finished = threading.Thread(target=runner.finish)
+        finished.start()
+        finished.join(PATIENCE)
+        assert not finished.is_alive(), "the worker waits forever for the coroutine"
+        assert replies == [(7, SKIPPED + FROM_LOOP)]
+        assert never_run.cr_frame is None  # closed, never awaited
+    finally:
+        os.close(cancel_fd)

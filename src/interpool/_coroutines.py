@@ -202,7 +202,25 @@ class CoroutineRunner:
             return
         loop = self._loop
         assert loop is not None
-        self._tasks[task_id] = loop.create_task(self._run(task_id, coro, limit))
+        task = loop.create_task(self._run(task_id, coro, limit))
+        self._tasks[task_id] = task
+        task.add_done_callback(lambda done: self._never_ran(task_id, coro, done))
+
+    def _never_ran(
+        self, task_id: int, coro: Coroutine[Any, Any, Any], task: asyncio.Task[None]
+    ) -> None:
+        """Done callback of a coroutine's task.  A task cancelled before its first step
+        never enters :meth:`_run` (asyncio throws the cancellation in at the start), so
+        nothing replied or counted it as ended: do both here."""
+        if self._tasks.get(task_id) is not task:
+            return  # _run ended it, as usual
+        del self._tasks[task_id]
+        coro.close()
+        if self._aborting is not None:
+            reply: Any = (task_id, CRASHED + FROM_LOOP, encode_error(self._aborting), ())
+        else:
+            reply = (task_id, SKIPPED + FROM_LOOP, None, ())
+        self._finished(task_id, reply)
 
     async def _run(self, task_id: int, coro: Coroutine[Any, Any, Any], limit: float | None) -> None:
         reply: Any
