@@ -1,0 +1,127 @@
+"""Write ``docs/reference.md``: every public name of interpool, with its signature and
+its docstring (where the semantics are stated), so the reference is the code's own.
+
+    python scripts/reference.py           # rewrite docs/reference.md
+    python scripts/reference.py --check   # exit 1 (and say so) if it is out of date
+
+``tests/test_docs.py`` runs the check, so a docstring changed without regenerating
+the reference fails the tests.  Generated with Python 3.14 (signatures print a little
+differently elsewhere); the test checks on 3.14 only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "docs" / "reference.md"
+
+#: Special methods worth listing when a class defines them (the rest are protocol).
+_SPECIAL = ("__call__",)
+
+_HEADER = """\
+# interpool reference
+
+Every public name of `interpool`, with its signature and docstring. Generated from the
+code by `python scripts/reference.py` (do not edit by hand: `tests/test_docs.py` fails
+when this file and the docstrings differ). The [README](../README.md) has the tour and
+the measured figures; this page is the contract.
+
+"""
+
+
+def _signature(obj: object) -> str:
+    try:
+        text = str(inspect.signature(obj))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "(...)"
+    return re.sub(r" at 0x[0-9a-f]+", "", text)
+
+
+def _doc(obj: object) -> str:
+    return (inspect.getdoc(obj) or "(no docstring)").strip()
+
+
+def _members(cls: type) -> list[tuple[str, object, str]]:
+    """``(name, object, kind)`` of the public members ``cls`` itself defines."""
+    found = []
+    fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    for name, raw in vars(cls).items():
+        if name in fields or (name.startswith("_") and name not in _SPECIAL):
+            continue
+        if isinstance(raw, property):
+            found.append((name, raw, "property"))
+        elif isinstance(raw, classmethod):
+            found.append((name, getattr(cls, name), "classmethod"))
+        elif isinstance(raw, staticmethod):
+            found.append((name, raw.__func__, "staticmethod"))
+        elif callable(raw):
+            found.append((name, raw, "method"))
+    return found
+
+
+def _class(name: str, cls: type) -> list[str]:
+    bases = [b.__name__ for b in cls.__bases__ if b is not object]
+    kind = "exception" if issubclass(cls, BaseException) else "class"
+    lines = [f"## `{name}`", ""]
+    lines += [
+        f"*{kind}*" + (f", subclass of {', '.join(f'`{b}`' for b in bases)}" if bases else "")
+    ]
+    lines += ["", "```text", f"{name}{_signature(cls)}", "```", "", _doc(cls), ""]
+    if dataclasses.is_dataclass(cls):
+        lines += ["Fields:", ""]
+        for field in dataclasses.fields(cls):
+            default = "" if field.default is dataclasses.MISSING else f" = {field.default!r}"
+            lines.append(f"* `{field.name}: {field.type}{default}`")
+        lines.append("")
+    for member, obj, mkind in _members(cls):
+        if mkind == "property":
+            lines += [f"### `{name}.{member}`", "", "*property*", "", _doc(obj), ""]
+        else:
+            lines += [f"### `{name}.{member}`", ""]
+            if mkind != "method":
+                lines += [f"*{mkind}*", ""]
+            lines += ["```text", f"{member}{_signature(obj)}", "```", "", _doc(obj), ""]
+    return lines
+
+
+def render() -> str:
+    """The reference, as Markdown."""
+    import interpool
+
+    names = sorted(interpool.__all__, key=lambda n: (n != "Pool", n.lower()))
+    lines = [
+        _HEADER.rstrip("\n"),
+        "",
+        "Contents: " + ", ".join(f"[`{n}`](#{n.lower()})" for n in names),
+        "",
+    ]
+    for name in names:
+        obj = getattr(interpool, name)
+        if inspect.isclass(obj):
+            lines += _class(name, obj)
+        else:
+            lines += [f"## `{name}`", "", "*function*", "", "```text"]
+            lines += [f"{name}{_signature(obj)}", "```", "", _doc(obj), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if not TARGET.exists() or TARGET.read_text(encoding="utf-8") != text:
+            print(f"{TARGET} is out of date: run python scripts/reference.py", file=sys.stderr)
+            return 1
+        return 0
+    TARGET.parent.mkdir(exist_ok=True)
+    TARGET.write_text(text, encoding="utf-8")
+    print(f"wrote {TARGET}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
