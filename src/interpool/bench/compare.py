@@ -490,7 +490,13 @@ def render_text(document: dict[str, Any]) -> str:
         if have_ipe:
             headers += ["vs IPE: fresh", "reused"]
         rows = []
-        for e in wl["executors"].values():
+        for kind in EXECUTORS:
+            if kind in document["skipped"]:
+                rows.append([LABELS[kind], "skipped", *[""] * (len(headers) - 2)])
+                continue
+            e = wl["executors"].get(kind)
+            if e is None:
+                continue
             fresh, reused = e["fresh_seconds"], e["reused_seconds"]
             cells = [
                 e["label"],
@@ -506,8 +512,6 @@ def render_text(document: dict[str, Any]) -> str:
                     _fmt_ratio(e["speedup_vs_ipe_reused"]),
                 ]
             rows.append(cells)
-        for kind in document["skipped"]:
-            rows.append([LABELS[kind], "skipped", *[""] * (len(headers) - 2)])
         lines += [format_table(headers, rows)]
         notes = [wl["note"]]
         if wl.get("ceiling_speedup"):

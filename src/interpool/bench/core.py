@@ -129,12 +129,25 @@ def ipe_needs_path() -> bool:
     return False
 
 
+def process_context() -> multiprocessing.context.BaseContext | None:
+    """The start method of ``ProcessPoolExecutor`` workers: the default, except where
+    that is ``fork`` (Python 3.13 on Linux), which is replaced by ``forkserver``
+    (3.14's default there): forking a process while interpool's sub-interpreters run
+    crashes the child (``PyThreadState_Get: ... the GIL is released``), and the same
+    start method on every Python keeps the figures comparable."""
+    if sys.version_info >= (3, 14) or sys.platform in ("win32", "darwin"):
+        return None
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("forkserver")
+
+
 def make_executor(kind: Kind, workers: int) -> Executor:
     """A fresh executor of ``kind`` with ``workers`` workers and default settings."""
     if kind == "thread":
         return ThreadPoolExecutor(max_workers=workers)
     if kind == "process":
-        return ProcessPoolExecutor(max_workers=workers)
+        return ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
     if kind == "ipe":
         if sys.version_info < (3, 14):
             raise RuntimeError(IPE_MISSING)
@@ -262,6 +275,11 @@ def machine_info() -> dict[str, Any]:
         "git": _git_revision(),
         "ipe_workers_need_sys_path": ipe_needs_path() if HAVE_IPE else None,
         "have_interpreter_pool_executor": HAVE_IPE,
+        # ProcessPoolExecutor's, as make_executor sets it (getting the default context
+        # fixes it, as the executor itself would).
+        "process_start_method": (
+            process_context() or multiprocessing.get_context()
+        ).get_start_method(),
     }
 
 
