@@ -115,7 +115,7 @@ def write_chart(document: dict[str, Any], path: Path) -> Path:
         k for k in COLORS if any(k in w["executors"] or k in skipped for w in workloads.values())
     ]
     for index, (ax, wl) in enumerate(zip(axes.flat, workloads.values(), strict=False), 1):
-        _panel(ax, index, wl, order=order, skipped=skipped)
+        _panel(ax, index, wl, order=order, skipped=skipped, python=document["machine"]["python"])
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
 
@@ -177,7 +177,13 @@ def _label(kind: str, workloads: dict[str, Any]) -> str:
 
 
 def _panel(
-    ax: Any, index: int, wl: dict[str, Any], *, order: list[str], skipped: dict[str, str]
+    ax: Any,
+    index: int,
+    wl: dict[str, Any],
+    *,
+    order: list[str],
+    skipped: dict[str, str],
+    python: str,
 ) -> None:
     executors: dict[str, Any] = wl["executors"]
     values = [
@@ -199,7 +205,7 @@ def _panel(
                 ax.text(
                     base if log else 0,
                     y,
-                    "  n/a: no InterpreterPoolExecutor on this Python",
+                    f"  n/a: Python {python} has no InterpreterPoolExecutor",
                     va="center",
                     fontsize=8,
                     color="#666666",
