@@ -96,12 +96,11 @@ def main(
                 return status
             print(flush=True)
         return 0
-    seed_doc, seed_text = compare.run(
-        size="full",
-        workers=workers,
-        repeat=compare.DEFAULT_REPEAT["full"] if repeat is None else repeat,
-        selection=compare.parse_only(only),
-    )
+    rounds = compare.DEFAULT_REPEAT["full"] if repeat is None else repeat
+    with core.watchdog(compare.watchdog_seconds(rounds)):
+        seed_doc, seed_text = compare.run(
+            size="full", workers=workers, repeat=rounds, selection=compare.parse_only(only)
+        )
     compare.write(seed_doc, seed_text, core.output_dir(output), "full")
     core_doc, core_text = core.run(workers, 5 if repeat is None else repeat)
     stem = f"core-{core.python_tag()}"

@@ -8,7 +8,8 @@ Four ways for two parties to bounce a value back and forth ``rounds`` times:
 3. an interpool channel pair between the caller and one worker;
 4. ``concurrent.interpreters.Queue`` with its blocking ``get()`` between two
    sub-interpreters (it polls every 10 ms, so it runs ``rounds // 100`` rounds, at
-   least 10).
+   least 10).  Python 3.14+ only: 3.13 has no ``concurrent.interpreters``, and the
+   result there has no ``interpreters_queue`` entry.
 
 Each figure is the median of ``repeat`` runs, timed by the party that starts each
 round trip, after a warm-up.  Run ``python -m interpool.bench.channels`` (``--repeat``,

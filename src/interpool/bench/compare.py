@@ -121,7 +121,8 @@ class Workload:
     inputs: dict[Size, Inputs]
     note: str
 
-    def call(self, size: Size) -> str:
+    @property
+    def call(self) -> str:
         """The timed call, as a user would write it."""
         args = ", ".join(["items", *(["sizes"] if self.key == "bytes" else [])])
         return f"list(ex.map({self.fn.__name__}, {args}))"
@@ -442,7 +443,7 @@ def _document(
             entries[kind] = entry
         doc: dict[str, Any] = {
             "title": wl.title,
-            "call": wl.call(size),
+            "call": wl.call,
             "inputs": inputs.describe,
             "items": inputs.items,
             "params": inputs.params,
@@ -565,6 +566,12 @@ BUDGET_SECONDS: dict[Size, float | None] = {"full": None, "quick": 30.0, "test":
 STEMS: dict[Size, str] = {"full": "seed", "quick": "quick", "test": "test"}
 
 
+def watchdog_seconds(rounds: int) -> float:
+    """How long a run of ``rounds`` may take before the watchdog ends it (a full round
+    takes ~40 s on an idle 2-CPU machine)."""
+    return 120.0 + 240.0 * rounds
+
+
 def write(document: dict[str, Any], text: str, directory: Path, size: Size) -> list[Path]:
     """Write ``<stem>-<python>.json``, ``.txt`` and (matplotlib permitting) ``.png``
     into ``directory``; return the paths written.  Without matplotlib, say how to get
@@ -597,7 +604,7 @@ def main(
     selection = parse_only(only)
     budget = BUDGET_SECONDS[size] if repeat is None else None
     rounds = DEFAULT_REPEAT[size] if repeat is None else repeat
-    with watchdog(120.0 + 240.0 * rounds):
+    with watchdog(watchdog_seconds(rounds)):
         document, text = run(
             size=size, workers=workers, repeat=rounds, selection=selection, budget=budget
         )
