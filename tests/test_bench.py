@@ -28,8 +28,13 @@ POOLS = ["thread", "process", *(["ipe"] if HAVE_IPE else []), "interpool"]
 
 
 def _assert_png(path: Path) -> None:
+    """A PNG file of a chart's size: the signature, then the IHDR chunk's width and
+    height (big-endian, at bytes 16-24)."""
     content = path.read_bytes()
     assert content.startswith(PNG_MAGIC), f"{path} is not a PNG"
+    assert content[12:16] == b"IHDR"
+    width, height = int.from_bytes(content[16:20]), int.from_bytes(content[20:24])
+    assert width >= 700 and height >= 400, (width, height)
     assert len(content) > 10_000, f"{path} is too small to hold a chart"
 
 
