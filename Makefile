@@ -6,8 +6,11 @@ PROVISION := scripts/provision.sh
 
 .PHONY: demo test bench lint clean
 
+# The quick seed comparison (under a minute): table on stdout, JSON, text and the
+# chart in build/demo/ (quick-3.14.png), outside the tracked results.
 demo:
-	@PY=$$($(PROVISION) 3.14) && $$PY -m interpool bench --quick
+	@PY=$$($(PROVISION) 3.14) && $$PY -m interpool bench --quick --output build/demo \
+	    && echo "chart: build/demo/quick-3.14.png (JSON and table beside it)"
 
 test:
 	@set -e; for v in $(PYTHONS); do $(PROVISION) $$v >/dev/null; done
@@ -20,8 +23,10 @@ test:
 	if [ -n "$$failed" ]; then echo "tests FAILED on:$$failed"; exit 1; fi; \
 	echo "tests passed on: $(PYTHONS)"
 
+# Everything, on every Python: the seed comparison (with its chart), the core and the
+# data-plane benchmarks, written to benchmarks/results/ (~8 minutes per Python).
 bench:
-	@set -e; for v in $(PYTHONS); do PY=$$($(PROVISION) $$v); $$PY -m interpool bench; done
+	@set -e; for v in $(PYTHONS); do PY=$$($(PROVISION) $$v); $$PY -m interpool bench --all; done
 
 lint:
 	@PY=$$($(PROVISION) 3.14) && $$PY -m ruff check src tests examples scripts && $$PY -m ruff format --check src tests examples scripts && $$PY -m mypy

@@ -2,9 +2,11 @@
 
 Commands:
 
-* ``bench``: benchmarks against the standard library's executors
-  (``--quick`` for the seed comparison, ``--data`` for the data-plane benchmark
-  only; see ``benchmarks/README.md``).
+* ``bench``: benchmarks against the standard library's executors (by default the
+  seed comparison with its chart; ``--quick`` for a smaller one in under a minute;
+  ``--core``, ``--data``, ``--all``; see ``benchmarks/README.md``).
+
+Each command adds its parser in its own ``_add_<command>`` function.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -26,44 +29,84 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# -- bench ------------------------------------------------------------------------------
+
+_BENCH_DESCRIPTION = """\
+By default: the seed comparison. Four workloads (primes: is_prime over the six seed
+numbers; bytes: the same, each task returning 100 MiB; pbkdf2: hashlib.pbkdf2_hmac,
+which releases the GIL; tiny: 10,000 tasks x + 1), each run by a plain loop and by
+ThreadPoolExecutor, ProcessPoolExecutor, InterpreterPoolExecutor (Python 3.14+) and
+interpool.Pool, every executor fresh (start-up included) then reused; medians of
+--repeat rounds. Prints a table (progress on stderr) and writes DIR/seed-<python>.json,
+.txt and .png (the chart; needs matplotlib: pip install 'interpool[bench]').
+--quick: the same with smaller inputs in under a minute, written to
+DIR/quick-<python>.*. --core: the core benchmark (round trip, map throughput, idle
+CPU, async, coroutines, channels) to DIR/core-<python>.json/.txt. --data: the
+data-plane benchmark (large results, payload throughput, container arguments) to
+DIR/data-<python>.json/.txt. --all: the seed comparison, then --core, then --data.
+"""
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
+    if args.only is not None and (args.core or args.data):
+        args.parser.error("--only applies to the seed comparison, not to --core or --data")
     return bench_main(
         quick=args.quick,
         data=args.data,
         core_only=args.core,
+        everything=args.all,
         workers=args.workers,
         repeat=args.repeat,
         output=args.output,
         json_out=args.json,
+        only=args.only,
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m interpool",
-        description="interpool: a pool of reusable sub-interpreters.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _only_names(text: str) -> str:
+    """Validate one ``--only`` value as it is parsed: unknown names are a usage error
+    that lists the valid ones."""
+    from .bench.compare import parse_only
 
+    try:
+        parse_only([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _add_bench(commands: Any) -> None:
+    """The ``bench`` subcommand."""
     bench = commands.add_parser(
         "bench",
         help="benchmark interpool against the standard library's executors",
-        description=(
-            "By default: the core benchmark (round trip, map throughput, the seed "
-            "workload, idle CPU, async, coroutines, channels), written to "
-            "DIR/core-<python>.json and .txt, then "
-            "the data-plane benchmark (large results, payload throughput, container "
-            "arguments), written to DIR/data-<python>.json and .txt. "
-            "With --data: the data-plane benchmark only; with --core, the core one only. "
-            "With --quick: the seed comparison only, printed (written only with --output)."
-        ),
+        description=_BENCH_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = bench.add_mutually_exclusive_group()
-    which.add_argument("--quick", action="store_true", help="the seed comparison only")
-    which.add_argument("--data", action="store_true", help="the data-plane benchmark only")
+    which.add_argument(
+        "--quick", action="store_true", help="the seed comparison, smaller: under a minute"
+    )
     which.add_argument("--core", action="store_true", help="the core benchmark only")
+    which.add_argument("--data", action="store_true", help="the data-plane benchmark only")
+    which.add_argument(
+        "--all", action="store_true", help="the seed comparison, then --core, then --data"
+    )
+    bench.add_argument(
+        "--only",
+        action="append",
+        type=_only_names,
+        metavar="NAMES",
+        help=(
+            "seed comparison only: run just these workloads and/or executors, "
+            "comma-separated, in any mix (repeatable). Workloads: primes, bytes, pbkdf2, "
+            "tiny; executors: loop, thread, process, ipe, interpool. Unnamed kinds mean "
+            "all of them; the loop always runs (it is the baseline). "
+            "Example: --only primes,tiny --only interpool,ipe"
+        ),
+    )
     bench.add_argument(
         "--workers", type=_positive_int, default=2, metavar="N", help="max_workers (default 2)"
     )
@@ -73,8 +116,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help=(
-            "repeats, medians are shown (default 5 for the core benchmark, 3 for the "
-            "data-plane one; with --quick up to 3 in ~20 s)"
+            "rounds; tables show the median and the min-max spread (default 3 for the "
+            "seed comparison, with --quick up to 3 within 30 s; 5 for --core, 3 for --data)"
         ),
     )
     bench.add_argument(
@@ -84,7 +127,16 @@ def _parser() -> argparse.ArgumentParser:
         help="directory for the result files (default: benchmarks/results)",
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    bench.set_defaults(handler=_bench)
+    bench.set_defaults(handler=_bench, parser=bench)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m interpool",
+        description="interpool: a pool of reusable sub-interpreters.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_bench(commands)
     return parser
 
 

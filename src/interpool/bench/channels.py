@@ -8,7 +8,8 @@ Four ways for two parties to bounce a value back and forth ``rounds`` times:
 3. an interpool channel pair between the caller and one worker;
 4. ``concurrent.interpreters.Queue`` with its blocking ``get()`` between two
    sub-interpreters (it polls every 10 ms, so it runs ``rounds // 100`` rounds, at
-   least 10).
+   least 10).  Python 3.14+ only: 3.13 has no ``concurrent.interpreters``, and the
+   result there has no ``interpreters_queue`` entry.
 
 Each figure is the median of ``repeat`` runs, timed by the party that starts each
 round trip, after a warm-up.  Run ``python -m interpool.bench.channels`` (``--repeat``,
@@ -150,6 +151,8 @@ def run(repeat: int = 5, rounds: int = 2000) -> dict[str, Any]:
         raise ValueError("repeat and rounds must be >= 1")
     slow_rounds = max(10, rounds // 100)
     samples: dict[str, list[float]] = {key: [] for key in LABELS}
+    if sys.version_info < (3, 14):
+        del samples["interpreters_queue"]
     with Pool(2) as pool:
         pool.submit(time.sleep, 0).result()
         cases = {
@@ -158,11 +161,25 @@ def run(repeat: int = 5, rounds: int = 2000) -> dict[str, Any]:
             "channel_caller_worker": lambda: _channel_caller_worker(pool, rounds) / rounds,
             "interpreters_queue": lambda: _interpreters_queue(pool, slow_rounds) / slow_rounds,
         }
+        if sys.version_info < (3, 14):  # no concurrent.interpreters to compare with
+            del cases["interpreters_queue"]
         keys = list(cases)
         for i in range(repeat):
             for key in keys[i % len(keys) :] + keys[: i % len(keys)]:
                 samples[key].append(cases[key]() * 1e6)
     medians = {key: statistics.median(values) for key, values in samples.items()}
+    ratios = {
+        "channel_interpreters / queue_threads": (
+            medians["channel_interpreters"] / medians["queue_threads"]
+        ),
+        "channel_caller_worker / queue_threads": (
+            medians["channel_caller_worker"] / medians["queue_threads"]
+        ),
+    }
+    if "interpreters_queue" in medians:
+        ratios["interpreters_queue / channel_interpreters"] = (
+            medians["interpreters_queue"] / medians["channel_interpreters"]
+        )
     return {
         "python": sys.version.split()[0],
         "repeat": repeat,
@@ -170,17 +187,7 @@ def run(repeat: int = 5, rounds: int = 2000) -> dict[str, Any]:
         "interpreters_queue_rounds": slow_rounds,
         "us_per_round_trip": medians,
         "samples_us": samples,
-        "ratios": {
-            "channel_interpreters / queue_threads": (
-                medians["channel_interpreters"] / medians["queue_threads"]
-            ),
-            "channel_caller_worker / queue_threads": (
-                medians["channel_caller_worker"] / medians["queue_threads"]
-            ),
-            "interpreters_queue / channel_interpreters": (
-                medians["interpreters_queue"] / medians["channel_interpreters"]
-            ),
-        },
+        "ratios": ratios,
         "targets": {
             "channel_interpreters / queue_threads": "<= 3",
             "interpreters_queue / channel_interpreters": ">= 100",
@@ -201,6 +208,9 @@ def format_table(result: dict[str, Any]) -> str:
         f"{'':{width}}  {'us/round trip':>13}  {'range':>17}",
     ]
     for key, label in LABELS.items():
+        if key not in samples:
+            lines.append(f"{label:{width}}  {'skipped':>13}  (Python 3.13 has no such queue)")
+            continue
         low, high = min(samples[key]), max(samples[key])
         lines.append(f"{label:{width}}  {medians[key]:>13.1f}  {low:>8.1f} - {high:<8.1f}")
     lines.append("")

@@ -18,7 +18,8 @@ order so that a noisy neighbour hurts every executor alike; ratios compare media
 of the same run.  The results go to stdout (a table, or JSON with ``--json``) and to
 ``benchmarks/results/core-<python>.json`` and ``.txt``.
 
-The first part of this module holds the helpers that :mod:`.seed` shares.
+The first part of this module holds the helpers that :mod:`.compare` and
+:mod:`.data` share.
 """
 
 from __future__ import annotations
@@ -41,12 +42,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import (
-    Executor,
-    InterpreterPoolExecutor,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
-)
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -55,6 +51,9 @@ from typing import Any, Literal, Self
 from .workloads import PRIMES, inc, io_wait, io_wait_blocking, is_prime
 
 __all__ = [
+    "ALL_KINDS",
+    "HAVE_IPE",
+    "IPE_MISSING",
     "KINDS",
     "LABELS",
     "Kind",
@@ -70,8 +69,26 @@ __all__ = [
 
 type Kind = Literal["thread", "process", "ipe", "interpool"]
 
-#: The executors under test, in table order.
-KINDS: tuple[Kind, ...] = ("thread", "process", "ipe", "interpool")
+#: Whether ``concurrent.futures.InterpreterPoolExecutor`` exists (Python 3.14+).
+HAVE_IPE = sys.version_info >= (3, 14)
+
+#: Why its rows are missing on Python 3.13 (shown under tables and in the JSON).
+IPE_MISSING = (
+    f"InterpreterPoolExecutor: skipped, Python {sys.version_info.major}."
+    f"{sys.version_info.minor} has none (it is new in 3.14)"
+)
+
+#: Every executor the benchmarks know, in table order.
+ALL_KINDS: tuple[Kind, ...] = ("thread", "process", "ipe", "interpool")
+
+
+def available[K: str](kinds: Sequence[K]) -> tuple[K, ...]:
+    """``kinds`` without those this Python lacks (``ipe`` on 3.13), order kept."""
+    return tuple(k for k in kinds if HAVE_IPE or k != "ipe")
+
+
+#: The executors under test on this Python, in table order.
+KINDS: tuple[Kind, ...] = available(ALL_KINDS)
 
 LABELS: dict[str, str] = {
     "loop": "for loop",
@@ -96,7 +113,10 @@ def ipe_needs_path() -> bool:
     ``sys.path``, not the caller's current one (CPython gh-126714).  With interpool
     installed (even editable: its ``.pth`` file is processed by ``site`` in every
     interpreter) this is False; it is True when the package is only reachable
-    through a ``sys.path`` entry added at run time."""
+    through a ``sys.path`` entry added at run time.  Always False on Python 3.13,
+    which has no ``InterpreterPoolExecutor``."""
+    if not HAVE_IPE:
+        return False
     from concurrent import interpreters
 
     interp = interpreters.create()
@@ -109,13 +129,30 @@ def ipe_needs_path() -> bool:
     return False
 
 
+def process_context() -> multiprocessing.context.BaseContext | None:
+    """The start method of ``ProcessPoolExecutor`` workers: the default, except where
+    that is ``fork`` (Python 3.13 on Linux), which is replaced by ``forkserver``
+    (3.14's default there): forking a process while interpool's sub-interpreters run
+    crashes the child (``PyThreadState_Get: ... the GIL is released``), and the same
+    start method on every Python keeps the figures comparable."""
+    if sys.version_info >= (3, 14) or sys.platform in ("win32", "darwin"):
+        return None
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("forkserver")
+
+
 def make_executor(kind: Kind, workers: int) -> Executor:
     """A fresh executor of ``kind`` with ``workers`` workers and default settings."""
     if kind == "thread":
         return ThreadPoolExecutor(max_workers=workers)
     if kind == "process":
-        return ProcessPoolExecutor(max_workers=workers)
+        return ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
     if kind == "ipe":
+        if sys.version_info < (3, 14):
+            raise RuntimeError(IPE_MISSING)
+        from concurrent.futures import InterpreterPoolExecutor
+
         if ipe_needs_path():
             # Give each worker the caller's sys.path before its first task; ``exec``
             # is a builtin, so it reaches the worker by name.
@@ -236,7 +273,13 @@ def machine_info() -> dict[str, Any]:
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "interpool_version": interpool.__version__,
         "git": _git_revision(),
-        "ipe_workers_need_sys_path": ipe_needs_path(),
+        "ipe_workers_need_sys_path": ipe_needs_path() if HAVE_IPE else None,
+        "have_interpreter_pool_executor": HAVE_IPE,
+        # ProcessPoolExecutor's, as make_executor sets it (getting the default context
+        # fixes it, as the executor itself would).
+        "process_start_method": (
+            process_context() or multiprocessing.get_context()
+        ).get_start_method(),
     }
 
 
@@ -626,6 +669,7 @@ def bench_map(workers: int, repeat: int) -> Section:
         ("interpool_1", "interpool", "interpool.Pool (chunksize=1)", MAP_TASKS, 1),
         ("interpool", "interpool", "interpool.Pool (automatic)", MAP_TASKS, None),
     ]
+    configs = [c for c in configs if c[1] in KINDS]
     rows = {
         key: Row(key, label, info={"executor": kind, "tasks": n, "chunksize": chunksize})
         for key, kind, label, n, chunksize in configs
@@ -682,7 +726,7 @@ def bench_seed(workers: int, repeat: int) -> Section:
     repeated (which two workers can split evenly), against the plain loop."""
     doubled = PRIMES * SEED_COPIES
     tag = f"x{SEED_COPIES}"
-    kinds_doubled: tuple[Kind, ...] = ("process", "ipe", "interpool")
+    kinds_doubled: tuple[Kind, ...] = available(("process", "ipe", "interpool"))
     rows: dict[str, Row] = {"loop": Row("loop", LABELS["loop"], info={"numbers": len(PRIMES)})}
     for kind in KINDS:
         rows[kind] = Row(kind, LABELS[kind], info={"numbers": len(PRIMES)})
@@ -796,6 +840,8 @@ def bench_idle(workers: int, repeat: int) -> Section:
         "ipe_burst": Row("ipe_burst", f"InterpreterPoolExecutor, after {BURST_TASKS:,} tasks"),
         "thread_burst": Row("thread_burst", f"ThreadPoolExecutor, after {BURST_TASKS:,} tasks"),
     }
+    if not HAVE_IPE:
+        del rows["ipe_burst"]
     walls: list[float] = []
 
     def measure(key: str) -> None:
@@ -819,7 +865,8 @@ def bench_idle(workers: int, repeat: int) -> Section:
             measure("interpool_one")
             _burst(pool)
             measure("interpool_burst")
-    for kind in ("ipe", "thread"):
+    reference_kinds: tuple[Kind, ...] = available(("ipe", "thread"))
+    for kind in reference_kinds:
         progress(f"d. idle CPU, {LABELS[kind]}")
         with make_executor(kind, workers) as ex:
             _warm_up(ex, workers)
@@ -961,15 +1008,19 @@ def bench_channels(workers: int, repeat: int) -> Section:
     progress("g. channel ping-pong")
     result = channels.run(repeat=repeat)
     rows = []
-    for key, label in channels.LABELS.items():
-        row = Row(key, label)
-        for sample in result["samples_us"][key]:
+    for key, samples in result["samples_us"].items():
+        row = Row(key, channels.LABELS[key])
+        for sample in samples:
             row.stat.add(sample)
         rows.append(row)
     section = Section(
         "channels",
-        f"g. Ping-pong round trips, {result['rounds']:,} per run "
-        f"({result['interpreters_queue_rounds']} for interpreters.Queue)",
+        f"g. Ping-pong round trips, {result['rounds']:,} per run"
+        + (
+            f" ({result['interpreters_queue_rounds']} for interpreters.Queue)"
+            if "interpreters_queue" in result["samples_us"]
+            else ""
+        ),
         "us_per_round_trip",
         "lower",
         rows,
@@ -984,13 +1035,15 @@ def bench_channels(workers: int, repeat: int) -> Section:
 
 
 def targets(sections: dict[str, Section]) -> list[Target]:
+    """The core benchmark's targets; those against ``InterpreterPoolExecutor`` only
+    where it exists."""
     rt, mp, seed = sections["round_trip"], sections["map"], sections["seed"]
-    return [
+    goals = [
         Target(
             "round_trip_vs_ipe",
             "round trip >= 6x faster than InterpreterPoolExecutor",
             6.0,
-            rt.advantage(rt.row("ipe")),
+            _advantage_over(rt, "ipe"),
         ),
         Target(
             "round_trip_vs_thread",
@@ -1002,7 +1055,7 @@ def targets(sections: dict[str, Section]) -> list[Target]:
             "map_vs_ipe",
             "map throughput >= 20x InterpreterPoolExecutor's",
             20.0,
-            mp.advantage(mp.row("ipe")),
+            _advantage_over(mp, "ipe"),
         ),
         Target(
             "seed_vs_loop",
@@ -1012,13 +1065,23 @@ def targets(sections: dict[str, Section]) -> list[Target]:
         ),
         *_channel_targets(sections),
     ]
+    return [t for t in goals if not math.isnan(t.measured) or "ipe" not in t.key]
+
+
+def _advantage_over(section: Section, key: str) -> float:
+    """How many times better interpool is than row ``key``; NaN if the row is absent
+    (an executor this Python lacks)."""
+    try:
+        return section.advantage(section.row(key))
+    except KeyError:
+        return float("nan")
 
 
 def _channel_targets(sections: dict[str, Section]) -> list[Target]:
     channels = sections.get("channels")
     if channels is None:
         return []
-    return [
+    goals = [
         Target(
             "channel_vs_queue_queue",
             "channel ping-pong within 3x of queue.Queue between threads",
@@ -1029,9 +1092,10 @@ def _channel_targets(sections: dict[str, Section]) -> list[Target]:
             "channel_vs_interpreters_queue",
             "channel ping-pong >= 100x faster than interpreters.Queue",
             100.0,
-            channels.advantage(channels.row("interpreters_queue")),
+            _advantage_over(channels, "interpreters_queue"),
         ),
     ]
+    return [t for t in goals if not math.isnan(t.measured) or "interpreters" not in t.key]
 
 
 def run_sections(
@@ -1064,6 +1128,8 @@ def run_sections(
     info["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
     parts = [f"{title}: {machine_line(info, workers, repeat)}"]
+    if not HAVE_IPE:
+        parts.extend(note_lines([IPE_MISSING + "; so are interpreters.Queue rows and targets."]))
     for section in sections.values():
         parts.append("")
         parts.append(section.title)
@@ -1088,6 +1154,7 @@ def run_sections(
         "duration_seconds": duration,
         "sections": {key: s.to_json() for key, s in sections.items()},
         "targets": [t.to_json() for t in goals],
+        "skipped": {} if HAVE_IPE else {"ipe": IPE_MISSING},
     }
     return document, "\n".join(parts)
 
