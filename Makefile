@@ -14,7 +14,7 @@ demo:
 
 test:
 	@set -e; for v in $(PYTHONS); do $(PROVISION) $$v >/dev/null; done
-	@PY=$$($(PROVISION) 3.14) && $$PY -m ruff check src tests examples scripts && $$PY -m ruff format --check src tests examples scripts && $$PY -m mypy
+	@PY=$$($(PROVISION) 3.14) && $$PY -m ruff check src tests examples scripts && $$PY -m ruff format --check src tests examples scripts && $$PY -m mypy && $$PY -m mypy --python-version 3.13
 	@failed=""; for v in $(PYTHONS); do \
 	    echo "=== tests on Python $$v ==="; \
 	    PY=$$($(PROVISION) $$v); \
@@ -29,7 +29,7 @@ bench:
 	@set -e; for v in $(PYTHONS); do PY=$$($(PROVISION) $$v); $$PY -m interpool bench --all; done
 
 lint:
-	@PY=$$($(PROVISION) 3.14) && $$PY -m ruff check src tests examples scripts && $$PY -m ruff format --check src tests examples scripts && $$PY -m mypy
+	@PY=$$($(PROVISION) 3.14) && $$PY -m ruff check src tests examples scripts && $$PY -m ruff format --check src tests examples scripts && $$PY -m mypy && $$PY -m mypy --python-version 3.13
 
 clean:
 	rm -rf .venv-* build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

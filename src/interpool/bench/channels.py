@@ -127,7 +127,7 @@ def _channel_caller_worker(pool: Any, rounds: int) -> float:
 
 
 def _interpreters_queue(pool: Any, rounds: int) -> float:
-    from concurrent import interpreters
+    from interpool import _interp as interpreters
 
     a = interpreters.create_queue()
     b = interpreters.create_queue()

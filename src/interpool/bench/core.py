@@ -117,7 +117,7 @@ def ipe_needs_path() -> bool:
     which has no ``InterpreterPoolExecutor``."""
     if not HAVE_IPE:
         return False
-    from concurrent import interpreters
+    from interpool import _interp as interpreters
 
     interp = interpreters.create()
     try:
@@ -151,7 +151,7 @@ def make_executor(kind: Kind, workers: int) -> Executor:
     if kind == "ipe":
         if sys.version_info < (3, 14):
             raise RuntimeError(IPE_MISSING)
-        from concurrent.futures import InterpreterPoolExecutor
+        from concurrent.futures import InterpreterPoolExecutor  # type: ignore[attr-defined,unused-ignore]
 
         if ipe_needs_path():
             # Give each worker the caller's sys.path before its first task; ``exec``
