@@ -13,11 +13,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, I
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
-from . import _handoff, _streams, _worker
+from . import _handoff, _progress, _streams, _worker
 from ._aio import in_thread, result_of
 from ._functions import alias_main, function_key, main_ref
 from ._future import PoolFuture
 from ._options import InterpreterOptions, Preset, resolve
+from ._progress import Progress
 from ._scheduler import Scheduler
 from ._transport import dump_chunk, encode_call
 
@@ -252,6 +253,7 @@ class Pool(Executor):
         timeout: float | None = None,
         chunksize: int | None = None,
         buffersize: int | None = None,
+        progress: Progress = None,
     ) -> Iterator[R]:
         """Like ``concurrent.futures.Executor.map``: ``fn`` over the zipped
         ``iterables``, results in input order.
@@ -267,6 +269,13 @@ class Pool(Executor):
                 the results yielded so far, so the input is consumed lazily (it may
                 then be infinite).  Without, the input is consumed at once, as the
                 standard library does.
+            progress: ``True`` shows a tqdm progress bar in the caller, advanced by
+                one per result yielded, with a total when the inputs have ``len()``;
+                a dict of ``tqdm()`` keyword arguments makes one with them; a bar
+                object (a ``tqdm`` instance) is advanced and left open.  Needs the
+                ``interpool[progress]`` extra (``ImportError`` at this call, before
+                anything runs, without it).  The same holds for :meth:`imap`,
+                :meth:`imap_unordered` and :meth:`amap`.
 
         An exception raised by a call is raised by ``__next__`` at that item, after
         the results before it.  Closing the iterator early (or an error) cancels the
@@ -274,7 +283,11 @@ class Pool(Executor):
         dropped.  With a task time limit, each call has it; a call that exceeds it
         fails its whole chunk with ``TimeoutError``.
         """
-        return self._map(fn, iterables, timeout, chunksize, buffersize, self._task_timeout)
+        return _progress.tracked(
+            progress,
+            iterables,
+            lambda: self._map(fn, iterables, timeout, chunksize, buffersize, self._task_timeout),
+        )
 
     def _map[R](  # noqa: PLR0917 - internal
         self,
@@ -371,6 +384,7 @@ class Pool(Executor):
         window: int | None = None,
         chunksize: int = 1,
         timeout: float | None = None,
+        progress: Progress = None,
     ) -> Iterator[R]:
         """``fn`` over the zipped ``iterables``, results in input order, as they arrive.
 
@@ -380,9 +394,13 @@ class Pool(Executor):
         leaving early behave as for :meth:`map`: closing the iterator (``break`` in a
         ``for`` loop is enough once it is garbage-collected; call ``close()`` to be
         sure) cancels the tasks no worker has started, lets started ones finish and
-        drops their results.
+        drops their results.  ``progress``: a progress bar, as for :meth:`map`.
         """
-        return self._imap(fn, iterables, window, chunksize, timeout, self._task_timeout)
+        return _progress.tracked(
+            progress,
+            iterables,
+            lambda: self._imap(fn, iterables, window, chunksize, timeout, self._task_timeout),
+        )
 
     def _imap[R](  # noqa: PLR0917 - internal
         self,
@@ -404,13 +422,19 @@ class Pool(Executor):
         *iterables: Iterable[Any],
         window: int | None = None,
         timeout: float | None = None,
+        progress: Progress = None,
     ) -> Iterator[R]:
         """Like :meth:`imap`, but each result is yielded as soon as it is ready,
         whatever its place in the input (one task per call).  A call's exception is
         raised when it arrives, and the remaining calls are cancelled as when the
         iterator is closed early.  ``timeout``: seconds from this call after which
-        waiting for a result raises ``TimeoutError``."""
-        return self._imap_unordered(fn, iterables, window, timeout, self._task_timeout)
+        waiting for a result raises ``TimeoutError``.  ``progress``: a progress bar,
+        as for :meth:`map`."""
+        return _progress.tracked(
+            progress,
+            iterables,
+            lambda: self._imap_unordered(fn, iterables, window, timeout, self._task_timeout),
+        )
 
     def _imap_unordered[R](
         self,
@@ -434,6 +458,7 @@ class Pool(Executor):
         *iterables: Iterable[Any] | AsyncIterable[Any],
         ordered: bool = True,
         window: int | None = None,
+        progress: Progress = None,
     ) -> AsyncIterator[R]: ...
     @overload
     def amap[R](
@@ -442,6 +467,7 @@ class Pool(Executor):
         *iterables: Iterable[Any] | AsyncIterable[Any],
         ordered: bool = True,
         window: int | None = None,
+        progress: Progress = None,
     ) -> AsyncIterator[R]: ...
     def amap(
         self,
@@ -449,6 +475,7 @@ class Pool(Executor):
         *iterables: Iterable[Any] | AsyncIterable[Any],
         ordered: bool = True,
         window: int | None = None,
+        progress: Progress = None,
     ) -> AsyncIterator[Any]:
         """``async for result in pool.amap(fn, xs)``: ``fn`` over the zipped inputs,
         streamed to an asyncio or trio task.
@@ -461,9 +488,14 @@ class Pool(Executor):
         is raised at its place in the stream.  Leaving the loop early (``break``,
         or ``aclose()``) cancels the calls no worker has started and drops the
         results of the running ones; cancelling the consuming task also interrupts
-        the running ones, as for :meth:`run`.
+        the running ones, as for :meth:`run`.  ``progress``: a progress bar, as for
+        :meth:`map`, advanced on the event loop's thread.
         """
-        return self._amap(fn, iterables, ordered, window, self._task_timeout)
+        return _progress.tracked_async(
+            progress,
+            iterables,
+            lambda: self._amap(fn, iterables, ordered, window, self._task_timeout),
+        )
 
     def _amap(
         self,
@@ -595,9 +627,15 @@ class TaskOptions:
         timeout: float | None = None,
         chunksize: int | None = None,
         buffersize: int | None = None,
+        progress: Progress = None,
     ) -> Iterator[R]:
         """:meth:`Pool.map` with these options."""
-        return self._pool._map(fn, iterables, timeout, chunksize, buffersize, self._limit)
+        pool, limit = self._pool, self._limit
+        return _progress.tracked(
+            progress,
+            iterables,
+            lambda: pool._map(fn, iterables, timeout, chunksize, buffersize, limit),
+        )
 
     @overload
     async def run[**P, R](
@@ -616,9 +654,15 @@ class TaskOptions:
         window: int | None = None,
         chunksize: int = 1,
         timeout: float | None = None,
+        progress: Progress = None,
     ) -> Iterator[R]:
         """:meth:`Pool.imap` with these options."""
-        return self._pool._imap(fn, iterables, window, chunksize, timeout, self._limit)
+        pool, limit = self._pool, self._limit
+        return _progress.tracked(
+            progress,
+            iterables,
+            lambda: pool._imap(fn, iterables, window, chunksize, timeout, limit),
+        )
 
     def imap_unordered[R](
         self,
@@ -626,9 +670,15 @@ class TaskOptions:
         *iterables: Iterable[Any],
         window: int | None = None,
         timeout: float | None = None,
+        progress: Progress = None,
     ) -> Iterator[R]:
         """:meth:`Pool.imap_unordered` with these options."""
-        return self._pool._imap_unordered(fn, iterables, window, timeout, self._limit)
+        pool, limit = self._pool, self._limit
+        return _progress.tracked(
+            progress,
+            iterables,
+            lambda: pool._imap_unordered(fn, iterables, window, timeout, limit),
+        )
 
     def amap(
         self,
@@ -636,9 +686,15 @@ class TaskOptions:
         *iterables: Iterable[Any] | AsyncIterable[Any],
         ordered: bool = True,
         window: int | None = None,
+        progress: Progress = None,
     ) -> AsyncIterator[Any]:
         """:meth:`Pool.amap` with these options."""
-        return self._pool._amap(fn, iterables, ordered, window, self._limit)
+        pool, limit = self._pool, self._limit
+        return _progress.tracked_async(
+            progress,
+            iterables,
+            lambda: pool._amap(fn, iterables, ordered, window, limit),
+        )
 
 
 async def _run[R](future: Future[R]) -> R:
