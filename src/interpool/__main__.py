@@ -5,6 +5,8 @@ Commands:
 * ``bench``: benchmarks against the standard library's executors (by default the
   seed comparison with its chart; ``--quick`` for a smaller one in under a minute;
   ``--core``, ``--data``, ``--all``; see ``benchmarks/README.md``).
+* ``doctor``: which modules import in a sub-interpreter (an interpool worker), and what
+  to do about those that do not (see ``interpool._doctor``).
 
 Each command adds its parser in its own ``_add_<command>`` function.
 """
@@ -130,6 +132,84 @@ def _add_bench(commands: Any) -> None:
     bench.set_defaults(handler=_bench, parser=bench)
 
 
+# -- doctor -----------------------------------------------------------------------------
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ._doctor import main as doctor_main
+
+    return doctor_main(
+        args.modules,
+        requirements=args.requirement,
+        everything=args.all,
+        json_out=args.json,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        exit_on_timeout=True,
+    )
+
+
+def _add_doctor(commands: Any) -> None:
+    """The ``doctor`` subcommand."""
+    from ._doctor import DEFAULT_TIMEOUT
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="which modules can be imported in an interpool worker (a sub-interpreter)",
+        description=(
+            "Import each module in a fresh isolated sub-interpreter, as an interpool "
+            "worker would, and report which import, which refuse sub-interpreters, "
+            "which fail for another reason or are not installed, with the error and "
+            "what to do. Modules: the names given (import names, or installed "
+            "distribution names), the requirements of -r files, or with --all every "
+            "installed distribution's top-level modules. Nothing is imported in this "
+            "process. Exit status: 0 if every module imports, 1 if not, 2 for a usage "
+            "error."
+        ),
+    )
+    doctor.add_argument("modules", nargs="*", metavar="MODULE", help="modules to check")
+    doctor.add_argument(
+        "-r",
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="check the distributions a pip requirements file names (may be repeated)",
+    )
+    doctor.add_argument(
+        "--all", action="store_true", help="check every installed distribution's modules"
+    )
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    doctor.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time limit of each import (default {DEFAULT_TIMEOUT:g})",
+    )
+    doctor.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="imports checked at a time (default: twice the CPU count, at most 8)",
+    )
+    doctor.set_defaults(handler=_doctor)
+
+
+# -- the command line -------------------------------------------------------------------
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m interpool",
@@ -137,6 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_bench(commands)
+    _add_doctor(commands)
     return parser
 
 

@@ -195,7 +195,7 @@ def _judge(name: str, outcome: _Chain | BaseException) -> ModuleCheck:
 
 
 def _incompatible(name: str, blocker: str, error: str) -> ModuleCheck:
-    package = name.partition(".")[0]
+    package = blocker.partition(".")[0]  # what to upgrade: the refusing extension's package
     which = name if blocker == name else f"{name} (through {blocker})"
     return ModuleCheck(
         name,
