@@ -147,8 +147,10 @@ class Report:
         indent = " " * 11
         for finding in self.findings:
             where = ""
-            if finding.distribution is not None:
-                where = f"  ({finding.distribution} {finding.version or '?'})"
+            if finding.version is not None:
+                where = f"  ({finding.distribution} {finding.version})"
+            elif finding.distribution is not None:
+                where = f"  (distribution {finding.distribution}, not installed)"
             row = f"  {finding.status.upper():<8} {finding.module:<{name_width}}{where}"
             lines.append(row.rstrip())
             for label, text in (("error", finding.error), ("advice", finding.advice)):
@@ -309,7 +311,7 @@ def requirement_targets(path: str | Path, notes: list[str]) -> list[Target]:
         if extras:
             notes.append(f"{where}: the extras {extras} of {name} were not followed")
         entry = dists.get(_normalize(name))
-        if entry is None:
+        if entry is None:  # not installed: its import name is unknown, guessed from its name
             targets.append(Target(re.sub(r"[-.]+", "_", name).lower(), name))
             continue
         dist_name, modules = entry
