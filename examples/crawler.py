@@ -235,8 +235,9 @@ async def _compare(modes: list[str], start: str, workers: int, concurrency: int,
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs: {concurrency} fetches at a "
         f"time, BeautifulSoup (html.parser), {workers} workers per pool\n"
     )
-    print(f"{'mode':<44} {'pages/s':>8} {'seconds':>8} {'pages':>6} {'links':>9}")
+    print(f"{'mode':<44} {'pages/s':>8} {'seconds':>8} {'pages':>6} {'links':>9} {'vs loop':>8}")
     results: dict[str, dict[str, int]] = {}
+    rates: dict[str, float] = {}
     announced: dict[str, int] = {}
     for mode in modes:
         if mode == "executor" and not hasattr(concurrent.futures, "InterpreterPoolExecutor"):
@@ -250,10 +251,11 @@ async def _compare(modes: list[str], start: str, workers: int, concurrency: int,
         )
         results[mode] = counts
         announced.update(told)
-        rate = len(counts) / seconds
+        rate = rates[mode] = len(counts) / seconds
+        ratio = f"{rate / rates['loop']:>7.2f}x" if "loop" in rates else ""
         print(
             f"{TITLES[mode]:<44} {rate:>8.1f} {seconds:>8.2f} {len(counts):>6} "
-            f"{sum(counts.values()):>9,}",
+            f"{sum(counts.values()):>9,} {ratio}".rstrip(),
             flush=True,
         )
     print()

@@ -94,8 +94,9 @@ def test_crawler_small_run() -> None:
             assert title.startswith("InterpreterPoolExecutor")
             assert sys.version_info < (3, 14)
             continue
-        rate, seconds, pages, count = row[len(title) :].split()
+        rate, seconds, pages, count, ratio = row[len(title) :].split()
         assert float(rate) > 0 and float(seconds) > 0
+        assert ratio.endswith("x") and float(ratio[:-1]) > 0
         assert int(pages) == 30
         links.add(count)
     assert len(links) == 1  # every mode counted the same
