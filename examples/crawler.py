@@ -1,12 +1,16 @@
 """A web crawler: fetch pages concurrently on asyncio, parse them in parallel.
 
-Run it with ``python examples/crawler.py [--pages N] [--concurrency C] [--workers W]``
-(needs ``pip install 'interpool[examples]'``: httpx and beautifulsoup4).  It starts
+Run it with::
+
+    python examples/crawler.py [--pages N] [--concurrency C] [--workers W] [--repeat R]
+
+(it needs ``pip install 'interpool[examples]'``: httpx and beautifulsoup4).  It starts
 ``examples/wiki_server.py`` on 127.0.0.1 (or crawls ``--url URL``), then crawls the site
-three times, following the links of each page's ``div#bodyContent`` from page 0 until
-every page is seen, ``C`` fetches at a time with one ``httpx.AsyncClient``, and parses
-each page with BeautifulSoup (``html.parser``) to count the links in its
-``div#bodyContent``; the three crawls differ only in where the parsing runs:
+once per mode (``R`` times, for a median), following the links of each page's
+``div#bodyContent`` from page 0 until every page is seen, ``C`` fetches at a time with
+an ``httpx.AsyncClient``, and parses each page with BeautifulSoup (``html.parser``) to
+count the links in its ``div#bodyContent``.  The modes differ only in where the
+parsing runs:
 
 * ``loop``: on the event loop's thread (it blocks the fetches meanwhile);
 * ``executor``: in ``concurrent.futures.InterpreterPoolExecutor`` through
@@ -26,6 +30,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -120,13 +125,25 @@ async def on_loop(html: str) -> Parsed:
 
 
 async def timed_crawl(
-    start: str, parser: Parser, concurrency: int, limit: int
+    start: str, parser: Parser, concurrency: int, limit: int, repeat: int
 ) -> tuple[float, dict[str, int], dict[str, int]]:
+    """Crawl ``repeat`` times; return the median time of a crawl, the links counted
+    on each page and the counts the server announced (``RuntimeError`` if the counts
+    differ from one crawl to the next)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        began = time.perf_counter()
-        counts, announced = await crawl(client, start, parser, concurrency, limit)
-        return time.perf_counter() - began, counts, announced
+    times = []
+    first: tuple[dict[str, int], dict[str, int]] | None = None
+    for _ in range(repeat):
+        async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+            began = time.perf_counter()
+            counts, announced = await crawl(client, start, parser, concurrency, limit)
+            times.append(time.perf_counter() - began)
+        if first is None:
+            first = counts, announced
+        elif first[0] != counts:
+            raise RuntimeError("two crawls of the same site counted different links")
+    assert first is not None
+    return statistics.median(times), *first
 
 
 async def warm_up(parser: Parser, workers: int, html: str) -> None:
@@ -136,11 +153,12 @@ async def warm_up(parser: Parser, workers: int, html: str) -> None:
 
 
 async def run_mode(
-    mode: str, start: str, workers: int, concurrency: int, *, limit: int, sample: str
+    mode: str, start: str, workers: int, concurrency: int, *, limit: int, sample: str, repeat: int
 ) -> tuple[float, dict[str, int], dict[str, int]]:
-    """Crawl once with mode ``mode``'s parser; the pool is made and warmed up first."""
+    """Crawl ``repeat`` times with mode ``mode``'s parser (see :func:`timed_crawl`);
+    the pool is made and warmed up first, and reused from one crawl to the next."""
     if mode == "loop":
-        return await timed_crawl(start, on_loop, concurrency, limit)
+        return await timed_crawl(start, on_loop, concurrency, limit, repeat)
     if mode == "executor":
         loop = asyncio.get_running_loop()
         with concurrent.futures.InterpreterPoolExecutor(workers) as executor:
@@ -150,14 +168,14 @@ async def run_mode(
                 return result
 
             await warm_up(in_executor, workers, sample)
-            return await timed_crawl(start, in_executor, concurrency, limit)
+            return await timed_crawl(start, in_executor, concurrency, limit, repeat)
     async with interpool.Pool(workers) as pool:
 
         async def in_pool(html: str) -> Parsed:
             return await pool.run(parse, html)
 
         await warm_up(in_pool, workers, sample)
-        return await timed_crawl(start, in_pool, concurrency, limit)
+        return await timed_crawl(start, in_pool, concurrency, limit, repeat)
 
 
 def start_server(pages: int, page_kb: float) -> tuple[subprocess.Popen[str], str]:
@@ -198,13 +216,23 @@ def main(argv: list[str] | None = None) -> int:
         help="crawl this page's site instead of starting wiki_server.py (at most --pages pages)",
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="crawls per mode; the median is shown (default 1)",
+    )
+    parser.add_argument(
         "--modes",
         default=",".join(MODES),
         help=f"comma-separated modes to run, of {', '.join(MODES)} (default: all)",
     )
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    for value, name in ((args.pages, "--pages"), (args.concurrency, "--concurrency")):
+    for value, name in (
+        (args.pages, "--pages"),
+        (args.concurrency, "--concurrency"),
+        (args.repeat, "--repeat"),
+    ):
         if value < 1:
             parser.error(f"{name} must be at least 1, got {value}")
     if args.workers < 1:
@@ -221,19 +249,25 @@ def main(argv: list[str] | None = None) -> int:
         start = args.url
         print(f"crawling {start} (at most {args.pages} pages)")
     try:
-        return asyncio.run(_compare(modes, start, args.workers, args.concurrency, args.pages))
+        return asyncio.run(
+            _compare(modes, start, args.workers, args.concurrency, args.pages, args.repeat)
+        )
     finally:
         if server is not None:
             server.terminate()
             server.wait()
 
 
-async def _compare(modes: list[str], start: str, workers: int, concurrency: int, limit: int) -> int:
+async def _compare(  # noqa: PLR0917 - the command line's values
+    modes: list[str], start: str, workers: int, concurrency: int, limit: int, repeat: int
+) -> int:
     async with httpx.AsyncClient() as client:
         sample = (await client.get(start)).text
     print(
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs: {concurrency} fetches at a "
-        f"time, BeautifulSoup (html.parser), {workers} workers per pool\n"
+        f"time, BeautifulSoup (html.parser), {workers} workers per pool"
+        + (f", median of {repeat} crawls per mode" if repeat > 1 else "")
+        + "\n"
     )
     print(f"{'mode':<44} {'pages/s':>8} {'seconds':>8} {'pages':>6} {'links':>9} {'vs loop':>8}")
     results: dict[str, dict[str, int]] = {}
@@ -247,7 +281,7 @@ async def _compare(modes: list[str], start: str, workers: int, concurrency: int,
             )
             continue
         seconds, counts, told = await run_mode(
-            mode, start, workers, concurrency, limit=limit, sample=sample
+            mode, start, workers, concurrency, limit=limit, sample=sample, repeat=repeat
         )
         results[mode] = counts
         announced.update(told)
