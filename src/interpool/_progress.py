@@ -89,15 +89,31 @@ def make_bar(progress: Progress, iterables: tuple[Any, ...]) -> tuple[Bar | None
     )
 
 
-class _Tracked[T]:
-    """An iterator that advances ``bar`` by one per item of ``source``."""
+class _WithBar:
+    """What both tracked iterators share: the source, the bar, and whether the bar is
+    ours to close (once: at the end, on error, on early close, or when collected)."""
 
     __slots__ = ("_bar", "_owned", "_source")
 
-    def __init__(self, source: Iterator[T], bar: Bar, owned: bool) -> None:
+    def __init__(self, source: Any, bar: Bar, owned: bool) -> None:
         self._source = source
         self._bar = bar
         self._owned = owned
+
+    def _finish(self) -> None:
+        if self._owned:
+            self._owned = False
+            self._bar.close()
+
+    def __del__(self) -> None:
+        self._finish()
+
+
+class _Tracked[T](_WithBar):
+    """An iterator that advances ``bar`` by one per item of ``source``."""
+
+    __slots__ = ()
+    _source: Iterator[T]
 
     def __iter__(self) -> _Tracked[T]:
         return self
@@ -120,24 +136,12 @@ class _Tracked[T]:
         finally:
             self._finish()
 
-    def _finish(self) -> None:
-        if self._owned:
-            self._owned = False
-            self._bar.close()
 
-    def __del__(self) -> None:
-        self._finish()
-
-
-class _TrackedAsync[T]:
+class _TrackedAsync[T](_WithBar):
     """An async iterator that advances ``bar`` by one per item of ``source``."""
 
-    __slots__ = ("_bar", "_owned", "_source")
-
-    def __init__(self, source: AsyncIterator[T], bar: Bar, owned: bool) -> None:
-        self._source = source
-        self._bar = bar
-        self._owned = owned
+    __slots__ = ()
+    _source: AsyncIterator[T]
 
     def __aiter__(self) -> _TrackedAsync[T]:
         return self
@@ -160,14 +164,6 @@ class _TrackedAsync[T]:
         finally:
             self._finish()
 
-    def _finish(self) -> None:
-        if self._owned:
-            self._owned = False
-            self._bar.close()
-
-    def __del__(self) -> None:
-        self._finish()
-
 
 def tracked[T](
     progress: Progress, iterables: tuple[Any, ...], start: Callable[[], Iterator[T]]
@@ -179,13 +175,7 @@ def tracked[T](
     bar, owned = make_bar(progress, iterables)
     if bar is None:
         return start()
-    try:
-        source = start()
-    except BaseException:
-        if owned:
-            bar.close()
-        raise
-    return _Tracked(source, bar, owned)
+    return _Tracked(_start(start, bar, owned), bar, owned)
 
 
 def tracked_async[T](
@@ -195,10 +185,14 @@ def tracked_async[T](
     bar, owned = make_bar(progress, iterables)
     if bar is None:
         return start()
+    return _TrackedAsync(_start(start, bar, owned), bar, owned)
+
+
+def _start[S](start: Callable[[], S], bar: Bar, owned: bool) -> S:
+    """``start()``, closing the bar (if it is ours) when it raises."""
     try:
-        source = start()
+        return start()
     except BaseException:
         if owned:
             bar.close()
         raise
-    return _TrackedAsync(source, bar, owned)
