@@ -69,14 +69,17 @@ def test_an_interpreter_runs_code_and_reports_errors() -> None:
         assert interp.id in {i.id for i in _interp.list_all()}
         assert _interp.get_current().id == _interp.get_main().id != interp.id
         queue = _interp.create_queue()
-        interp.prepare_main(path=tuple(sys.path), qid=queue.id, n=20)
+        shared = bytearray(b"abc")
+        # A memoryview into a fresh interpreter (3.13 needs _interpreters there first).
+        interp.prepare_main(path=tuple(sys.path), qid=queue.id, n=20, view=memoryview(shared))
         interp.exec(
             "import sys\n"
             "sys.path[:] = path\n"
             "from interpool._interp import get_current, queue_put\n"
-            "queue_put(qid, (get_current().id, sum(range(n))))\n"
+            "queue_put(qid, (get_current().id, sum(range(n)), bytes(view)))\n"
+            "del view\n"
         )
-        assert queue.get_nowait() == (interp.id, 190)
+        assert queue.get_nowait() == (interp.id, 190, b"abc")
         with pytest.raises(_interp.ExecutionFailed, match="ZeroDivisionError"):
             interp.exec("1 / 0")
     finally:

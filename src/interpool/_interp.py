@@ -16,7 +16,7 @@ every version (``unbound`` is ``None``, or a flag when the item's interpreter is
 Imported in the caller's interpreter and in every worker: on 3.13 importing it
 registers its queue types with ``_interpqueues`` in that interpreter, which must
 happen before a queue object arrives there natively (so a pool passes its workers
-queue ids, not queue objects).
+queue ids, not queue objects, and ``prepare_main`` takes no queues on 3.13).
 """
 
 from __future__ import annotations
@@ -62,13 +62,12 @@ if sys.version_info >= (3, 14):
         list_all,
     )
 
-    # Typeshed describes an older signature of these: type them loosely.
-    _raw_put: Any = _interpqueues.put
+    # The C functions themselves (no wrapper on the hot path): ``put(qid, obj)``
+    # shares ``obj`` natively or pickles it, with the queue's default for unbound
+    # items; ``get(qid) -> (obj, unbound)``.  Typeshed describes an older
+    # signature of these: type them loosely.
+    queue_put: Any = _interpqueues.put
     queue_get: Any = _interpqueues.get
-
-    def queue_put(qid: int, obj: Any) -> None:
-        """Put ``obj`` on queue ``qid`` (shareable objects natively, others pickled)."""
-        _raw_put(qid, obj, -1)  # -1: the queue's default for unbound items
 
 else:  # Python 3.13
     import _interpqueues
@@ -176,8 +175,11 @@ else:  # Python 3.13
             _interpreters.destroy(self._id, restrict=True)
 
         def prepare_main(self, ns: dict[str, Any] | None = None, /, **kwargs: Any) -> None:
-            """Bind shareable values in the interpreter's ``__main__``."""
+            """Bind shareable values in the interpreter's ``__main__``.  (3.13 cannot
+            unpack a memoryview there before ``_interpreters`` is imported in it, so
+            it is imported first, as 3.14's own ``prepare_main`` needs no help.)"""
             ns = dict(ns, **kwargs) if ns is not None else kwargs
+            self.exec("import _interpreters")
             _interpreters.set___main___attrs(self._id, ns, restrict=True)
 
         def exec(self, code: str, /) -> None:

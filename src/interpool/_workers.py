@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._interp import HAVE_STDLIB_MODULE
 from ._options import InterpreterOptions, create_interpreter
 
 __all__ = ["WorkerThread"]
@@ -57,9 +56,6 @@ class WorkerThread:
         interp = None
         try:
             interp = create_interpreter(self._options)
-            if not HAVE_STDLIB_MODULE:
-                # 3.13: a memoryview cannot arrive before _interpreters is imported.
-                interp.exec("import _interpreters")
             interp.prepare_main(
                 _interpool_path=self._path,
                 _interpool_args=self._args,

@@ -1,8 +1,9 @@
-"""Direct access to a ``concurrent.interpreters`` queue, without the polling wrappers.
+"""Direct access to a cross-interpreter queue, without the polling wrappers.
 
 ``Queue.put_nowait``/``get_nowait``/``qsize`` are thin Python wrappers over the
 ``_interpqueues`` C module; on the hot path (a few calls per task) calling the C
-functions directly saves about a microsecond per task.  Only the non-blocking
+functions directly (``_interp.queue_put``/``queue_get``: on 3.14+ the C functions
+themselves) saves about a microsecond per task.  Only the non-blocking
 operations are used: waiting is done on ``_wakeup`` signals instead.
 
 Imported in both the caller's and the workers' interpreters.
@@ -31,8 +32,7 @@ class QueueOps:
         #: Held so the queue lives as long as these operations do.
         self.queue = queue
         qid = queue.id
-        # Typeshed describes an older signature of these: type them loosely.
-        raw_put: Any = queue_put
+        raw_put: Any = queue_put  # local names: faster to reach from the closures
         raw_get: Any = queue_get
         raw_count: Any = _interpqueues.get_count
 
