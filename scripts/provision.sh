@@ -8,8 +8,9 @@
 #   1. python3.X already on PATH (for 3.13, release 3.13.8 or later: older ones are
 #      skipped, as pyenv's 3.13.0 on our machines, in favour of Debian's current 3.13);
 #   2. `uv python install 3.X` (fails offline: uv downloads from GitHub);
-#   3. Debian unstable's python3.13, python3.14 and python3.15 packages, unpacked with mmdebstrap into a cache directory
-#      and patched with patchelf to use that tree's own loader and libraries (Debian, as root).
+#   3. Debian unstable's python3.13, python3.14 and python3.15 packages, unpacked with
+#      mmdebstrap into one tree in a cache directory and patched with patchelf to use
+#      that tree's own loader and libraries (Debian, as root).
 # Results are cached (the Debian tree in $INTERPOOL_CACHE, the venv in the repo), so a second
 # run costs a second or two: the venv is only rebuilt when pyproject.toml changes.
 set -euo pipefail
@@ -76,7 +77,7 @@ debian_tree() {
         apt-get update -q >/dev/null
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap patchelf >/dev/null
     fi
-    log "building a Debian unstable tree with python${ALL_VERSIONS[*]} in $tree"
+    log "building a Debian unstable tree with Python ${ALL_VERSIONS[*]} in $tree"
     mkdir -p "$CACHE"
     # Serialise concurrent builds (make -j test) on one lock.
     exec 9>"$CACHE/.lock"; flock 9
