@@ -49,7 +49,13 @@ def interpreter_ids() -> set[int]:
 
 
 def pool_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("interpool-")}
+    # (The deadlines timer, shared by every pool of the threads and Dask backends, is
+    # a daemon that lives as long as the program.)
+    return {
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("interpool-") and t.name != "interpool-deadlines"
+    }
 
 
 def open_fds() -> int:
