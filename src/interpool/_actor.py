@@ -134,12 +134,19 @@ class _State:
         elif isinstance(exc, WorkerCrashed):
             self.lose(f"the worker interpreter running {what} failed", exc)
         elif isinstance(exc, BrokenPool) and (
-            exc is self.pool._scheduler._broken or _made_by_pool(exc)
+            exc is _scheduler_of(self.pool)._broken or _made_by_pool(exc)
         ):
             self.lose(f"its interpreter could not run {what}: {_summary(exc)}", exc)
         elif future._creation:
             self.lose(f"its creation failed: {self.cls_name}(...) raised {_summary(exc)}", exc)
         return exc
+
+
+def _scheduler_of(pool: Pool) -> Scheduler:
+    """The scheduler of an interpreters-backend pool (``Pool.actor`` refuses others)."""
+    scheduler = pool._scheduler
+    assert scheduler is not None, "actors need the interpreters backend"
+    return scheduler
 
 
 def _made_by_pool(exc: BaseException) -> bool:
@@ -314,7 +321,7 @@ class Actor[T]:
             raise TypeError(
                 f"interpool: an actor needs a class (or factory), got {type(cls).__name__}"
             )
-        parent: Scheduler = pool._scheduler
+        parent = _scheduler_of(pool)
         if parent._shutdown:
             raise parent._broken or RuntimeError("cannot create an actor after the pool's shutdown")
         initializer, initargs = _initializer_of(parent)
@@ -324,13 +331,18 @@ class Actor[T]:
         if not isinstance(cls_name, str):
             cls_name = type(cls).__qualname__
         private = Pool(
-            1, initializer=initializer, initargs=initargs, interpreter=pool.interpreter_options
+            1,
+            backend="interpreters",
+            initializer=initializer,
+            initargs=initargs,
+            interpreter=pool.interpreter_options,
         )
         state = _State(private, cls, cls_name, self._id)
         try:
             payload = _encode_creation(self._id, cls, args, kwargs)
-            created = _CallFuture(private._scheduler, state, "its creation", creation=True)
-            private._scheduler.submit(created, _CREATE_KEY, _worker.CALL, *payload, self._limit)
+            scheduler = _scheduler_of(private)
+            created = _CallFuture(scheduler, state, "its creation", creation=True)
+            scheduler.submit(created, _CREATE_KEY, _worker.CALL, *payload, self._limit)
         except BaseException:
             private.shutdown(wait=False)
             raise
@@ -375,7 +387,7 @@ class Actor[T]:
         except TypeError:
             encode_call(args, kwargs)  # the error again, naming the method's own argument
             raise
-        scheduler = state.pool._scheduler
+        scheduler = _scheduler_of(state.pool)
         future = _CallFuture(scheduler, state, f"call {name!r}")
         try:
             scheduler.submit(future, _CALL_KEY, _worker.CALL, a, b, limit)
@@ -449,7 +461,7 @@ class Actor[T]:
 
         def join() -> None:
             try:
-                pool._scheduler.join()
+                _scheduler_of(pool).join()
             finally:
                 done.set_result(None)
 
