@@ -48,3 +48,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(_exit_status or 1)
+
+
+@pytest.fixture(scope="session")
+def dask_address() -> Iterator[str]:
+    """TEMPORARY (until the Dask branch lands): a LocalCluster on 127.0.0.1."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
