@@ -7,7 +7,6 @@ import asyncio
 import os
 import threading
 import time
-from typing import Any
 
 
 def spin(seconds: float) -> str:

@@ -79,7 +79,7 @@ def test_identical_calls_run_each_time(bpool: interpool.Pool) -> None:
 
 
 def test_an_error_keeps_its_type_and_message_and_the_pool_goes_on(bpool: interpool.Pool) -> None:
-    with pytest.raises(ValueError, match="^no good$"):
+    with pytest.raises(ValueError, match=r"^no good$"):
         bpool.submit(tasks.raise_value_error, "no good").result(timeout=PATIENCE)
     assert bpool.submit(tasks.square, 9).result(timeout=PATIENCE) == 81
 
@@ -137,7 +137,7 @@ def test_await_run_and_amap(bpool: interpool.Pool) -> None:
 def test_a_task_past_its_time_limit_fails_with_timeout_error(bpool: interpool.Pool) -> None:
     started = time.monotonic()
     future = bpool.options(task_timeout=0.5).submit(bt.spin, 3.0)
-    with pytest.raises(TimeoutError, match="time limit of 0.5 s"):
+    with pytest.raises(TimeoutError, match=r"time limit of 0\.5 s"):
         future.result(timeout=PATIENCE)
     assert time.monotonic() - started < 2.9  # failed at the limit, not at the task's end
     assert bpool.submit(tasks.square, 5).result(timeout=PATIENCE) == 25
@@ -162,7 +162,7 @@ def test_cancel_without_interrupt_leaves_a_running_task_alone(
     if pool.backend == "dask":
         pytest.skip("Dask cannot tell a running task from a queued one: cancel() releases both")
     future = pool.submit(tasks.started_then_sleep, str(tmp_path), "started", 0.6)
-    assert wait_until(lambda: (tmp_path / "started.started").exists())
+    assert wait_until((tmp_path / "started.started").exists)
     assert not future.cancel(interrupt=False)  # type: ignore[call-arg]
     assert future.result(timeout=PATIENCE) == "started"
 

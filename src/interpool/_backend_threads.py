@@ -393,16 +393,16 @@ def _awaited(value: Any) -> Any:
 def _force_cancel(future: Future[Any]) -> bool:
     """Cancel a running future (``Future.cancel`` refuses): its waiters and callbacks
     see it cancelled.  False if it finished meanwhile."""
-    with future._condition:  # type: ignore[attr-defined]
-        state = future._state  # type: ignore[attr-defined]
+    with future._condition:
+        state = future._state
         if state == FINISHED:
             return False
         if state in (CANCELLED, CANCELLED_AND_NOTIFIED):
             return True
-        future._state = CANCELLED_AND_NOTIFIED  # type: ignore[attr-defined]
-        for waiter in future._waiters:  # type: ignore[attr-defined]
+        future._state = CANCELLED_AND_NOTIFIED
+        for waiter in future._waiters:
             waiter.add_cancelled(future)
-        future._condition.notify_all()  # type: ignore[attr-defined]
+        future._condition.notify_all()
     future._invoke_callbacks()  # type: ignore[attr-defined]
     return True
 

@@ -118,7 +118,7 @@ class Pool(Executor):
             limits and interruption do not apply there.  ``None`` (the default):
             such tasks fail with ``IncompatibleModuleError``.  Interpreters only.
         interpreter: how each worker interpreter is created: ``"isolated"`` (the
-            default: its own GIL, so workers run in parallel; only extension
+            default, also meant by ``None``: its own GIL, so workers run in parallel; only extension
             modules that support sub-interpreters load; no daemon threads),
             ``"legacy"`` (the main interpreter's GIL and allocator: isolation
             without parallelism, every extension module may load, daemon threads,
@@ -196,6 +196,8 @@ class Pool(Executor):
         path = tuple(p for p in sys.path if isinstance(p, str))
         initargs = tuple(initargs)
         self._task_timeout = task_timeout
+        #: For the private pools of actors.
+        self._init = (initializer, initargs)
         #: The interpreters backend's scheduler (actors use it), else None.
         self._scheduler: Scheduler | None = None
         engine: Backend
@@ -566,15 +568,20 @@ class Pool(Executor):
         return submit_one
 
     def actor[T](self, cls: Callable[..., T], /, *args: Any, **kwargs: Any) -> Actor[T]:
-        """Create ``cls(*args, **kwargs)`` in an interpreter of its own and return a
+        """Create ``cls(*args, **kwargs)`` in a worker of its own and return a
         handle whose method calls run there, in order, on that one instance (see
-        :class:`interpool.Actor`).  :meth:`shutdown` closes the pool's actors."""
+        :class:`interpool.Actor`).  The worker is an interpreter, a process, or a
+        thread of this interpreter (holding the instance here), by the pool's
+        backend; the Dask backend raises ``NotImplementedError`` (Dask has actors of
+        its own).  :meth:`shutdown` closes the pool's actors."""
         from ._actor import Actor
 
-        if self._scheduler is None:
+        if self.backend == "dask":
             raise NotImplementedError(
-                f"interpool: actors run on the interpreters backend only, not on "
-                f"{self.backend!r}; make them on a Pool(backend='interpreters')"
+                "interpool: actors run on the interpreters, processes and threads "
+                "backends, not on 'dask' (a Dask worker can be lost, and the instance "
+                "with it); use Dask's own actors (client.submit(cls, actor=True)) or "
+                "another backend"
             )
         return Actor(self, cls, args, kwargs)
 
@@ -792,7 +799,7 @@ _Chunk = tuple[tuple[Any, ...], ...]
 _Numbered = tuple[int, _Chunk]
 #: A chunk's future: a ``PoolFuture`` or, with a fallback or another backend, a future
 #: with the same ``cancel(interrupt=...)``.
-_ChunkFuture = "PoolFuture[Any]"
+type _ChunkFuture = PoolFuture[Any]
 
 
 def _map_results[R](
