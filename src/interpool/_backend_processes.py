@@ -31,6 +31,7 @@ back.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import multiprocessing
@@ -92,9 +93,15 @@ _start_lock = threading.Lock()
 
 
 def _at_exit() -> None:
-    """Before the interpreter joins its threads at exit: stop every backend still
-    open, letting queued tasks finish, so no worker process outlives the program.
-    Ctrl-C while waiting cancels the rest and kills the running tasks' processes."""
+    """At exit: stop every backend still open, letting queued tasks finish, so no
+    worker process outlives the program.  Ctrl-C while waiting cancels the rest and
+    kills the running tasks' processes.
+
+    An ``atexit`` hook, with daemon worker threads, rather than one of
+    ``threading``'s exit hooks: it then runs after the pools have stopped their
+    worker interpreters (``Pool``'s hook, and the non-daemon threads, come first), so
+    that a task those reroute to a process at exit still runs; and before
+    ``multiprocessing``'s own hook, which would wait for the processes."""
     for backend in list(_live):
         backend.shutdown(False, False, False)
     for backend in list(_live):
@@ -106,7 +113,7 @@ def _at_exit() -> None:
                 backend.shutdown(False, True, True)
 
 
-threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+atexit.register(_at_exit)
 
 
 class Processes:
@@ -235,8 +242,12 @@ class Processes:
 
     def _add_worker_locked(self) -> None:
         worker = _Worker(next(_names))
+        # A daemon: the backend's exit hook (see _at_exit) stops it.
         thread = threading.Thread(
-            target=self._serve, args=(worker,), name=f"interpool-process-{worker.number}"
+            target=self._serve,
+            args=(worker,),
+            name=f"interpool-process-{worker.number}",
+            daemon=True,
         )
         self._workers.append(worker)
         self._threads.append(thread)
@@ -405,9 +416,6 @@ class Processes:
                     ),
                 )
             return
-        worker.tasks += 1
-        if self._max_tasks and worker.tasks >= self._max_tasks:
-            self._stop(worker)
         try:
             ok, value = _decode(reply)
         except BaseException as exc:  # noqa: BLE001 - a bug here must not hang the caller
@@ -417,6 +425,9 @@ class Processes:
                 future.set_result(value)
         else:
             _fail(future, value)
+        worker.tasks += 1
+        if self._max_tasks and worker.tasks >= self._max_tasks:
+            self._stop(worker)  # the next task gets a fresh process
 
     def _replace(self, worker: _Worker) -> str:
         """Reap ``worker``'s process (killed or dead) so that a fresh one is started;
@@ -445,16 +456,22 @@ class Processes:
         with self._lock:
             worker.process = worker.conn = None
 
+    def _drop_queued_locked(self) -> list[_Task]:
+        """Take every queued task out of the queue (their futures are the caller's to
+        complete)."""
+        dropped = list(self._queue)
+        self._queue.clear()
+        for task in dropped:
+            task.state = _STOPPED
+        return dropped
+
     def _break(self, error: BrokenPool, cause: BaseException) -> None:
         error.__cause__ = cause
         with self._lock:
             if self._broken is None:
                 self._broken = error
             self._closed = True
-            dropped = list(self._queue)
-            self._queue.clear()
-            for task in dropped:
-                task.state = _STOPPED
+            dropped = self._drop_queued_locked()
             self._work.notify_all()
         for task in dropped:
             if task.future.set_running_or_notify_cancel():
@@ -473,19 +490,18 @@ class Processes:
         harmless; a backend never used has nothing to stop."""
         with self._lock:
             self._closed = True
-            dropped: list[_Task] = []
-            running: list[_Task] = []
-            if cancel_futures:
-                dropped = list(self._queue)
-                if cancel_running:
-                    running = [
-                        w.task
-                        for w in self._workers
-                        if w.task is not None and w.task.state == _RUNNING
-                    ]
+            dropped = self._drop_queued_locked() if cancel_futures else []
+            running = [
+                w.task
+                for w in self._workers
+                if cancel_futures and cancel_running and w.task is not None
+            ]
             self._work.notify_all()
-        for task in dropped + running:
-            task.future.cancel(interrupt=True)
+        for task in dropped:
+            if Future.cancel(task.future):
+                task.future.set_running_or_notify_cancel()
+        for task in running:
+            self.cancel(task.future, interrupt=True)
         if wait:
             self.join()
 
