@@ -306,7 +306,11 @@ def test_a_process_killed_from_outside(procs1: Processes, tmp_path: Path) -> Non
     os.kill(int((tmp_path / "pid").read_text()), signal.SIGTERM)
     with pytest.raises(interpool.WorkerCrashed, match="killed by SIGTERM"):
         result(future)
-    assert result(procs1.call(tasks.add, (1, 2))) == 3
+    # An idle process killed from outside is replaced before it is given a task.
+    pid = result(procs1.call(os.getpid))
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: not _alive(pid))
+    assert result(procs1.call(os.getpid)) != pid
 
 
 # -- process life cycle ----------------------------------------------------------------

@@ -297,7 +297,8 @@ class Processes:
                     if self._broken is not None or (self._closed and not self._queue):
                         return
                     task = None
-                    if worker.process is not None:
+                    died = worker.process is not None and _ended(worker.conn)
+                    if worker.process is not None and not died:
                         task = self._queue.popleft()
                         task.state = _RUNNING
                         task.worker = worker
@@ -309,7 +310,9 @@ class Processes:
                             self._idle += 1
                             continue
                 if task is None:
-                    if not self._start(worker):
+                    if died:  # while idle (killed from outside): no task lost
+                        self._replace(worker)
+                    elif not self._start(worker):
                         return
                     continue
                 try:
@@ -589,6 +592,15 @@ def _cancel_running(future: Future[Any]) -> bool:
         future._condition.notify_all()
     future._invoke_callbacks()  # type: ignore[attr-defined]
     return True
+
+
+def _ended(conn: Connection | None) -> bool:
+    """Whether an idle process's pipe has something to read: only its end can be
+    there (the process died)."""
+    try:
+        return conn is None or conn.poll()
+    except (OSError, ValueError):
+        return True
 
 
 def _fail(future: Future[Any], error: BaseException) -> None:
