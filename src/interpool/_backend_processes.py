@@ -397,12 +397,8 @@ class Processes:
                 task.state = _STOPPED if timed_out else _ENDED
         future = task.future
         if state == _STOPPED or timed_out or reply is None:
-            if timed_out and state == _RUNNING:
-                process.kill()
-            how = self._replace(worker)
-            if state != _RUNNING:
-                return  # cancelled: the future is
-            if timed_out:
+            if state == _RUNNING and timed_out:
+                # The future fails at once; then the process is killed and reaped.
                 _fail(
                     future,
                     TimeoutError(
@@ -410,7 +406,9 @@ class Processes:
                         "worker process was killed (and replaced)"
                     ),
                 )
-            else:
+                process.kill()
+            how = self._replace(worker)
+            if state == _RUNNING and not timed_out:
                 _fail(
                     future,
                     WorkerCrashed(
@@ -418,7 +416,7 @@ class Processes:
                         "replaced; other tasks are not affected."
                     ),
                 )
-            return
+            return  # (else cancelled: the future is already)
         try:
             ok, value = _decode(reply)
         except BaseException as exc:  # noqa: BLE001 - a bug here must not hang the caller
