@@ -48,9 +48,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, InvalidStateError
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any, Literal
+from typing import Any
 
-from ._backend import ChunkOutcome
+from ._backend import BackendName, ChunkOutcome
 from ._errors import BrokenPool, WorkerCrashed, rebuild_exception
 from ._transport import encode_error
 
@@ -158,7 +158,7 @@ class Processes:
     shared by the whole program.  Thread-safe.
     """
 
-    name: Literal["processes"] = "processes"
+    name: BackendName = "processes"
     default_buffersize: int | None = None
 
     def __init__(
