@@ -33,3 +33,11 @@ def segfault() -> None:
 def nap_then_pid(seconds: float) -> int:
     time.sleep(seconds)
     return os.getpid()
+
+
+def numpy_then_exit(code: int) -> None:
+    """Import numpy (which moves the task from a worker interpreter to a process
+    under ``fallback="processes"``), then end the process."""
+    import numpy  # noqa: F401
+
+    os._exit(code)
