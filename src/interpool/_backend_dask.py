@@ -25,6 +25,11 @@ What this wrapper does that ``client.submit``/``client.map`` alone would not:
   ``asyncio.run`` in the worker's thread.  The workers import ``interpool`` to run
   them: install it on a remote cluster's workers, as any module the tasks import.
 
+The embedded cluster's workers are started as ``multiprocessing`` starts processes
+("spawn"): each loads the caller's ``__main__`` script again, so a script must create
+the pool under ``if __name__ == "__main__":`` (without it the workers fail to start:
+``RuntimeError: Nanny failed to start``).
+
 What Dask cannot do, and so this backend does not: tell a queued task from a running
 one, or stop a running one.  ``cancel()`` (with or without ``interrupt``) always
 cancels the future at once and releases the task, dropping its result; a task that
@@ -272,7 +277,12 @@ class Dask:
                 pending = list(self._pending)
             if not pending:
                 break
-            cf.wait(pending)
+            cf.wait(pending, timeout=1.0)
+            if self._client.status not in ("running", "connecting"):
+                # Closed from elsewhere, or the scheduler is gone for good: what is
+                # left will never arrive.
+                for future in pending:
+                    future._cancel_here()
         if self._plugin is not None and self._cluster is None:
             self._unregister(self._plugin)
         try:
@@ -367,6 +377,11 @@ class _DaskFuture[T](Future[T]):
         try:
             ok, value = decode(inner.result())
         except BaseException as exc:  # noqa: BLE001 - KilledWorker, a closed client...
+            if isinstance(exc, ModuleNotFoundError) and exc.name == "interpool":
+                exc.add_note(
+                    "interpool: the Dask workers run interpool's task wrapper: install "
+                    "interpool on them"
+                )
             ok, value = False, exc
         if not self._start_finishing():
             return
