@@ -55,3 +55,15 @@ def interpreter_after(delay: float) -> int:
     """:func:`interpreter_id`, after ``delay`` seconds."""
     time.sleep(delay)
     return interpreter_id()
+
+
+def numpy_total(n: int) -> tuple[int, int]:
+    """``(sum of range(n), interpreter id)``, with numpy (which refuses to load in a
+    sub-interpreter)."""
+    import numpy
+
+    return int(numpy.arange(n).sum()), interpreter_id()
+
+
+def size_and_interpreter(value: object) -> tuple[int, int]:
+    return len(value), interpreter_id()  # type: ignore[arg-type]

@@ -258,6 +258,21 @@ def test_plugin_runs_tasks_in_subinterpreters(subinterpreter_client: distributed
     assert isinstance(error.__cause__, interpool.RemoteTraceback)
 
 
+def test_plugin_runs_what_subinterpreters_cannot_on_the_threads(
+    subinterpreter_client: distributed.Client,
+) -> None:
+    numpy = pytest.importorskip("numpy")
+    c = subinterpreter_client
+    # A task that imports numpy, then one whose argument needs numpy: they run on the
+    # worker's threads (interpreter 0), and so do later calls of these functions.
+    assert c.submit(dask_tasks.numpy_total, 5, pure=False).result() == (10, 0)
+    assert c.submit(dask_tasks.numpy_total, 4, pure=False).result() == (6, 0)
+    assert c.submit(dask_tasks.size_and_interpreter, [1, 2]).result()[1] != 0
+    assert c.submit(dask_tasks.size_and_interpreter, numpy.arange(3)).result() == (3, 0)
+    assert c.submit(dask_tasks.size_and_interpreter, [1, 2, 3]).result() == (3, 0)
+    assert c.submit(dask_tasks.interpreter_id, pure=False).result() != 0
+
+
 def test_plugin_runs_tasks_in_parallel(subinterpreter_client: distributed.Client) -> None:
     """The worker's two threads keep its two sub-interpreters busy at once."""
     c = subinterpreter_client

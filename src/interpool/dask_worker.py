@@ -27,10 +27,11 @@ else (fused subgraphs, aliases, data) runs on those threads as before, and
 What a task run in a sub-interpreter sees: its function and arguments arrive as
 interpool sends them (by name when importable, else pickled by value; results and
 exceptions pickled back), so it cannot share objects with the worker (no
-``distributed.get_worker()``, no ``worker_client()``).  A task that imports an
-extension module which cannot load in a sub-interpreter (numpy...) fails with
-``interpool.IncompatibleModuleError``, unless the plugin was made with
-``fallback="processes"`` (such tasks then run in a process).  The task's exception
+``distributed.get_worker()``, no ``worker_client()``).  A task that cannot run
+in a sub-interpreter (its arguments cannot be sent, or it imports an extension
+module that refuses to load there: numpy, pandas...) runs on the worker's threads as
+without the plugin (see :class:`SubinterpreterExecutor`), or in a process with
+``SubinterpreterPlugin(fallback="processes")``.  The task's exception
 reaches the client with its type and message, with the sub-interpreter's traceback
 as ``__cause__``.
 
@@ -54,6 +55,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra onl
         "with: pip install 'interpool[dask]'"
     ) from exc
 
+from ._errors import IncompatibleModuleError
+
 if TYPE_CHECKING:
     from distributed import Worker
 
@@ -66,19 +69,46 @@ PREVIOUS_EXECUTOR = "interpool-threads"
 
 
 class _InPool:
-    """A Task's function, replaced: the call runs in the pool, this thread waits."""
+    """A Task's function, replaced: the call runs in the pool, this thread waits, or
+    runs it itself if it cannot run in a sub-interpreter (see
+    :class:`SubinterpreterExecutor`)."""
 
-    __slots__ = ("func", "pool")
+    __slots__ = ("executor", "func")
 
-    def __init__(self, pool: Pool, func: Callable[..., Any]) -> None:
-        self.pool = pool
+    def __init__(self, executor: SubinterpreterExecutor, func: Callable[..., Any]) -> None:
+        self.executor = executor
         self.func = func
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.pool.submit(self.func, *args, **kwargs).result()
+        executor, func = self.executor, self.func
+        key = _key(func)
+        if key is not None and key in executor.on_threads:
+            return func(*args, **kwargs)
+        try:
+            future = executor.pool.submit(func, *args, **kwargs)
+        except TypeError:  # what cannot be sent to a sub-interpreter (a lock...)
+            return func(*args, **kwargs)
+        try:
+            return future.result()
+        except IncompatibleModuleError:
+            # Before the task did anything but import: this thread runs it, and every
+            # later call of that function.
+            if key is not None:
+                executor.on_threads.add(key)
+            return func(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<in a sub-interpreter: {self.func!r}>"
+
+
+def _key(func: Callable[..., Any]) -> tuple[str, str] | None:
+    """How :attr:`SubinterpreterExecutor.on_threads` knows a function (a Dask worker
+    unpickles it afresh for each task)."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if isinstance(module, str) and isinstance(qualname, str) and "<" not in qualname:
+        return module, qualname
+    return None
 
 
 class SubinterpreterExecutor(Executor):
@@ -90,6 +120,15 @@ class SubinterpreterExecutor(Executor):
     class name must not contain ``ThreadPoolExecutor``: Dask then calls it as any
     ``concurrent.futures`` executor, ``submit(_run_task_simple, task, data, delay)``.
 
+    A call that cannot run in a sub-interpreter runs on its thread instead, as
+    without the plugin (sharing the worker's GIL): one whose arguments or function
+    cannot be sent to a sub-interpreter (``TypeError`` at ``pool.submit``), and one
+    that fails with ``interpool.IncompatibleModuleError`` (it, or unpickling its
+    arguments, imports numpy, pandas... which refuse to load in a sub-interpreter);
+    from then on, every call of that function (by module and qualified name: see
+    :attr:`on_threads`) runs on the threads.  With ``Pool(fallback="processes")``
+    such calls run in a process instead.
+
     :meth:`shutdown` also shuts the pool down, with the same ``wait`` and
     ``cancel_futures`` (``cancel_futures`` also interrupts the calls running in the
     pool).
@@ -97,12 +136,15 @@ class SubinterpreterExecutor(Executor):
 
     def __init__(self, pool: Pool, threads: int) -> None:
         self.pool = pool
+        #: ``(module, qualname)`` of the functions that run on the threads: they
+        #: failed with ``IncompatibleModuleError`` in a sub-interpreter.
+        self.on_threads: set[tuple[str, str]] = set()
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="interpool-dask-task")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if args and type(args[0]) is Task and not args[0].has_subgraph():
             task = copy.copy(args[0])
-            task.func = _InPool(self.pool, task.func)
+            task.func = _InPool(self, task.func)
             args = (task, *args[1:])
         return self._threads.submit(fn, *args, **kwargs)
 
