@@ -52,7 +52,9 @@ def scheduler_tasks(client: distributed.Client) -> int:
     return count
 
 
-def test_embedded_cluster_runs_tasks_and_closes_with_shutdown() -> None:
+def test_embedded_cluster_runs_tasks_and_closes_with_shutdown(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     backend = Dask(2, address=None)
     cluster = backend._cluster
     assert cluster is not None
@@ -79,10 +81,15 @@ def test_embedded_cluster_runs_tasks_and_closes_with_shutdown() -> None:
         chunk = mapper.submit(mapper.encode(((1, 2), (1, 0), (3, 1)), 0)).result()
         assert chunk[0] == [0.5]
         assert type(chunk[1]) is ZeroDivisionError
+        capfd.readouterr()
+        caplog.clear()
     finally:
         backend.shutdown(True, False, False)
     assert backend.client.status == "closed"
     assert cluster.status.name == "closed"
+    # A clean close: nothing logged at WARNING or above, here or by the workers.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert capfd.readouterr().err == ""
     with pytest.raises(RuntimeError, match="after shutdown"):
         backend.call(operator.add, (1, 2), {}, None)
     backend.shutdown(True, False, False)  # again: harmless
