@@ -15,15 +15,17 @@ c. ``subinterpreters``: one worker process of N threads with
    ``interpool.dask_worker.SubinterpreterPlugin``: its tasks run on N
    sub-interpreters, each with its own GIL;
 
-and the plain loop in this process as the reference.  Each cluster is started, warmed
-up (a first round on small numbers, which also imports the workload in every worker
-and interpreter), timed ``--repeat`` times, and closed before the next one starts.
+and the plain loop in this process as the reference.  The three clusters are started
+side by side and warmed up (a round on small numbers, which also imports the workload
+in every worker and interpreter, then one on the real ones); then each of
+``--repeat`` rounds times the loop and each cluster in turn (the others idle), so
+that a busy spell of a noisy machine disturbs every row alike.
 
 Prints a table (median seconds, min-max, speed-up over the loop) and writes
 ``dask-<python>.json`` (machine, configuration, every sample), ``.txt`` (the table)
 and, if matplotlib is installed, ``.png`` to ``--output`` (default: this directory's
-``results/``).  Each row notes how much CPU other processes used meanwhile: on a
-busy machine, figures are disturbed.
+``results/``).  A note says how much CPU other processes used meanwhile: on a busy
+machine, figures are disturbed.
 """
 
 from __future__ import annotations
@@ -36,13 +38,19 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from distributed import Client, LocalCluster
 
-from interpool.bench.core import OtherCpu, list_schedule, machine_info, note_lines
+from interpool.bench.core import (
+    OTHER_CPU_DISTURBED,
+    OtherCpu,
+    list_schedule,
+    machine_info,
+    note_lines,
+)
 from interpool.bench.workloads import PRIMES, PRIMES_QUICK, PRIMES_TEST, is_prime
 from interpool.dask_worker import SubinterpreterPlugin
 
@@ -91,18 +99,14 @@ def run_once(client: Client, numbers: list[int]) -> float:
     return elapsed
 
 
-def time_loop(numbers: list[int], repeat: int) -> tuple[list[float], list[float]]:
-    """The loop's samples, and the time of each number (for the ceiling)."""
-    samples = []
-    per_number = [0.0] * len(numbers)
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for i, n in enumerate(numbers):
-            t = time.perf_counter()
-            is_prime(n)
-            per_number[i] += time.perf_counter() - t
-        samples.append(time.perf_counter() - start)
-    return samples, [t / repeat for t in per_number]
+def time_loop(numbers: list[int], per_number: list[float]) -> float:
+    """One round of the loop; adds the time of each number to ``per_number``."""
+    start = time.perf_counter()
+    for i, n in enumerate(numbers):
+        t = time.perf_counter()
+        is_prime(n)
+        per_number[i] += time.perf_counter() - t
+    return time.perf_counter() - start
 
 
 def progress(message: str) -> None:
@@ -120,41 +124,42 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     started = time.perf_counter()
 
-    progress("loop")
-    with OtherCpu() as other:
-        loop, per_number = time_loop(numbers, args.repeat)
     rows: dict[str, dict[str, Any]] = {
-        "loop": {
-            "description": "for loop in this process",
-            "samples": loop,
-            "other_cpu": other.percent,
-        }
+        "loop": {"description": "for loop in this process", "samples": []}
     }
-    for name, description, shape, plugin in CLUSTERS:
-        processes, threads = shape(n)
-        progress(f"{name}: starting {processes} process(es) x {threads} thread(s)")
-        with cluster(processes, threads, plugin) as client:
+    clients: dict[str, Client] = {}
+    per_number = [0.0] * len(numbers)
+    with ExitStack() as stack:
+        for name, description, shape, plugin in CLUSTERS:
+            processes, threads = shape(n)
+            progress(f"{name}: starting {processes} process(es) x {threads} thread(s)")
+            client = stack.enter_context(cluster(processes, threads, plugin))
             run_once(client, PRIMES_TEST)  # imports, interpreters, connections
             run_once(client, numbers)
-            with OtherCpu() as other:
-                samples = []
-                for i in range(args.repeat):
-                    samples.append(run_once(client, numbers))
-                    progress(f"{name}: {i + 1}/{args.repeat} {samples[-1]:.3f} s")
-        rows[name] = {
-            "description": description.replace("N", str(n)),
-            "worker_processes": processes,
-            "threads_per_worker": threads,
-            "plugin": plugin,
-            "samples": samples,
-            "other_cpu": other.percent,
-        }
+            clients[name] = client
+            rows[name] = {
+                "description": description.replace("N", str(n)),
+                "worker_processes": processes,
+                "threads_per_worker": threads,
+                "plugin": plugin,
+                "samples": [],
+            }
+        # Round after round, each row in turn: a busy spell of the machine disturbs
+        # every row alike rather than one.
+        with OtherCpu() as other:
+            for i in range(args.repeat):
+                rows["loop"]["samples"].append(time_loop(numbers, per_number))
+                for name, client in clients.items():
+                    rows[name]["samples"].append(run_once(client, numbers))
+                progress(f"round {i + 1}/{args.repeat}")
+    per_number = [t / args.repeat for t in per_number]
     ceiling = sum(per_number) / list_schedule(per_number, n)
     document = {
         "benchmark": "interpool-dask-workers",
         "schema_version": 1,
         "machine": info,
         "load_average_after": list(os.getloadavg()),
+        "other_cpu_percent": other.percent,
         "duration_seconds": time.perf_counter() - started,
         "config": {
             "numbers": numbers,
@@ -187,16 +192,15 @@ def render(document: dict[str, Any]) -> str:
         f"{document['load_average_after'][0]:.2f} after; N = {config['threads_in_all']}, "
         f"medians of {config['repeat']} repeats; {info['date']}",
         "",
-        f"{'':<16} {'workers':<52} {'seconds':>7} {'min-max':>11} {'vs loop':>7}  other CPU",
-        f"{'-' * 16} {'-' * 52} {'-' * 7} {'-' * 11} {'-' * 7}  ---------",
+        f"{'':<16} {'workers':<52} {'seconds':>7} {'min-max':>11} {'vs loop':>7}",
+        f"{'-' * 16} {'-' * 52} {'-' * 7} {'-' * 11} {'-' * 7}",
     ]
     for name, row in rows.items():
         median = statistics.median(row["samples"])
         spread = f"{min(row['samples']):.2f}-{max(row['samples']):.2f}"
-        other = "" if row["other_cpu"] is None else f"{row['other_cpu']:.0f}%"
         lines.append(
             f"{name:<16} {row['description']:<52} {median:>7.2f} {spread:>11} "
-            f"{loop / median:>6.2f}x  {other}"
+            f"{loop / median:>6.2f}x"
         )
     times = ", ".join(f"{t:.3f}" for t in config["per_number_seconds"])
     lines += note_lines(
@@ -204,12 +208,20 @@ def render(document: dict[str, Any]) -> str:
             f"ceiling: the numbers take {times} s each in the loop; N = "
             f"{config['threads_in_all']} workers taking them in order cannot beat "
             f"{config['ceiling_speedup']:.2f}x over the loop.",
-            "one Dask task per number (client.map, pure=False, then gather); each row's "
-            "cluster was warmed up first; 'other CPU' is what other processes used "
-            "meanwhile (above ~5%: disturbed).",
+            "one Dask task per number (client.map, pure=False, then gather); the three "
+            "clusters run side by side (the idle ones wait), each warmed up first, and "
+            "the rounds take each row in turn.",
+            other_note(document["other_cpu_percent"]),
         ]
     )
     return "\n".join(lines)
+
+
+def other_note(percent: float | None) -> str:
+    if percent is None:
+        return "other processes' CPU use: unknown on this system."
+    verdict = " (disturbed: re-run on a quiet machine)" if percent > OTHER_CPU_DISTURBED else ""
+    return f"other processes used {percent:.0f}% of the CPUs meanwhile{verdict}."
 
 
 def chart(document: dict[str, Any], path: Path) -> None:
