@@ -166,6 +166,16 @@ class Dask:
         self._closed = False
         self._closer: threading.Thread | None = None
         self._pending: set[_DaskFuture[Any]] = set()
+        # Done tasks, queued by Dask's callbacks for the collector thread, which
+        # fetches the results of those that finished in one ``client.gather``: one
+        # round trip per batch instead of per task.
+        self._arrived: list[_Arrival] = []
+        self._arrival = threading.Condition(threading.Lock())
+        self._stopping = False
+        self._collector = threading.Thread(
+            target=self._collect, name="interpool-dask-results", daemon=True
+        )
+        self._collector.start()
 
     def _register_initializer(self, blob: bytes) -> None:
         from .dask_worker import _RunInitializer
@@ -232,8 +242,41 @@ class Dask:
         if limit is not None:
             future._deadline = _deadlines.at(limit, lambda: future._expire(limit))
         # Dask runs this on its callback thread, at once if the task is done already.
-        inner.add_done_callback(lambda inner: future._settle(inner, decode))
+        inner.add_done_callback(lambda inner: self._arrive((future, inner, decode)))
         return future
+
+    # -- collecting results ------------------------------------------------------------
+
+    def _arrive(self, arrival: _Arrival) -> None:
+        with self._arrival:
+            self._arrived.append(arrival)
+            self._arrival.notify()
+
+    def _collect(self) -> None:
+        """The collector thread: complete the futures of the tasks that are done,
+        in batches, until :meth:`_close` stops it."""
+        while True:
+            with self._arrival:
+                while not self._arrived and not self._stopping:
+                    self._arrival.wait()
+                batch, self._arrived = self._arrived, []
+            if not batch:
+                return
+            self._deliver(batch)
+
+    def _deliver(self, batch: list[_Arrival]) -> None:
+        finished = [a for a in batch if a[1].status == "finished" and not a[0].done()]
+        others = [a for a in batch if a[1].status != "finished"]
+        if finished:
+            try:
+                replies = self._client.gather([inner for _, inner, _ in finished])
+            except Exception:  # noqa: BLE001 - one by one: each gets its own error
+                others += finished
+            else:
+                for (future, _, decode), reply in zip(finished, replies, strict=True):
+                    future._complete(decode, reply)
+        for future, inner, decode in others:
+            future._settle(inner, decode)
 
     def _release(self, inner: DaskFuture) -> None:
         """Cancel ``inner``'s task in the cluster, without waiting for the scheduler
@@ -267,7 +310,9 @@ class Dask:
             # (It fails if the client is closing: everything is released then.)
             with contextlib.suppress(Exception):
                 self._client.cancel(inners)
-        if wait:
+        # (Not from the collector thread, in a future's callback: the closer waits for
+        # the futures the collector completes.)
+        if wait and threading.current_thread() is not self._collector:
             closer.join()
 
     def _close(self) -> None:
@@ -288,8 +333,13 @@ class Dask:
         try:
             self._client.close()
         finally:
-            if self._cluster is not None:
-                self._cluster.close()
+            try:
+                if self._cluster is not None:
+                    self._cluster.close()
+            finally:
+                with self._arrival:
+                    self._stopping = True
+                    self._arrival.notify()
 
     def join(self) -> None:
         """Block until a started shutdown has closed the client and the cluster."""
@@ -302,6 +352,10 @@ class Dask:
         """The Dask client (for what this backend does not offer: ``client.run``,
         the dashboard link, scaling...)."""
         return self._client
+
+
+#: A done Dask task: our future, Dask's, and how to decode what the task returned.
+_Arrival = tuple["_DaskFuture[Any]", DaskFuture, Callable[[Any], tuple[bool, Any]]]
 
 
 class _DaskMapper:
@@ -325,8 +379,8 @@ class _DaskMapper:
 
 
 class _DaskFuture[T](Future[T]):
-    """The caller's future of a Dask task (``_inner``), completed from it by
-    :meth:`_settle`; it stays pending until then (Dask does not report when a task
+    """The caller's future of a Dask task (``_inner``), completed from it by the
+    backend's collector thread; it stays pending until then (Dask does not report when a task
     starts, so ``running()`` is ``False``)."""
 
     def __init__(self, backend: Dask) -> None:
@@ -369,20 +423,33 @@ class _DaskFuture[T](Future[T]):
         self._forget(release=True)
 
     def _settle(self, inner: DaskFuture, decode: Callable[[Any], tuple[bool, Any]]) -> None:
-        """Dask's callback: ``inner`` is done (finished, failed or cancelled)."""
+        """Complete the future from ``inner``, done (finished, failed or cancelled),
+        on its own."""
         if inner.status == "cancelled":
             if Future.cancel(self):  # cancelled by someone else: the client closed...
                 self._forget(release=False)
             return
         try:
-            ok, value = decode(inner.result())
+            reply = inner.result()
         except BaseException as exc:  # noqa: BLE001 - KilledWorker, a closed client...
             if isinstance(exc, ModuleNotFoundError) and exc.name == "interpool":
                 exc.add_note(
                     "interpool: the Dask workers run interpool's task wrapper: install "
                     "interpool on them"
                 )
+            self._finish(False, exc)
+        else:
+            self._complete(decode, reply)
+
+    def _complete(self, decode: Callable[[Any], tuple[bool, Any]], reply: Any) -> None:
+        """Complete the future from what its task returned."""
+        try:
+            ok, value = decode(reply)
+        except BaseException as exc:  # noqa: BLE001 - a bug here must not hang the caller
             ok, value = False, exc
+        self._finish(ok, value)
+
+    def _finish(self, ok: bool, value: Any) -> None:
         if not self._start_finishing():
             return
         if ok:
