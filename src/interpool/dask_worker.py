@@ -88,6 +88,11 @@ class _InPool:
             future = executor.pool.submit(func, *args, **kwargs)
         except TypeError:  # what cannot be sent to a sub-interpreter (a lock...)
             return func(*args, **kwargs)
+        except RuntimeError:
+            if not executor.closed:
+                raise
+            # The plugin was removed while this task waited for its thread.
+            return func(*args, **kwargs)
         try:
             return future.result()
         except IncompatibleModuleError:
@@ -126,8 +131,11 @@ class SubinterpreterExecutor(Executor):
     that fails with ``interpool.IncompatibleModuleError`` (it, or unpickling its
     arguments, imports numpy, pandas... which refuse to load in a sub-interpreter);
     from then on, every call of that function (by module and qualified name: see
-    :attr:`on_threads`) runs on the threads.  With ``Pool(fallback="processes")``
-    such calls run in a process instead.
+    :attr:`on_threads`) runs on the threads.  (Such a call runs again on its thread:
+    harmless when the import comes first, as it usually does.)  With
+    ``Pool(fallback="processes")`` such calls run in a process instead.  A task
+    still waiting for its thread when the executor is shut down runs on that thread
+    too.
 
     :meth:`shutdown` also shuts the pool down, with the same ``wait`` and
     ``cancel_futures`` (``cancel_futures`` also interrupts the calls running in the
@@ -139,6 +147,8 @@ class SubinterpreterExecutor(Executor):
         #: ``(module, qualname)`` of the functions that run on the threads: they
         #: failed with ``IncompatibleModuleError`` in a sub-interpreter.
         self.on_threads: set[tuple[str, str]] = set()
+        #: Whether :meth:`shutdown` was called.
+        self.closed = False
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="interpool-dask-task")
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -149,6 +159,7 @@ class SubinterpreterExecutor(Executor):
         return self._threads.submit(fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.closed = True
         self.pool.shutdown(wait, cancel_futures=cancel_futures, cancel_running=cancel_futures)
         self._threads.shutdown(wait, cancel_futures=cancel_futures)
 
