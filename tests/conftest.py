@@ -10,6 +10,7 @@ import pytest
 
 import interpool
 
+from .dask_fixtures import dask_address  # noqa: F401 - a session-scoped Dask cluster
 from .support import pool_threads, wait_until, warm_up
 
 
@@ -49,12 +50,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         os._exit(_exit_status or 1)
 
-
-@pytest.fixture(scope="session")
-def dask_address() -> Iterator[str]:
-    """TEMPORARY (until the Dask branch lands): a LocalCluster on 127.0.0.1."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-    ) as cluster:
-        yield cluster.scheduler_address
