@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ import interpool
 
 from . import actor_tasks as at
 from . import backend_tasks as bt
-from .support import PATIENCE
+from .support import PATIENCE, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,15 +77,19 @@ def test_a_call_past_its_time_limit_loses_the_actor(bpool: interpool.Pool) -> No
     counter.close()
 
 
-def test_cancel_leaves_a_running_call_alone_unless_asked(bpool: interpool.Pool) -> None:
+def test_cancel_leaves_a_running_call_alone_unless_asked(
+    bpool: interpool.Pool, tmp_path: Path
+) -> None:
+    started, gate = tmp_path / "started", tmp_path / "gate"
     with bpool.actor(at.Counter) as counter:
-        running = counter.spin(0.5)
+        running = counter.blocked(str(started), str(gate), PATIENCE)
         queued = counter.increment()
-        time.sleep(0.2)
+        assert wait_until(started.exists)
         assert queued.cancel()
         assert not running.cancel()
-        assert running.result(timeout=PATIENCE) >= 0.5
-        assert counter.get().result(timeout=PATIENCE) == 0  # the cancelled call never ran
+        gate.touch()
+        assert running.result(timeout=PATIENCE) == 1
+        assert counter.get().result(timeout=PATIENCE) == 1  # the cancelled call never ran
 
 
 def test_dask_refuses_actors_and_says_what_to_use(dask_address: str) -> None:
