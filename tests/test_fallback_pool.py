@@ -135,3 +135,14 @@ def test_a_pool_that_never_falls_back_starts_no_process() -> None:
 def test_invalid_fallback_is_refused() -> None:
     with pytest.raises(ValueError, match='fallback must be None or "processes"'):
         interpool.Pool(1, fallback="threads")  # type: ignore[arg-type]
+
+
+def test_a_rerouted_task_keeps_its_time_limit_and_its_process_is_killed() -> None:
+    with interpool.Pool(1, fallback="processes") as pool:
+        assert pool.submit(nt.numpy_sum, 10).result(timeout=PATIENCE) == 45  # now rerouted
+        started = time.monotonic()
+        future = pool.options(task_timeout=0.5).submit(nt.numpy_sleep, 30)
+        with pytest.raises(TimeoutError, match="killed"):
+            future.result(timeout=PATIENCE)
+        assert time.monotonic() - started < 10
+        assert pool.submit(nt.numpy_sum, 4).result(timeout=PATIENCE) == 6

@@ -5,8 +5,9 @@ its arguments encoded (``_transport``), and handed to the :class:`~._scheduler.S
 with a :class:`~._future.PoolFuture`; the scheduler's workers (``_workers``,
 ``_worker``) run it and the collector completes the future.  With
 ``fallback="processes"`` every task goes through a :class:`~._reroute.Rerouter`,
-which runs it again in a process if it hits an extension module that cannot load in
-a sub-interpreter.
+which runs it again on the workers of a processes backend
+(:class:`~._backend_processes.Processes`) if it hits an extension module that cannot
+load in a sub-interpreter.
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ class Interpreters:
         self.reroute: Rerouter | None = None
         if fallback:
             # Imported only here: multiprocessing costs the pool's start-up ~10 ms.
-            from ._fallback import ProcessFallback
+            from ._backend_processes import Processes
             from ._reroute import Rerouter
 
             self.reroute = Rerouter(
-                ProcessFallback(max_workers, path=path, initializer=initializer, initargs=initargs)
+                Processes(
+                    max_workers,
+                    path=path,
+                    initializer=initializer,
+                    initargs=initargs,
+                    max_tasks_per_worker=max_tasks_per_worker,
+                )
             )
         self.scheduler = Scheduler(
             max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle_timeout or 0.0,
@@ -90,7 +97,7 @@ class Interpreters:
                 scheduler.submit(future, key, _worker.CALL, a, b, limit)
                 return future
 
-            return self.reroute.call(key, fn, args, kwargs, to_interpreter)
+            return self.reroute.call(key, fn, args, kwargs, to_interpreter, limit=limit)
         future: PoolFuture[Any] = PoolFuture(scheduler)
         scheduler.submit(future, key, _worker.CALL, a, b, limit)
         return future
@@ -152,7 +159,7 @@ class _Mapper:
                 scheduler.submit(future, key, _worker.CHUNK, payload, fmt, limit)
                 return future
 
-            return backend.reroute.chunk(key, self._fn, chunk, to_interpreter)
+            return backend.reroute.chunk(key, self._fn, chunk, to_interpreter, limit=limit)
         future: PoolFuture[Any] = PoolFuture(scheduler)
         scheduler.submit(future, key, _worker.CHUNK, payload, fmt, limit)
         return future

@@ -18,7 +18,7 @@ segfault, killed from outside), that task fails with :class:`WorkerCrashed` and 
 process is replaced.  Nothing else is affected (unlike ``ProcessPoolExecutor``,
 which then breaks for good).
 
-Callables and values cross pickled: plain pickle when the pickle does not mention
+Callables and values cross pickled (``_pickled``): plain pickle when the pickle does not mention
 ``__main__``; otherwise, or when plain pickle cannot (lambdas, closures, nested
 functions, classes defined in a function), cloudpickle, which sends them by value.
 So functions of the REPL, ``python -c``, stdin or a script run with ``python -m
@@ -41,7 +41,6 @@ import signal
 import sys
 import threading
 import time
-import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -52,6 +51,8 @@ from typing import Any
 
 from ._backend import BackendName, ChunkOutcome
 from ._errors import BrokenPool, WorkerCrashed, rebuild_exception
+from ._future import cancel_running
+from ._pickled import NEXT, decode_call, decode_chunk, dump_sent, run_call, run_chunk
 from ._transport import encode_error
 
 __all__ = ["ProcessFuture", "Processes"]
@@ -66,18 +67,16 @@ _START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_me
 STOP_GRACE = 5.0
 
 # Messages.  Caller to process: ``(kind, payload, progress)`` or ``None`` (exit).
-# Process to caller: ``(_READY, pid)``, ``(_INIT_FAILED, error info)``, ``_NEXT`` (a
-# chunk's call finished; only with ``progress``), then the reply:
-# ``(_OK, pickled result)`` or ``(_ERROR, error info)`` for a call,
-# ``(_CHUNK, (pickled results, error info or None))`` for a chunk.
+# Process to caller: ``(_READY, pid)``, ``(_INIT_FAILED, error info)``, ``NEXT`` (a
+# chunk's call finished; only with ``progress``), then the reply: ``(_CALL_DONE,
+# _pickled.run_call's reply)`` for a call, ``(_CHUNK_DONE, _pickled.run_chunk's reply)``
+# for a chunk.
 _CALL = 0
 _MAP = 1
-_READY = 2
-_INIT_FAILED = 3
-_OK = 4
-_ERROR = 5
-_CHUNK = 6
-_NEXT = 7
+_READY = 10
+_INIT_FAILED = 11
+_CALL_DONE = 12
+_CHUNK_DONE = 13
 
 # A task's states (changed under the backend's lock).
 _QUEUED = 0
@@ -186,7 +185,7 @@ class Processes:
         self._path = tuple(p for p in (sys.path if path is None else path) if isinstance(p, str))
         self._init: bytes | None = None
         if initializer is not None:
-            self._init = _dump_sent((initializer, tuple(initargs)), "the initializer")
+            self._init = dump_sent((initializer, tuple(initargs)), "the initializer")
         self._max_tasks = max_tasks_per_worker or 0
         # Reentrant: a future's callbacks may run in a thread that holds it.
         self._lock = threading.RLock()
@@ -217,13 +216,13 @@ class Processes:
         ``limit`` and cancellation).  Raises ``TypeError`` at once if ``fn`` or an
         argument cannot be pickled (a lock, a socket...), ``RuntimeError`` after
         :meth:`shutdown`, ``BrokenPool`` once the backend is broken."""
-        blob = _dump_sent((fn, tuple(args), dict(kwargs or {})), "the call")
+        blob = dump_sent((fn, tuple(args), dict(kwargs or {})), "the call")
         return self._submit(_CALL, blob, limit)
 
     def mapper(self, fn: Callable[..., Any], limit: float | None = None) -> _Mapper:
         """How ``map`` sends chunks of ``fn`` calls to processes (``fn`` is pickled
         once, here: ``TypeError`` if it cannot be); ``limit`` applies to each call."""
-        return _Mapper(self, _dump_sent(fn, "the function"), limit)
+        return _Mapper(self, dump_sent(fn, "the function"), limit)
 
     def _submit(self, kind: int, payload: Any, limit: float | None) -> ProcessFuture[Any]:
         future: ProcessFuture[Any] = ProcessFuture(self)
@@ -279,7 +278,7 @@ class Processes:
             if Future.cancel(future):
                 future.set_running_or_notify_cancel()
             return True
-        return _cancel_running(future)
+        return cancel_running(future)
 
     # -- the workers ---------------------------------------------------------------------
 
@@ -385,7 +384,7 @@ class Processes:
                     timed_out = True
                     break
                 reply = conn.recv()
-                if reply != _NEXT:
+                if reply != NEXT:
                     break
                 # A chunk's call finished: the next one has the whole limit.
                 deadline = None if limit is None else time.monotonic() + limit
@@ -569,27 +568,11 @@ class _Mapper:
 
     def encode(self, chunk: tuple[tuple[Any, ...], ...], start: int) -> bytes:
         """The chunk's argument tuples, pickled (``TypeError`` if one cannot be)."""
-        return _dump_sent(tuple(chunk), "the chunk")
+        return dump_sent(tuple(chunk), "the chunk")
 
     def submit(self, encoded: bytes) -> Future[ChunkOutcome]:
         """Run an encoded chunk in one process; its future gives ``(results, error)``."""
         return self._owner._submit(_MAP, (self._fn, encoded), self._limit)
-
-
-def _cancel_running(future: Future[Any]) -> bool:
-    """Cancel a future that is running (``Future.cancel`` refuses to)."""
-    with future._condition:
-        state = future._state
-        if state in ("CANCELLED", "CANCELLED_AND_NOTIFIED"):
-            return True
-        if state != "RUNNING":
-            return False
-        future._state = "CANCELLED_AND_NOTIFIED"
-        for waiter in future._waiters:
-            waiter.add_cancelled(future)
-        future._condition.notify_all()
-    future._invoke_callbacks()  # type: ignore[attr-defined]
-    return True
 
 
 def _ended(conn: Connection | None) -> bool:
@@ -624,7 +607,7 @@ def _main_file_hidden() -> Iterator[None]:
     ``multiprocessing`` makes each new process (and the forkserver) run the file that
     ``__main__.__file__`` names, and the process dies if there is none: a program
     read from stdin has ``__file__ == "<stdin>"``.  Such a ``__main__`` is not needed:
-    what refers to it is sent by value (see :func:`_dump`).  Another thread reading
+    what refers to it is sent by value (see ``_pickled.dump``).  Another thread reading
     ``__main__.__file__`` meanwhile would miss it, a small price for such programs."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
@@ -639,73 +622,13 @@ def _main_file_hidden() -> Iterator[None]:
         main.__file__ = path  # type: ignore[union-attr]
 
 
-# -- pickling, both sides ----------------------------------------------------------------
-
-
-def _dump(value: Any) -> bytes:
-    """``value`` pickled for the other side: plain pickle if it can and the pickle does
-    not mention ``__main__`` (whose objects the other side may not find by name),
-    else cloudpickle, by value.  Raises the error of the pickler that was tried last."""
-    try:
-        data = pickle.dumps(value, protocol=5)
-    except Exception:  # noqa: BLE001 - cloudpickle may still manage
-        data = None
-    if data is not None and b"__main__" not in data:
-        return data
-    import cloudpickle  # type: ignore[import-untyped]
-
-    try:
-        by_value: bytes = cloudpickle.dumps(value, protocol=5)
-    except Exception:
-        if data is None:
-            raise
-        return data  # a __main__ that the other side loads, as multiprocessing does
-    return by_value
-
-
-def _dump_sent(value: Any, what: str) -> bytes:
-    try:
-        return _dump(value)
-    except Exception as exc:
-        raise TypeError(
-            f"interpool: cannot send {what} to a process worker: {type(exc).__name__}: "
-            f"{exc}. A process receives a pickled copy of the callable and its "
-            "arguments: create locks, sockets, open files and the like inside the "
-            "task instead."
-        ) from exc
-
-
-def _unsendable_result(value: Any, exc: Exception) -> TypeError:
-    t = type(value)
-    return TypeError(
-        f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
-        f"sent back from the process worker: {exc}. Return a picklable value."
-    )
-
-
-def _unrebuildable_result(exc: Exception) -> TypeError:
-    error = TypeError(
-        f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
-        "values whose classes the caller can import (defined in a module, not only in "
-        "the process worker), and whose unpickling works outside the worker."
-    )
-    error.__cause__ = exc
-    return error
+# -- caller side ------------------------------------------------------------------------
 
 
 def _decode(reply: tuple[int, Any]) -> tuple[bool, Any]:
     """``(True, value)`` or ``(False, exception)`` from a process's reply."""
-    status, payload = reply
-    if status == _ERROR:
-        return False, rebuild_exception(payload)
-    try:
-        if status == _OK:
-            return True, pickle.loads(payload)
-        data, info = payload
-        values = pickle.loads(data)
-    except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
-        return False, _unrebuildable_result(exc)
-    return True, (values, None if info is None else rebuild_exception(info))
+    kind, payload = reply
+    return decode_call(payload) if kind == _CALL_DONE else decode_chunk(payload)
 
 
 # -- process side ------------------------------------------------------------------------
@@ -733,63 +656,7 @@ def _serve(conn: Connection, path: tuple[str, ...], init: bytes | None) -> None:
             return
         kind, payload, progress = message
         if kind == _CALL:
-            conn.send(_run_call(payload))
+            conn.send((_CALL_DONE, run_call(payload)))
         else:
             fn_blob, chunk_blob = payload
-            conn.send((_CHUNK, _run_chunk(fn_blob, chunk_blob, conn if progress else None)))
-
-
-def _awaited(value: Any) -> Any:
-    """``value``, or what it returns if it is a coroutine (an ``async def`` task),
-    run to completion on an event loop of its own: a task holds its process anyway."""
-    if isinstance(value, types.CoroutineType):
-        import asyncio
-
-        return asyncio.run(value)
-    return value
-
-
-def _run_call(blob: bytes) -> tuple[int, Any]:
-    """Run a call: ``(_OK, pickled result)`` or ``(_ERROR, error info)``.  Never
-    raises: what the task raises (``SystemExit`` and ``KeyboardInterrupt`` too) fails
-    that task only."""
-    try:
-        fn, args, kwargs = pickle.loads(blob)
-        value = _awaited(fn(*args, **kwargs))
-    except BaseException as exc:  # noqa: BLE001 - sent back to the caller
-        return _ERROR, encode_error(exc)
-    try:
-        return _OK, _dump(value)
-    except Exception as exc:  # noqa: BLE001 - sent back to the caller
-        return _ERROR, encode_error(_unsendable_result(value, exc))
-
-
-def _run_chunk(
-    fn_blob: bytes, chunk_blob: bytes, progress: Connection | None
-) -> tuple[bytes, ErrorInfo | None]:
-    """Run a chunk: ``(pickled list of results, error info or None)``, stopping at
-    the first error.  With ``progress``, ``_NEXT`` is sent there after each call but
-    the last (the caller's time limit is per call)."""
-    results: list[Any] = []
-    error = None
-    try:
-        fn = pickle.loads(fn_blob)
-        chunk = pickle.loads(chunk_blob)
-        last = len(chunk) - 1
-        for i, args in enumerate(chunk):
-            results.append(_awaited(fn(*args)))
-            if progress is not None and i < last:
-                progress.send(_NEXT)
-    except BaseException as exc:  # noqa: BLE001 - sent back to the caller
-        error = encode_error(exc)
-    try:
-        return _dump(results), error
-    except Exception:
-        # As for a call that raised: the results before the first one that cannot
-        # be sent back, then the error for that one.
-        for i, value in enumerate(results):
-            try:
-                _dump(value)
-            except Exception as exc:  # noqa: BLE001 - becomes the item's error
-                return _dump(results[:i]), encode_error(_unsendable_result(value, exc))
-        raise
+            conn.send((_CHUNK_DONE, run_chunk(fn_blob, chunk_blob, conn if progress else None)))

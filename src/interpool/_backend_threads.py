@@ -28,11 +28,11 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import TYPE_CHECKING, Any
 
 from . import _deadlines
 from ._errors import BrokenPool
+from ._future import cancel_running
 
 if TYPE_CHECKING:
     from ._backend import BackendName, ChunkOutcome
@@ -286,7 +286,7 @@ class Threads:
             with contextlib.suppress(Exception):
                 future.set_exception(error)
             return False
-        return _force_cancel(future)
+        return cancel_running(future)
 
     def _repeat(self, worker: _Worker, task: _Task) -> None:
         def again() -> None:
@@ -388,23 +388,6 @@ def _awaited(value: Any) -> Any:
     if isinstance(value, types.CoroutineType):
         return asyncio.run(value)
     return value
-
-
-def _force_cancel(future: Future[Any]) -> bool:
-    """Cancel a running future (``Future.cancel`` refuses): its waiters and callbacks
-    see it cancelled.  False if it finished meanwhile."""
-    with future._condition:
-        state = future._state
-        if state == FINISHED:
-            return False
-        if state in (CANCELLED, CANCELLED_AND_NOTIFIED):
-            return True
-        future._state = CANCELLED_AND_NOTIFIED
-        for waiter in future._waiters:
-            waiter.add_cancelled(future)
-        future._condition.notify_all()
-    future._invoke_callbacks()  # type: ignore[attr-defined]
-    return True
 
 
 def _at_exit() -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-__all__ = ["NOT_DONE", "RUNNING", "SPIN_SECONDS", "PoolFuture"]
+__all__ = ["NOT_DONE", "RUNNING", "SPIN_SECONDS", "PoolFuture", "cancel_running"]
 
 #: How long a caller blocked in ``result()`` polls for its result before sleeping.
 SPIN_SECONDS = 200e-6
@@ -126,3 +126,22 @@ class PoolFuture[T](Future[T]):
                 self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS)
             )
         return super().exception(timeout)
+
+
+def cancel_running(future: Future[Any]) -> bool:
+    """Cancel a future whose task is running (``Future.cancel`` refuses to): its
+    waiters (``wait``, ``as_completed``) and callbacks see it cancelled.  True if it is
+    (now) cancelled, False if it is pending or finished.  For backends that stop the
+    running task themselves (the threads and processes backends)."""
+    with future._condition:
+        state = future._state
+        if state in ("CANCELLED", "CANCELLED_AND_NOTIFIED"):
+            return True
+        if state != RUNNING:
+            return False
+        future._state = "CANCELLED_AND_NOTIFIED"
+        for waiter in future._waiters:
+            waiter.add_cancelled(future)
+        future._condition.notify_all()
+    future._invoke_callbacks()  # type: ignore[attr-defined]
+    return True

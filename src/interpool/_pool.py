@@ -114,8 +114,10 @@ class Pool(Executor):
             with ``IncompatibleModuleError`` (it imports numpy, orjson... which
             cannot load in a sub-interpreter), and from then on every call of the
             same function.  The processes (up to ``max_workers``, started on first
-            need, with the same ``initializer``) get copies of the arguments; time
-            limits and interruption do not apply there.  ``None`` (the default):
+            need, with the same ``initializer``) are the processes backend's: they
+            get copies of the arguments, a time limit or a cancellation kills the
+            task's process, and a process that dies fails its task alone
+            (``WorkerCrashed``).  ``None`` (the default):
             such tasks fail with ``IncompatibleModuleError``.  Interpreters only.
         interpreter: how each worker interpreter is created: ``"isolated"`` (the
             default, also meant by ``None``: its own GIL, so workers run in parallel; only extension
