@@ -57,10 +57,6 @@ from ._transport import encode_error
 
 __all__ = ["ProcessFuture", "Processes"]
 
-#: What ``_transport.encode_error`` makes of an exception, for
-#: ``_errors.rebuild_exception`` (opaque here).
-ErrorInfo = Any
-
 _START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 #: How long a worker waits for an idle process to exit when asked, before killing it.
