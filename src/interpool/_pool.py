@@ -322,12 +322,14 @@ class Pool(Executor):
                 ``TimeoutError`` for a result that is not ready; the rest is cancelled.
             chunksize: how many calls are sent to a worker as one task.  ``None`` (the
                 default) picks one: about 8 chunks per worker, at most
-                ``MAX_AUTO_CHUNKSIZE``, and 1 when the input's length is unknown and
-                ``buffersize`` is set.  Pass ``1`` for one task per call.
+                ``MAX_AUTO_CHUNKSIZE``, and 1 when the input is read lazily and has no
+                ``len()``.  Pass ``1`` for one task per call.
             buffersize: with a value, at most that many chunks are submitted ahead of
                 the results yielded so far, so the input is consumed lazily (it may
                 then be infinite).  Without, the input is consumed at once, as the
-                standard library does.
+                standard library does, except on the Dask backend, which is lazy by
+                default (a few chunks per worker thread ahead), so that a large input
+                does not flood the cluster's scheduler.
             progress: ``True`` shows a tqdm progress bar in the caller, advanced by
                 one per result yielded, with a total when the inputs have ``len()``;
                 a dict of ``tqdm()`` keyword arguments makes one with them; a bar
@@ -368,7 +370,7 @@ class Pool(Executor):
         if buffersize is None:
             args = list(args)
         if chunksize is None:
-            chunksize = self._auto_chunksize(args)
+            chunksize = self._auto_chunksize(args, iterables)
         size = chunksize
         chunks = enumerate(itertools.batched(args, size, strict=False))
         submit_encoded = cast("Callable[[Any], _ChunkFuture]", mapper.submit)
@@ -392,10 +394,18 @@ class Pool(Executor):
         del first
         return _map_results(futures, end, chunks, submit_chunk)
 
-    def _auto_chunksize(self, args: Iterable[Any]) -> int:
-        if not isinstance(args, list):
-            return 1
-        return max(1, min(len(args) // (8 * self.max_workers), MAX_AUTO_CHUNKSIZE))
+    def _auto_chunksize(self, args: Iterable[Any], iterables: tuple[Iterable[Any], ...]) -> int:
+        """About 8 chunks per worker, from the number of calls: known when the input
+        was read at once (``args`` a list) or when every input has a ``len()`` (a
+        lazy ``map`` over lists and ranges, the Dask backend's default); else 1."""
+        if isinstance(args, list):
+            count = len(args)
+        else:
+            try:
+                count = min(len(it) for it in iterables)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return 1
+        return max(1, min(count // (8 * self.max_workers), MAX_AUTO_CHUNKSIZE))
 
     @overload
     async def run[**P, R](
