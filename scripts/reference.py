@@ -89,24 +89,41 @@ def _class(name: str, cls: type) -> list[str]:
     return lines
 
 
+def _entries(module: object, prefix: str) -> list[str]:
+    lines: list[str] = []
+    names = sorted(module.__all__, key=lambda n: (n != "Pool", n.lower()))  # type: ignore[attr-defined]
+    for name in names:
+        obj = getattr(module, name)
+        if inspect.isclass(obj):
+            lines += _class(prefix + name, obj)
+        else:
+            lines += [f"## `{prefix}{name}`", "", "*function*", "", "```text"]
+            lines += [f"{prefix}{name}{_signature(obj)}", "```", "", _doc(obj), ""]
+    return lines
+
+
 def render() -> str:
-    """The reference, as Markdown."""
+    """The reference, as Markdown: the package's names, then those of
+    ``interpool.dask_worker`` (sub-interpreters in Dask workers; needs the ``dask``
+    extra)."""
     import interpool
+    import interpool.dask_worker
 
     names = sorted(interpool.__all__, key=lambda n: (n != "Pool", n.lower()))
+    extra = [f"dask_worker.{n}" for n in sorted(interpool.dask_worker.__all__)]
     lines = [
         _HEADER.rstrip("\n"),
         "",
-        "Contents: " + ", ".join(f"[`{n}`](#{n.lower()})" for n in names),
+        "Contents: "
+        + ", ".join(f"[`{n}`](#{n.lower().replace('.', '')})" for n in [*names, *extra]),
         "",
+        *_entries(interpool, ""),
+        "# `interpool.dask_worker`",
+        "",
+        _doc(interpool.dask_worker),
+        "",
+        *_entries(interpool.dask_worker, "dask_worker."),
     ]
-    for name in names:
-        obj = getattr(interpool, name)
-        if inspect.isclass(obj):
-            lines += _class(name, obj)
-        else:
-            lines += [f"## `{name}`", "", "*function*", "", "```text"]
-            lines += [f"{name}{_signature(obj)}", "```", "", _doc(obj), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
