@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from itertools import count
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 from . import _actor_host, _worker
 from ._aio import result_of
@@ -112,6 +112,15 @@ class _State:
         )
         error.__cause__ = self.lost_cause
         return error
+
+    def raise_refusal(self, exc: RuntimeError) -> NoReturn:
+        """Raise what the actor's pool refusing a call (``exc``, as after its
+        shutdown) means for the caller: closed, lost, or ``exc`` itself."""
+        if self.closed:
+            raise self.closed_error() from None
+        if self.lost is not None:
+            raise self.lost_error() from None
+        raise exc
 
     def closed_error(self) -> RuntimeError:
         return RuntimeError(f"interpool: actor {self.name} is closed; it cannot take calls")
@@ -476,12 +485,8 @@ class Actor[T]:
         future = _CallFuture(scheduler, state, f"call {name!r}")
         try:
             scheduler.submit(future, _CALL_KEY, _worker.CALL, a, b, limit)
-        except RuntimeError:
-            if state.closed:
-                raise state.closed_error() from None
-            if state.lost is not None:
-                raise state.lost_error() from None
-            raise
+        except RuntimeError as exc:
+            state.raise_refusal(exc)
         return future
 
     def _backend_call(
@@ -494,12 +499,8 @@ class Actor[T]:
             inner = state.pool._backend.call(
                 _actor_host.call, (self._id, name, *args), kwargs, limit
             )
-        except RuntimeError:
-            if state.closed:
-                raise state.closed_error() from None
-            if state.lost is not None:
-                raise state.lost_error() from None
-            raise
+        except RuntimeError as exc:
+            state.raise_refusal(exc)
         future.follow(inner)
         return future  # type: ignore[return-value]  # the same cancel(interrupt=...)
 
