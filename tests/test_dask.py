@@ -10,6 +10,7 @@ import logging
 import operator
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -94,6 +95,12 @@ def test_embedded_cluster_runs_tasks_and_closes_with_shutdown(
         backend.call(operator.add, (1, 2), {}, None)
     backend.shutdown(True, False, False)  # again: harmless
     backend.join()
+
+
+def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # "import distributed" fails
+    with pytest.raises(ImportError, match=r"pip install 'interpool\[dask\]'"):
+        Dask(1, address=None)
 
 
 def test_address_gives_the_clusters_threads(dask: Dask) -> None:
