@@ -10,6 +10,7 @@ import pytest
 
 import interpool
 
+from .dask_fixtures import dask_address  # noqa: F401 - a session-scoped Dask cluster
 from .support import pool_threads, wait_until, warm_up
 
 

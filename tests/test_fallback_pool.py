@@ -14,8 +14,9 @@ import pytest
 import interpool
 
 from . import numpy_tasks as nt
+from . import process_tasks as pt
 from . import tasks
-from .support import PATIENCE
+from .support import PATIENCE, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -97,6 +98,18 @@ def test_a_rerouted_task_can_be_cancelled(fpool: interpool.Pool) -> None:
     with pytest.raises(cf.CancelledError):
         last.result(timeout=0)
     assert [f.result(timeout=PATIENCE) for f in busy] == [1] * 6
+
+
+def test_a_crash_or_a_cancel_in_a_process_fails_that_task_only(fpool: interpool.Pool) -> None:
+    error = fpool.submit(pt.numpy_then_exit, 3).exception(timeout=PATIENCE)
+    assert isinstance(error, interpool.WorkerCrashed)
+    assert "exited with code 3" in str(error)
+    fpool.submit(nt.numpy_sleep, 0.01).result(timeout=PATIENCE)  # from now on: processes
+    running = fpool.submit(nt.numpy_sleep, 30)
+    assert wait_until(running.running)
+    assert running.cancel()  # kills its process
+    assert running.cancelled()
+    assert fpool.submit(nt.numpy_sum, 4).result(timeout=PATIENCE) == 6
 
 
 def test_shutdown_stops_the_processes() -> None:

@@ -188,7 +188,7 @@ def test_pool_explains_the_empty_preset() -> None:
         interpool.Pool(1, interpreter="empty")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", [None, 1, {"gil": "own"}, _interpreters.new_config("isolated")])
+@pytest.mark.parametrize("bad", [1, {"gil": "own"}, _interpreters.new_config("isolated")])
 def test_pool_refuses_other_types(bad: object) -> None:
     with pytest.raises(TypeError, match="InterpreterOptions"):
         interpool.Pool(1, interpreter=bad)  # type: ignore[arg-type]
@@ -196,6 +196,8 @@ def test_pool_refuses_other_types(bad: object) -> None:
 
 def test_the_default_is_isolated(pool: interpool.Pool) -> None:
     assert pool.interpreter_options == ISOLATED
+    with interpool.Pool(1, interpreter=None) as default:
+        assert default.interpreter_options == ISOLATED
 
 
 def test_exported_from_the_package() -> None:

@@ -1,6 +1,7 @@
-"""The stress script (benchmarks/stress.py) for 20 seconds on the running Python:
+"""The stress script (benchmarks/stress.py) for 10 seconds on the running Python:
 millions of tiny tasks from 4 threads through map and submit on one pool, each result
-checked, memory steady.  About 30 s (20 s plus the script's warm-up)."""
+checked, memory steady.  About 20 s (10 s plus the script's warm-up; CI runs it on three
+Pythons)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from .support import run_python
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "stress.py"
-SECONDS = 20
+SECONDS = 10
 
 MODES = (
     "map",
@@ -31,7 +32,7 @@ def field(output: str, name: str) -> str:
 
 
 @pytest.mark.timeout(SECONDS + 280)
-def test_stress_script_for_20_seconds(tmp_path: Path) -> None:
+def test_stress_script_for_10_seconds(tmp_path: Path) -> None:
     proc = run_python(
         SCRIPT, "--seconds", str(SECONDS), "--threads", "4", cwd=tmp_path, timeout=SECONDS + 240
     )
@@ -42,7 +43,7 @@ def test_stress_script_for_20_seconds(tmp_path: Path) -> None:
     assert ", 4 threads" in out
 
     tasks = int(field(out, "tasks"))
-    assert tasks >= 20_000, out  # at least 1,000 tasks/s, far below what it does
+    assert tasks >= 10_000, out  # at least 1,000 tasks/s, far below what it does
     for mode in MODES:
         assert int(field(out, f"  {mode}")) > 0, f"mode {mode!r} never ran:\n{out}"
     # Ids are consecutive and n % 100 == 7 raises: exactly 1% of them, give or take one.

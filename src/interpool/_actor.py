@@ -25,7 +25,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from itertools import count
 from typing import TYPE_CHECKING, Any, Self
 
@@ -45,6 +45,7 @@ __all__ = ["Actor", "ActorLost", "ActorMethod"]
 _CREATE_KEY = function_key(_actor_host.create)
 _CALL_KEY = function_key(_actor_host.call)
 _ids = count(1)
+_WORKER = {"interpreters": "interpreter", "processes": "process", "threads": "thread"}
 
 
 class ActorLost(RuntimeError):
@@ -85,6 +86,11 @@ class _State:
         #: Names checked to be methods of ``cls`` (see :meth:`Actor.__getattr__`).
         self.methods: set[str] = set()
 
+    @property
+    def worker(self) -> str:
+        """What the instance lives in: ``"interpreter"``, ``"process"`` or ``"thread"``."""
+        return _WORKER[self.pool.backend]
+
     def lose(self, reason: str, cause: BaseException | None = None, vague: bool = False) -> None:
         """Mark the actor lost and release its interpreter in the background (calls
         already queued still run there, and fail with :class:`ActorLost`).  The first
@@ -110,7 +116,9 @@ class _State:
     def closed_error(self) -> RuntimeError:
         return RuntimeError(f"interpool: actor {self.name} is closed; it cannot take calls")
 
-    def settled(self, future: _CallFuture, exc: BaseException) -> BaseException:
+    def settled(
+        self, future: _CallFuture | _BackendCallFuture, exc: BaseException
+    ) -> BaseException:
         """The exception ``future`` (of this actor) gets for the task's ``exc``; notes
         whether it means the actor is lost."""
         what = future._what
@@ -125,21 +133,30 @@ class _State:
             # made in the worker, and comes with the worker's traceback.)
             self.lose(
                 f"{what} ran past its time limit and was interrupted, which replaced "
-                "its interpreter",
+                f"its {self.worker}",
                 exc,
             )
             exc.add_note(
-                f"interpool: actor {self.name} is lost (its state went with its interpreter)"
+                f"interpool: actor {self.name} is lost (its state went with its {self.worker})"
             )
         elif isinstance(exc, WorkerCrashed):
-            self.lose(f"the worker interpreter running {what} failed", exc)
+            self.lose(f"the worker {self.worker} running {what} failed", exc)
         elif isinstance(exc, BrokenPool) and (
-            exc is self.pool._scheduler._broken or _made_by_pool(exc)
+            self.pool._scheduler is None
+            or exc is self.pool._scheduler._broken
+            or _made_by_pool(exc)
         ):
             self.lose(f"its interpreter could not run {what}: {_summary(exc)}", exc)
         elif future._creation:
             self.lose(f"its creation failed: {self.cls_name}(...) raised {_summary(exc)}", exc)
         return exc
+
+
+def _scheduler_of(pool: Pool) -> Scheduler:
+    """The scheduler of an interpreters-backend pool (``Pool.actor`` refuses others)."""
+    scheduler = pool._scheduler
+    assert scheduler is not None, "actors need the interpreters backend"
+    return scheduler
 
 
 def _made_by_pool(exc: BaseException) -> bool:
@@ -203,6 +220,57 @@ class _CallFuture(PoolFuture[Any]):
         super().set_exception(exception)
 
 
+class _BackendCallFuture(Future[Any]):
+    """The future of one call (or of the creation) of an actor on the processes or
+    threads backend: follows the backend's future of the ``_actor_host`` task, with
+    :class:`_CallFuture` 's cancel semantics and errors."""
+
+    def __init__(self, state: _State, what: str, creation: bool = False) -> None:
+        super().__init__()
+        self._actor = state
+        self._what = what
+        self._creation = creation
+        self._inner: Future[Any] | None = None
+
+    def follow(self, inner: Future[Any]) -> None:
+        self._inner = inner
+        inner.add_done_callback(self._copy)
+
+    def _copy(self, inner: Future[Any]) -> None:
+        if inner.cancelled():
+            if Future.cancel(self):
+                self.set_running_or_notify_cancel()
+            return
+        with contextlib.suppress(InvalidStateError):
+            error = inner.exception()
+            if error is None:
+                self.set_result(inner.result())
+            else:
+                self.set_exception(self._actor.settled(self, error))
+
+    def cancel(self, *, interrupt: bool = False) -> bool:
+        """As :meth:`_CallFuture.cancel`: a call that has not started is dropped; a
+        running one is left alone (False) unless ``interrupt=True``, which stops it
+        (the threads backend raises in its thread; the processes backend kills the
+        process) and loses the actor."""
+        inner = self._inner
+        if inner is None:
+            return super().cancel()
+        if inner.cancel(interrupt=False):  # type: ignore[call-arg]
+            if self._creation:
+                self._actor.lose("its creation was cancelled before it ran")
+            return True
+        if not interrupt or self.done():
+            return self.cancelled()
+        if not inner.cancel(interrupt=True):  # type: ignore[call-arg]
+            return self.cancelled()
+        self._actor.lose(
+            f"{self._what} was cancelled while running (cancel(interrupt=True)), which "
+            f"stopped its {self._actor.worker}"
+        )
+        return True
+
+
 class ActorMethod:
     """A method of an actor: ``actor.name(*args, **kwargs)`` returns the call's future,
     ``await actor.name.run(*args, **kwargs)`` its result, and
@@ -263,6 +331,11 @@ class Actor[T]:
     (``close``, ``ready``, ``created``, ``closed``, ``method``) hide methods of the same
     name: reach those with ``actor.method("close")(...)``.
 
+    * **Other backends.**  On a ``backend="processes"`` pool the instance lives in a
+      process of its own, on a ``backend="threads"`` pool in this interpreter, served
+      by a thread of its own; everything below holds there too, reading "process" or
+      "thread" for "interpreter" (a time limit or ``cancel(interrupt=True)`` kills the
+      process, or interrupts the thread, and loses the actor either way).
     * **One interpreter per actor.**  Each actor gets a private single-worker pool,
       inheriting the pool's ``sys.path``, ``initializer`` and ``task_timeout`` (not
       ``max_tasks_per_worker``, ``idle_timeout`` or ``fallback``, which would lose
@@ -314,29 +387,51 @@ class Actor[T]:
             raise TypeError(
                 f"interpool: an actor needs a class (or factory), got {type(cls).__name__}"
             )
-        parent: Scheduler = pool._scheduler
-        if parent._shutdown:
-            raise parent._broken or RuntimeError("cannot create an actor after the pool's shutdown")
-        initializer, initargs = _initializer_of(parent)
+        parent = pool._scheduler
+        if parent is None:
+            initializer, initargs = pool._init
+        else:
+            if parent._shutdown:
+                raise parent._broken or RuntimeError(
+                    "cannot create an actor after the pool's shutdown"
+                )
+            initializer, initargs = _initializer_of(parent)
         self._id = next(_ids)
         self._limit = pool._task_timeout
         cls_name = getattr(cls, "__qualname__", None)
         if not isinstance(cls_name, str):
             cls_name = type(cls).__qualname__
         private = Pool(
-            1, initializer=initializer, initargs=initargs, interpreter=pool.interpreter_options
+            1,
+            backend=pool.backend,
+            initializer=initializer,
+            initargs=initargs,
+            interpreter=pool.interpreter_options,
         )
         state = _State(private, cls, cls_name, self._id)
+        created: Future[None]
         try:
-            payload = _encode_creation(self._id, cls, args, kwargs)
-            created = _CallFuture(private._scheduler, state, "its creation", creation=True)
-            private._scheduler.submit(created, _CREATE_KEY, _worker.CALL, *payload, self._limit)
+            if private._scheduler is None:
+                created = _BackendCallFuture(state, "its creation", creation=True)
+                created.follow(
+                    private._backend.call(
+                        _actor_host.create,
+                        (self._id, cls, tuple(args), dict(kwargs)),
+                        {},
+                        self._limit,
+                    )
+                )
+            else:
+                payload = _encode_creation(self._id, cls, args, kwargs)
+                scheduler = private._scheduler
+                created = _CallFuture(scheduler, state, "its creation", creation=True)
+                scheduler.submit(created, _CREATE_KEY, _worker.CALL, *payload, self._limit)
         except BaseException:
             private.shutdown(wait=False)
             raise
         self._state = state
-        self._created: Future[None] = created
-        self._finalizer = weakref.finalize(self, _release, state)
+        self._created = created
+        self._finalizer = weakref.finalize(self, _release, state, self._id)
         pool._actors.add(self)
 
     # -- calls --------------------------------------------------------------------
@@ -370,12 +465,14 @@ class Actor[T]:
             raise state.closed_error()
         if state.lost is not None:
             raise state.lost_error()
+        if state.pool._scheduler is None:
+            return self._backend_call(name, args, kwargs, limit)
         try:
             a, b = encode_call((self._id, name, *args), kwargs)
         except TypeError:
             encode_call(args, kwargs)  # the error again, naming the method's own argument
             raise
-        scheduler = state.pool._scheduler
+        scheduler = _scheduler_of(state.pool)
         future = _CallFuture(scheduler, state, f"call {name!r}")
         try:
             scheduler.submit(future, _CALL_KEY, _worker.CALL, a, b, limit)
@@ -386,6 +483,25 @@ class Actor[T]:
                 raise state.lost_error() from None
             raise
         return future
+
+    def _backend_call(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], limit: float | None
+    ) -> PoolFuture[Any]:
+        """:meth:`_call` on the processes or threads backend."""
+        state = self._state
+        future = _BackendCallFuture(state, f"call {name!r}")
+        try:
+            inner = state.pool._backend.call(
+                _actor_host.call, (self._id, name, *args), kwargs, limit
+            )
+        except RuntimeError:
+            if state.closed:
+                raise state.closed_error() from None
+            if state.lost is not None:
+                raise state.lost_error() from None
+            raise
+        future.follow(inner)
+        return future  # type: ignore[return-value]  # the same cancel(interrupt=...)
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -422,9 +538,7 @@ class Actor[T]:
         """
         self._state.closed = True
         self._finalizer.detach()
-        self._state.pool.shutdown(
-            wait, cancel_futures=cancel_pending, cancel_running=cancel_pending and cancel_running
-        )
+        _shut(self._state, self._id, wait, cancel_pending, cancel_pending and cancel_running)
 
     def __enter__(self) -> Self:
         return self
@@ -449,7 +563,7 @@ class Actor[T]:
 
         def join() -> None:
             try:
-                pool._scheduler.join()
+                pool._backend.join()
             finally:
                 done.set_result(None)
 
@@ -489,10 +603,29 @@ class Actor[T]:
 _OWN = frozenset({*Actor.__slots__, "_call"})
 
 
-def _release(state: _State) -> None:
+def _release(state: _State, actor_id: int) -> None:
     """The handle was garbage-collected: close the actor in the background."""
     state.closed = True
-    state.pool.shutdown(wait=False)
+    _shut(state, actor_id, False, False, False)
+
+
+def _shut(state: _State, actor_id: int, wait: bool, cancel: bool, interrupt: bool) -> None:
+    """Shut the actor's private pool down.  On the threads backend the instance lives
+    in this interpreter's ``_actor_host`` registry: it is dropped once the pool's
+    thread is done (at once with ``wait``, else by a helper thread)."""
+    pool = state.pool
+    pool.shutdown(wait, cancel_futures=cancel, cancel_running=interrupt)
+    if pool.backend != "threads":
+        return
+
+    def forget() -> None:
+        pool._backend.join()
+        _actor_host.forget(actor_id)
+
+    if wait:
+        forget()
+    else:
+        threading.Thread(target=forget, name="interpool-actor-forget", daemon=True).start()
 
 
 def _cancellations() -> tuple[type[BaseException], ...]:

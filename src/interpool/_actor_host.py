@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["ActorGone", "call", "create"]
+__all__ = ["ActorGone", "call", "create", "forget"]
 
 #: actor id -> its instance, in this interpreter.
 _instances: dict[int, Any] = {}
@@ -51,6 +51,13 @@ def call(actor_id: int, name: str, /, *args: Any, **kwargs: Any) -> Any:
     except KeyError:
         raise _gone(actor_id) from None
     return getattr(instance, name)(*args, **kwargs)
+
+
+def forget(actor_id: int) -> None:
+    """Drop the actor's instance (the threads backend, whose instances live in the
+    caller's interpreter, calls it when the actor is closed)."""
+    _instances.pop(actor_id, None)
+    _failed.pop(actor_id, None)
 
 
 def _gone(actor_id: int) -> ActorGone:

@@ -18,7 +18,7 @@ What this wrapper does that ``client.submit``/``client.map`` alone would not:
   (``client.cancel``), and ``shutdown(cancel_futures=True)`` releases every
   unfinished task;
 * calls and results travel as interpool's process workers send them
-  (``_fallback``): pickled in the caller, by value with cloudpickle for lambdas and
+  (``_pickled``): pickled in the caller, by value with cloudpickle for lambdas and
   ``__main__``, so an argument that cannot be sent raises ``TypeError`` at submit;
   errors arrive with their type and message and the worker's traceback as an
   ``interpool.RemoteTraceback`` cause; ``async def`` functions run with
@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
 import threading
 import uuid
 from collections.abc import Callable
@@ -55,8 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _deadlines
 from ._errors import BrokenPool
-from ._fallback import _awaited, _decode_call, _decode_chunk, _dump, _run_call, _unsendable_result
-from ._transport import encode_error
+from ._pickled import decode_call, decode_chunk, dump_sent, run_call, run_chunk
 
 if TYPE_CHECKING:
     from ._backend import BackendName, ChunkOutcome
@@ -128,7 +126,9 @@ class Dask:
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
         init_blob = None
         if initializer is not None:
-            init_blob = _dump_sent((initializer, tuple(initargs)), "the initializer")
+            init_blob = dump_sent(
+                (initializer, tuple(initargs)), "the initializer", "a Dask worker"
+            )
         dd = _import_distributed()
         self._cluster: DaskCluster | None = None
         if address is None:
@@ -211,8 +211,8 @@ class Dask:
     ) -> Future[Any]:
         """Run ``fn(*args, **kwargs)`` as one Dask task (see the module docstring for
         cancellation and ``limit``, which counts from now)."""
-        blob = _dump_sent((fn, tuple(args), dict(kwargs)), "the call")
-        return self._submit(_run_call, (blob,), _decode_call, _task_name(fn), limit)
+        blob = dump_sent((fn, tuple(args), dict(kwargs)), "the call", "a Dask worker")
+        return self._submit(run_call, (blob,), decode_call, _task_name(fn), limit)
 
     def mapper(self, fn: Callable[..., Any], limit: float | None) -> _DaskMapper:
         """Chunks of ``fn`` calls, each chunk one Dask task whose time limit is
@@ -364,18 +364,18 @@ class _DaskMapper:
 
     def __init__(self, backend: Dask, fn: Callable[..., Any], limit: float | None) -> None:
         self._backend = backend
-        self._fn = _dump_sent(fn, "the function")
+        self._fn = dump_sent(fn, "the function", "a Dask worker")
         self._name = _task_name(fn)
         self._limit = limit
 
     def encode(self, chunk: tuple[tuple[Any, ...], ...], start: int) -> tuple[bytes, int]:
         del start
-        return _dump_sent(tuple(chunk), "an item of map"), len(chunk)
+        return dump_sent(tuple(chunk), "an item of map", "a Dask worker"), len(chunk)
 
     def submit(self, encoded: tuple[bytes, int]) -> Future[ChunkOutcome]:
         blob, size = encoded
         limit = None if self._limit is None else self._limit * size
-        return self._backend._submit(_run_chunk, (self._fn, blob), _decode_chunk, self._name, limit)
+        return self._backend._submit(run_chunk, (self._fn, blob), decode_chunk, self._name, limit)
 
 
 class _DaskFuture[T](Future[T]):
@@ -485,38 +485,3 @@ def _task_name(fn: Callable[..., Any]) -> str:
     """The key prefix of ``fn``'s tasks, as Dask names its own (shown on its dashboard)."""
     name = getattr(fn, "__name__", None) or type(fn).__name__
     return name if name.isidentifier() else "task"
-
-
-def _dump_sent(value: Any, what: str) -> bytes:
-    try:
-        return _dump(value)
-    except Exception as exc:
-        raise TypeError(
-            f"interpool: cannot send {what} to a Dask worker: {type(exc).__name__}: "
-            f"{exc}. A Dask worker receives a pickled copy of the callable and its "
-            "arguments: create locks, sockets, open files and the like inside the "
-            "task instead."
-        ) from exc
-
-
-def _run_chunk(fn_blob: bytes, chunk_blob: bytes) -> tuple[bytes, Any]:
-    """Worker side of a ``map`` chunk: ``(pickled results, error info or None)``,
-    stopping at the first call that raises (as ``_fallback._run_chunk``, with the
-    function pickled apart from the arguments)."""
-    results: list[Any] = []
-    error = None
-    try:
-        fn = pickle.loads(fn_blob)
-        for args in pickle.loads(chunk_blob):
-            results.append(_awaited(fn(*args)))
-    except BaseException as exc:  # noqa: BLE001 - sent back to the caller
-        error = encode_error(exc)
-    try:
-        return _dump(results), error
-    except Exception:  # find the first result that cannot be sent
-        for i, value in enumerate(results):
-            try:
-                _dump(value)
-            except Exception as exc:  # noqa: BLE001 - becomes the item's error
-                return _dump(results[:i]), encode_error(_unsendable_result(value, exc))
-        raise

@@ -11,27 +11,26 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any, Literal, Self, overload
+from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
 
-from . import _handoff, _progress, _streams, _worker
+from . import _handoff, _progress, _streams
 from ._aio import in_thread, result_of
-from ._functions import alias_main, function_key, main_ref
-from ._future import PoolFuture
+from ._backend import BACKENDS, Backend, BackendName, default_backend
+from ._backend_interpreters import Interpreters, live_schedulers
+from ._functions import alias_main
 from ._options import InterpreterOptions, Preset, resolve
 from ._progress import Progress
-from ._scheduler import Scheduler
-from ._transport import dump_chunk, encode_call
 
 if TYPE_CHECKING:
     from ._actor import Actor
-    from ._reroute import Rerouter
+    from ._future import PoolFuture
+    from ._scheduler import Scheduler
 
 __all__ = ["Pool", "TaskOptions"]
 
 #: Upper bound of the automatic ``map`` chunk size.
 MAX_AUTO_CHUNKSIZE = 256
 
-_live: weakref.WeakSet[Scheduler] = weakref.WeakSet()
 _exiting = False
 
 
@@ -40,9 +39,9 @@ def _at_exit() -> None:
     open, letting queued tasks finish, so no sub-interpreter outlives the program."""
     global _exiting
     _exiting = True
-    for scheduler in list(_live):
+    for scheduler in list(live_schedulers):
         scheduler.shutdown(wait=False, cancel_futures=False)
-    for scheduler in list(_live):
+    for scheduler in list(live_schedulers):
         # Every worker interpreter, retired ones included, must be gone before the
         # interpreter finalizes (destroying a running one crashes it).  Ctrl-C while
         # waiting cancels the remaining tasks and interrupts the running ones, and
@@ -67,8 +66,33 @@ class Pool(Executor):
     imports what a task needs once and keeps it.
 
     Args:
-        max_workers: number of worker interpreters; defaults to
+        max_workers: number of workers (tasks run at once); defaults to
             ``os.process_cpu_count()`` (CPU-bound work gains nothing from more).
+            With ``backend="dask"``: see ``address``.
+        backend: what runs the tasks; the API and its semantics are the same on
+            each (the differences are stated where they arise):
+
+            * ``"interpreters"``: sub-interpreters of this process, each with its
+              own GIL (the default, except on a free-threaded build);
+            * ``"processes"``: one process per worker, for extension modules that
+              cannot load in a sub-interpreter (numpy...) and for hard time limits:
+              a task past its ``task_timeout``, or cancelled while running, has its
+              process killed and replaced, and a process that dies fails only its
+              task (``WorkerCrashed``).  Arguments and results are pickled.
+            * ``"threads"``: threads of this interpreter (the default on a
+              free-threaded build running without the GIL, where they run Python in
+              parallel; elsewhere only I/O and GIL-releasing C code overlap).
+              Nothing is copied or pickled.  A time limit or a cancellation raises
+              an exception in the task's thread, as for interpreters.
+            * ``"dask"``: a Dask ``distributed`` cluster (``pip install
+              interpool[dask]``), for work that outgrows one machine.  See ``address``.
+              A cancelled or timed-out task is released in the cluster and its
+              result dropped; Dask cannot stop a task that runs, so it runs on.
+        address: with ``backend="dask"``, the scheduler to connect to
+            (``"tcp://host:8786"``); ``max_workers`` is then ignored in favour of
+            the cluster's threads.  ``None`` (the default) starts an embedded
+            ``LocalCluster`` on 127.0.0.1 with ``max_workers`` worker processes of
+            one thread each, closed by :meth:`shutdown`.
         initializer: called with ``*initargs`` once in each worker before its first
             task (replacement workers run it too).  If it raises, the pool is broken:
             pending and later tasks fail with ``BrokenPool``; it is not retried.
@@ -79,20 +103,22 @@ class Pool(Executor):
             interrupted in its worker (pure Python code stops at once; a C call such
             as ``time.sleep`` only when it returns) and a fresh worker takes that
             worker's place, so the pool keeps its capacity.
-        max_tasks_per_worker: replace each worker by a fresh interpreter after it
-            has run that many tasks (a ``map`` chunk counts as one), to bound what
-            leaky code can accumulate.  ``None``: never.
+        max_tasks_per_worker: replace each worker by a fresh interpreter (or
+            process) after it has run that many tasks (a ``map`` chunk counts as
+            one), to bound what leaky code can accumulate.  ``None``: never.
+            Interpreters and processes only.
         idle_timeout: a worker idle for that many seconds exits; workers start
             again when tasks arrive.  ``None``: workers stay until shutdown.
+            Interpreters only.
         fallback: ``"processes"`` to run, in a process instead, a task that fails
             with ``IncompatibleModuleError`` (it imports numpy, orjson... which
             cannot load in a sub-interpreter), and from then on every call of the
             same function.  The processes (up to ``max_workers``, started on first
             need, with the same ``initializer``) get copies of the arguments; time
             limits and interruption do not apply there.  ``None`` (the default):
-            such tasks fail with ``IncompatibleModuleError``.
+            such tasks fail with ``IncompatibleModuleError``.  Interpreters only.
         interpreter: how each worker interpreter is created: ``"isolated"`` (the
-            default: its own GIL, so workers run in parallel; only extension
+            default, also meant by ``None``: its own GIL, so workers run in parallel; only extension
             modules that support sub-interpreters load; no daemon threads),
             ``"legacy"`` (the main interpreter's GIL and allocator: isolation
             without parallelism, every extension module may load, daemon threads,
@@ -100,7 +126,9 @@ class Pool(Executor):
             in between, such as ``InterpreterOptions.isolated(allow_daemon_threads=
             True)``.  See :class:`InterpreterOptions` for what each option costs.
             Options CPython refuses, or that workers cannot run with, raise
-            ``ValueError`` here, before any worker starts.
+            ``ValueError`` here, before any worker starts.  Interpreters only.
+
+    An option the chosen backend does not have raises ``ValueError`` naming it.
 
     What can be sent: any callable.  Importable ones (module-level functions,
     classes, builtins, and functions of the ``__main__`` script, which workers load
@@ -123,18 +151,36 @@ class Pool(Executor):
         self,
         max_workers: int | None = None,
         *,
+        backend: BackendName | None = None,
+        address: str | None = None,
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
         task_timeout: float | None = None,
         max_tasks_per_worker: int | None = None,
         idle_timeout: float | None = None,
         fallback: Literal["processes"] | None = None,
-        interpreter: Preset | InterpreterOptions = "isolated",
+        interpreter: Preset | InterpreterOptions | None = None,
     ) -> None:
-        if max_workers is None:
+        if backend is None:
+            backend = default_backend()
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}"
+            )
+        if max_workers is None and backend != "dask":
             max_workers = os.process_cpu_count() or 1
-        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
+        if max_workers is not None and (
+            not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1
+        ):
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
+        _check_backend_options(
+            backend,
+            address=address,
+            max_tasks_per_worker=max_tasks_per_worker,
+            idle_timeout=idle_timeout,
+            fallback=fallback,
+            interpreter=interpreter,
+        )
         task_timeout = _check_seconds("task_timeout", task_timeout)
         idle = _check_seconds("idle_timeout", idle_timeout)
         _check_count("max_tasks_per_worker", max_tasks_per_worker)
@@ -144,45 +190,68 @@ class Pool(Executor):
             raise TypeError(f"initargs must be a tuple, got {type(initargs).__name__}")
         if fallback not in (None, "processes"):
             raise ValueError(f'fallback must be None or "processes", got {fallback!r}')
-        options = resolve(interpreter)
+        options = resolve("isolated" if interpreter is None else interpreter)
         if _exiting:
             raise RuntimeError("cannot start a Pool during interpreter shutdown")
-        alias_main()
-        _handoff.prepare()
-        init = None
-        if initializer is not None:
-            init = (function_key(initializer), *encode_call(tuple(initargs), {}))
         path = tuple(p for p in sys.path if isinstance(p, str))
-        self._max_workers = max_workers
+        initargs = tuple(initargs)
         self._task_timeout = task_timeout
-        self._reroute: Rerouter | None = None
-        if fallback == "processes":
-            # Imported only here: multiprocessing costs the pool's start-up ~10 ms.
-            from ._fallback import ProcessFallback
-            from ._reroute import Rerouter
+        #: For the private pools of actors.
+        self._init = (initializer, initargs)
+        #: The interpreters backend's scheduler (actors use it), else None.
+        self._scheduler: Scheduler | None = None
+        engine: Backend
+        if backend == "interpreters":
+            assert max_workers is not None
+            alias_main()
+            _handoff.prepare()
+            engine = Interpreters(
+                max_workers, path, initializer, initargs, max_tasks_per_worker, idle,
+                fallback == "processes", options,
+            )  # fmt: skip
+            self._scheduler = engine.scheduler
+        elif backend == "processes":
+            from ._backend_processes import Processes
 
-            self._reroute = Rerouter(
-                ProcessFallback(
-                    max_workers, path=path, initializer=initializer, initargs=tuple(initargs)
-                )
+            assert max_workers is not None
+            engine = Processes(
+                max_workers,
+                path=path,
+                initializer=initializer,
+                initargs=initargs,
+                max_tasks_per_worker=max_tasks_per_worker,
             )
-        self._scheduler = Scheduler(
-            max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle or 0.0, options
-        )
-        _live.add(self._scheduler)
+        elif backend == "threads":
+            from ._backend_threads import Threads
+
+            assert max_workers is not None
+            engine = Threads(max_workers, initializer=initializer, initargs=initargs)
+        else:
+            from ._backend_dask import Dask
+
+            engine = Dask(max_workers, address=address, initializer=initializer, initargs=initargs)
+        self._backend = engine
         #: Live actors made by :meth:`actor`; closed by :meth:`shutdown`.
         self._actors: weakref.WeakSet[Actor[Any]] = weakref.WeakSet()
-        self._finalizer = weakref.finalize(self, self._scheduler.shutdown, False, False)
+        self._finalizer = weakref.finalize(self, engine.shutdown, False, False, False)
 
     @property
     def max_workers(self) -> int:
-        """The number of worker interpreters."""
-        return self._max_workers
+        """The number of workers: how many tasks run at once (with the Dask backend,
+        the cluster's threads when the pool was made)."""
+        return self._backend.max_workers
 
     @property
-    def interpreter_options(self) -> InterpreterOptions:
-        """The options every worker interpreter is created with (``interpreter=``)."""
-        return self._scheduler.options
+    def backend(self) -> BackendName:
+        """What runs the tasks: ``"interpreters"``, ``"processes"``, ``"threads"`` or
+        ``"dask"`` (see :class:`Pool`)."""
+        return self._backend.name
+
+    @property
+    def interpreter_options(self) -> InterpreterOptions | None:
+        """The options every worker interpreter is created with (``interpreter=``);
+        ``None`` for a backend other than interpreters."""
+        return None if self._scheduler is None else self._scheduler.options
 
     @overload
     def submit[**P, R](
@@ -218,19 +287,7 @@ class Pool(Executor):
         kwargs: dict[str, Any],
         limit: float | None,
     ) -> Future[R]:
-        key = function_key(fn)
-        a, b = encode_call(args, kwargs)
-        if self._reroute is not None:
-
-            def to_interpreter() -> Future[Any]:
-                future: PoolFuture[Any] = PoolFuture(self._scheduler)
-                self._scheduler.submit(future, key, _worker.CALL, a, b, limit)
-                return future
-
-            return self._reroute.call(key, fn, args, kwargs, to_interpreter)
-        future: PoolFuture[R] = PoolFuture(self._scheduler)
-        self._scheduler.submit(future, key, _worker.CALL, a, b, limit)
-        return future
+        return self._backend.call(fn, args, kwargs, limit)
 
     def options(self, *, task_timeout: float | None = None) -> TaskOptions:
         """The same pool with options for the calls made through the result::
@@ -302,7 +359,9 @@ class Pool(Executor):
         _check_count("buffersize", buffersize)
         _check_count("chunksize", chunksize)
         end = _deadline(timeout)
-        key = function_key(fn)
+        mapper = self._backend.mapper(fn, limit)
+        if buffersize is None:
+            buffersize = self._backend.default_buffersize
         args: Iterable[tuple[Any, ...]] = zip(*iterables, strict=False)
         if buffersize is None:
             args = list(args)
@@ -310,29 +369,11 @@ class Pool(Executor):
             chunksize = self._auto_chunksize(args)
         size = chunksize
         chunks = enumerate(itertools.batched(args, size, strict=False))
+        submit_encoded = cast("Callable[[Any], _ChunkFuture]", mapper.submit)
 
-        reroute = self._reroute
-
-        scheduler = self._scheduler
-        schedule = scheduler.submit
-
-        def submit_encoded(item: tuple[tuple[int, Any], _Chunk]) -> _ChunkFuture:
-            (fmt, payload), chunk = item
-            if reroute is not None:
-
-                def to_interpreter() -> PoolFuture[Any]:
-                    future: PoolFuture[Any] = PoolFuture(scheduler)
-                    schedule(future, key, _worker.CHUNK, payload, fmt, limit)
-                    return future
-
-                return reroute.chunk(key, fn, chunk, to_interpreter)  # type: ignore[return-value]
-            future: PoolFuture[Any] = PoolFuture(scheduler)
-            schedule(future, key, _worker.CHUNK, payload, fmt, limit)
-            return future
-
-        def encode(numbered: _Numbered) -> tuple[tuple[int, Any], _Chunk]:
+        def encode(numbered: _Numbered) -> Any:
             number, chunk = numbered
-            return dump_chunk(chunk, number * size), chunk
+            return mapper.encode(chunk, number * size)
 
         def submit_chunk(numbered: _Numbered) -> _ChunkFuture:
             return submit_encoded(encode(numbered))
@@ -352,7 +393,7 @@ class Pool(Executor):
     def _auto_chunksize(self, args: Iterable[Any]) -> int:
         if not isinstance(args, list):
             return 1
-        return max(1, min(len(args) // (8 * self._max_workers), MAX_AUTO_CHUNKSIZE))
+        return max(1, min(len(args) // (8 * self.max_workers), MAX_AUTO_CHUNKSIZE))
 
     @overload
     async def run[**P, R](
@@ -413,7 +454,7 @@ class Pool(Executor):
     ) -> Iterator[R]:
         _check_count("window", window)
         _check_count("chunksize", chunksize)
-        window = window or 2 * self._max_workers
+        window = window or 2 * self.max_workers
         return self._map(fn, iterables, timeout, chunksize, window, limit)
 
     def imap_unordered[R](
@@ -448,7 +489,7 @@ class Pool(Executor):
         end = _deadline(timeout)
         args = zip(*iterables, strict=False)
         return _streams.imap_unordered(
-            self._submitter(fn, limit), args, window or 2 * self._max_workers, end
+            self._submitter(fn, limit), args, window or 2 * self.max_workers, end
         )
 
     @overload
@@ -511,7 +552,7 @@ class Pool(Executor):
         return _streams.amap(
             self._submitter(fn, limit),
             _streams.zip_inputs(iterables),
-            window or 2 * self._max_workers,
+            window or 2 * self.max_workers,
             bool(ordered),
         )
 
@@ -527,11 +568,21 @@ class Pool(Executor):
         return submit_one
 
     def actor[T](self, cls: Callable[..., T], /, *args: Any, **kwargs: Any) -> Actor[T]:
-        """Create ``cls(*args, **kwargs)`` in an interpreter of its own and return a
+        """Create ``cls(*args, **kwargs)`` in a worker of its own and return a
         handle whose method calls run there, in order, on that one instance (see
-        :class:`interpool.Actor`).  :meth:`shutdown` closes the pool's actors."""
+        :class:`interpool.Actor`).  The worker is an interpreter, a process, or a
+        thread of this interpreter (holding the instance here), by the pool's
+        backend; the Dask backend raises ``NotImplementedError`` (Dask has actors of
+        its own).  :meth:`shutdown` closes the pool's actors."""
         from ._actor import Actor
 
+        if self.backend == "dask":
+            raise NotImplementedError(
+                "interpool: actors run on the interpreters, processes and threads "
+                "backends, not on 'dask' (a Dask worker can be lost, and the instance "
+                "with it); use Dask's own actors (client.submit(cls, actor=True)) or "
+                "another backend"
+            )
         return Actor(self, cls, args, kwargs)
 
     def shutdown(
@@ -557,20 +608,7 @@ class Pool(Executor):
                 cancel_pending=cancel_futures,
                 cancel_running=cancel_futures and cancel_running,
             )
-        self._scheduler.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
-        reroute = self._reroute
-        if reroute is None:
-            return
-        if wait:
-            reroute.shutdown(True, cancel_futures)
-        else:
-            # After the worker interpreters: a task queued there may still move to
-            # the processes.
-            def stop_processes() -> None:
-                self._scheduler.join()
-                reroute.shutdown(True, cancel_futures)
-
-            threading.Thread(target=stop_processes, name="interpool-fallback-stop").start()
+        self._backend.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         """Shut down and wait.  If the block is left by ``KeyboardInterrupt`` (Ctrl-C),
@@ -590,11 +628,8 @@ class Pool(Executor):
         interrupted = exc_type is not None and not issubclass(exc_type, Exception)
         for actor in list(self._actors):
             actor.close(wait=False, cancel_pending=interrupted, cancel_running=interrupted)
-        self._scheduler.shutdown(False, interrupted, interrupted)
-        await in_thread(self._scheduler.join)
-        reroute = self._reroute
-        if reroute is not None:
-            await in_thread(lambda: reroute.shutdown(True, interrupted))
+        self._backend.shutdown(False, interrupted, interrupted)
+        await in_thread(self._backend.join)
 
 
 class TaskOptions:
@@ -702,6 +737,34 @@ async def _run[R](future: Future[R]) -> R:
     return await result_of(future, future.cancel)
 
 
+def _check_backend_options(
+    backend: BackendName,
+    *,
+    address: str | None,
+    max_tasks_per_worker: int | None,
+    idle_timeout: float | None,
+    fallback: str | None,
+    interpreter: object,
+) -> None:
+    """``ValueError`` for an option that ``backend`` does not have, naming both."""
+    given = {
+        "address": (address, ("dask",)),
+        "max_tasks_per_worker": (max_tasks_per_worker, ("interpreters", "processes")),
+        "idle_timeout": (idle_timeout, ("interpreters",)),
+        "fallback": (fallback, ("interpreters",)),
+        "interpreter": (interpreter, ("interpreters",)),
+    }
+    for name, (value, backends) in given.items():
+        if value is not None and backend not in backends:
+            where = " or ".join(repr(b) for b in backends)
+            raise ValueError(
+                f"{name}= is an option of backend={where}; the {backend!r} backend does "
+                f"not have it: drop {name}=, or choose backend={backends[0]!r}"
+            )
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"address must be a str such as 'tcp://host:8786', got {address!r}")
+
+
 def _check_count(name: str, value: int | None) -> None:
     """``ValueError`` unless ``value`` is ``None`` or a positive int (not a bool)."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -734,8 +797,9 @@ def _check_seconds(name: str, value: float | None) -> float | None:
 #: A map chunk (argument tuples), and the same with its number.
 _Chunk = tuple[tuple[Any, ...], ...]
 _Numbered = tuple[int, _Chunk]
-#: A chunk's future (with a fallback, a ``Rerouted``, which has the same ``cancel``).
-_ChunkFuture = PoolFuture[Any]
+#: A chunk's future: a ``PoolFuture`` or, with a fallback or another backend, a future
+#: with the same ``cancel(interrupt=...)``.
+type _ChunkFuture = PoolFuture[Any]
 
 
 def _map_results[R](

@@ -3,9 +3,10 @@ in a sub-interpreter run again in a process, transparently.
 
 A task (or a ``map`` chunk) goes to a worker interpreter first.  If it fails with
 :class:`~interpool.IncompatibleModuleError` (numpy, orjson... refusing to load), it
-is submitted again, with the same callable and arguments, to the pool's
-:class:`~interpool._fallback.ProcessFallback`, and the caller's future completes with
-that outcome instead; for a chunk, the calls after the ones that succeeded run there.
+is submitted again, with the same callable and arguments, to the pool's processes
+backend (:class:`~interpool._backend_processes.Processes`), and the caller's future
+completes with that outcome instead; for a chunk, the calls after the ones that
+succeeded run there.
 From then on that function goes straight to the processes.  The caller's future is a
 :class:`Rerouted` future that follows whichever future currently runs the task.
 """
@@ -18,8 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
+from ._backend_processes import Processes, ProcessFuture
 from ._errors import IncompatibleModuleError
-from ._fallback import ProcessFallback
 from ._future import PoolFuture
 
 __all__ = ["Rerouted", "Rerouter"]
@@ -29,9 +30,9 @@ _Key = str | bytes
 
 class Rerouted[T](Future[T]):
     """The caller's future of a task that may move from a worker interpreter to a
-    process.  ``cancel()`` cancels the task where it currently is (see
-    ``PoolFuture.cancel`` for a worker interpreter; a process's task can be cancelled
-    until a process takes it)."""
+    process.  ``cancel(interrupt=...)`` cancels the task where it currently is (see
+    ``PoolFuture.cancel`` for a worker interpreter; in a process, a running task is
+    stopped by killing its process, which is replaced)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,7 +42,7 @@ class Rerouted[T](Future[T]):
         inner = self._inner
         if inner is None:
             return super().cancel()
-        if isinstance(inner, PoolFuture):
+        if isinstance(inner, (PoolFuture, ProcessFuture)):
             cancelled = inner.cancel(interrupt=interrupt)
         else:
             cancelled = inner.cancel()
@@ -78,7 +79,7 @@ class Rerouter:
     """Sends tasks to worker interpreters, and again to ``fallback`` when they hit an
     incompatible extension module (see the module docstring)."""
 
-    def __init__(self, fallback: ProcessFallback) -> None:
+    def __init__(self, fallback: Processes) -> None:
         self.fallback = fallback
         self._lock = threading.Lock()
         self._to_processes: set[_Key] = set()
@@ -90,18 +91,21 @@ class Rerouter:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         to_interpreter: Callable[[], Future[Any]],
+        *,
+        limit: float | None = None,
     ) -> Future[Any]:
-        """The future of ``fn(*args, **kwargs)``, first submitted by ``to_interpreter``."""
+        """The future of ``fn(*args, **kwargs)``, first submitted by ``to_interpreter``;
+        in a process, it runs with the time limit ``limit``."""
         outer: Rerouted[Any] = Rerouted()
         if key in self._to_processes:
-            outer.follow(self.fallback.submit(fn, args, kwargs), outer.copy)
+            outer.follow(self.fallback.call(fn, args, kwargs, limit), outer.copy)
             return outer
 
         def done(inner: Future[Any]) -> None:
             if not inner.cancelled() and isinstance(inner.exception(), IncompatibleModuleError):
                 self._remember(key)
                 try:
-                    again = self.fallback.submit(fn, args, kwargs)
+                    again = self.fallback.call(fn, args, kwargs, limit)
                 except BaseException as exc:  # noqa: BLE001 - the task's outcome
                     _fail(outer, exc)
                     return
@@ -118,13 +122,15 @@ class Rerouter:
         fn: Callable[..., Any],
         chunk: tuple[tuple[Any, ...], ...],
         to_interpreter: Callable[[], Future[Any]],
+        *,
+        limit: float | None = None,
     ) -> Future[Any]:
         """The future of a ``map`` chunk's ``(results, error)``, first submitted by
         ``to_interpreter``; the calls from the first that hit an incompatible module
-        on run in a process."""
+        on run in a process (each with the time limit ``limit``)."""
         outer: Rerouted[Any] = Rerouted()
         if key in self._to_processes:
-            outer.follow(self.fallback.submit_chunk(fn, chunk), outer.copy)
+            outer.follow(self._submit_chunk(fn, chunk, limit), outer.copy)
             return outer
 
         def done(inner: Future[Any]) -> None:
@@ -137,7 +143,7 @@ class Rerouter:
                 return
             self._remember(key)
             try:
-                again = self.fallback.submit_chunk(fn, chunk[len(values) :])
+                again = self._submit_chunk(fn, chunk[len(values) :], limit)
             except BaseException as exc:  # noqa: BLE001 - the chunk's outcome
                 _fail(outer, exc)
                 return
@@ -155,12 +161,18 @@ class Rerouter:
         outer.follow(to_interpreter(), done)
         return outer
 
+    def _submit_chunk(
+        self, fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...], limit: float | None
+    ) -> Future[Any]:
+        mapper = self.fallback.mapper(fn, limit)
+        return mapper.submit(mapper.encode(chunk, 0))
+
     def _remember(self, key: _Key) -> None:
         with self._lock:
             self._to_processes.add(key)
 
     def shutdown(self, wait: bool, cancel_futures: bool) -> None:
-        self.fallback.shutdown(wait, cancel_futures=cancel_futures)
+        self.fallback.shutdown(wait, cancel_futures, cancel_running=False)
 
 
 def _fail(future: Future[Any], exc: BaseException) -> None:
