@@ -26,14 +26,13 @@ from interpool._backend_dask import Dask
 from interpool.dask_worker import PREVIOUS_EXECUTOR, SubinterpreterPlugin
 
 from . import dask_tasks
-from .dask_fixtures import dask_address  # noqa: F401 - until conftest imports it
 from .support import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def dask(dask_address: str) -> Iterator[Dask]:  # noqa: F811 - the fixture, imported
+def dask(dask_address: str) -> Iterator[Dask]:
     """A backend connected to the shared cluster (its 2 worker threads)."""
     backend = Dask(None, address=dask_address)
     yield backend
@@ -41,7 +40,7 @@ def dask(dask_address: str) -> Iterator[Dask]:  # noqa: F811 - the fixture, impo
 
 
 @pytest.fixture
-def client(dask_address: str) -> Iterator[distributed.Client]:  # noqa: F811
+def client(dask_address: str) -> Iterator[distributed.Client]:
     """A client of the shared cluster, to look at it from outside the backend."""
     with distributed.Client(dask_address, set_as_default=False) as c:
         yield c
@@ -140,7 +139,7 @@ def test_time_limit_fails_the_future_and_releases_the_task(dask: Dask) -> None:
 
 
 def test_shutdown_cancel_futures_releases_every_task(
-    dask_address: str,  # noqa: F811
+    dask_address: str,
     client: distributed.Client,
 ) -> None:
     backend = Dask(None, address=dask_address)
@@ -151,7 +150,7 @@ def test_shutdown_cancel_futures_releases_every_task(
     assert wait_until(lambda: scheduler_tasks(client) == 0)
 
 
-def test_shutdown_lets_unfinished_tasks_finish(dask_address: str) -> None:  # noqa: F811
+def test_shutdown_lets_unfinished_tasks_finish(dask_address: str) -> None:
     backend = Dask(None, address=dask_address)
     futures = [backend.call(dask_tasks.square_slowly, (i, 0.05), {}, None) for i in range(6)]
     backend.shutdown(False, False, False)
@@ -162,7 +161,7 @@ def test_shutdown_lets_unfinished_tasks_finish(dask_address: str) -> None:  # no
     assert backend.client.status == "closed"
 
 
-def test_map_is_lazy_with_bounded_look_ahead(dask_address: str) -> None:  # noqa: F811
+def test_map_is_lazy_with_bounded_look_ahead(dask_address: str) -> None:
     try:
         pool = interpool.Pool(backend="dask", address=dask_address)  # type: ignore[call-arg]
     except TypeError:
@@ -183,7 +182,7 @@ def test_map_is_lazy_with_bounded_look_ahead(dask_address: str) -> None:  # noqa
         results.close()  # type: ignore[attr-defined]
 
 
-def test_initializer_runs_in_every_worker(dask_address: str) -> None:  # noqa: F811
+def test_initializer_runs_in_every_worker(dask_address: str) -> None:
     backend = Dask(None, address=dask_address, initializer=dask_tasks.set_marker, initargs=("x",))
     try:
         markers = {backend.call(dask_tasks.marker, (), {}, None).result() for _ in range(6)}
@@ -197,7 +196,7 @@ def test_initializer_runs_in_every_worker(dask_address: str) -> None:  # noqa: F
     assert plugin not in registered
 
 
-def test_failing_initializer_breaks_the_pool(dask_address: str) -> None:  # noqa: F811
+def test_failing_initializer_breaks_the_pool(dask_address: str) -> None:
     # (The workers log the error: "Worker plugin ... failed to setup".)
     backend = Dask(None, address=dask_address, initializer=dask_tasks.broken_initializer)
     try:
