@@ -22,7 +22,7 @@ pytest.importorskip("distributed")
 import distributed
 
 import interpool
-from interpool._backend_dask import Dask
+from interpool._backend_dask import LOOK_AHEAD_PER_WORKER, Dask
 from interpool.dask_worker import PREVIOUS_EXECUTOR, SubinterpreterPlugin
 
 from . import dask_tasks
@@ -60,7 +60,7 @@ def test_embedded_cluster_runs_tasks_and_closes_with_shutdown(
     assert cluster is not None
     try:
         assert backend.max_workers == 2
-        assert backend.default_buffersize == 4
+        assert backend.default_buffersize == 2 * LOOK_AHEAD_PER_WORKER
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         assert sorted(backend.client.nthreads().values()) == [1, 1]
         # By value (a lambda), a coroutine function, an error with its type,
@@ -177,8 +177,8 @@ def test_map_is_lazy_with_bounded_look_ahead(dask_address: str) -> None:
     with pool:
         results = pool.map(operator.neg, endless())
         assert list(itertools.islice(results, 10)) == [-i for i in range(10)]
-        # Chunks of one, at most default_buffersize (2 per worker thread) ahead.
-        assert 10 <= consumed <= 10 + 2 * pool.max_workers + 1
+        # Chunks of one, at most default_buffersize ahead.
+        assert 10 <= consumed <= 10 + LOOK_AHEAD_PER_WORKER * pool.max_workers + 1
         results.close()  # type: ignore[attr-defined]
 
 
