@@ -25,6 +25,12 @@ What this wrapper does that ``client.submit``/``client.map`` alone would not:
   ``asyncio.run`` in the worker's thread.  The workers import ``interpool`` to run
   them: install it on a remote cluster's workers, as any module the tasks import.
 
+Costs (2 local workers on a 2-CPU machine): a call's result comes back 10-20 ms
+after ``submit``, and Dask runs about 300 tasks a second; results are fetched in
+batches (one ``client.gather`` for the tasks that finished meanwhile).  So give
+``map`` a ``chunksize`` for short calls: one-item chunks ran ~280 items/s, chunks of
+16 ~2,500, chunks of 256 ~45,000.
+
 The embedded cluster's workers are started as ``multiprocessing`` starts processes
 ("spawn"): each loads the caller's ``__main__`` script again, so a script must create
 the pool under ``if __name__ == "__main__":`` (without it the workers fail to start:
