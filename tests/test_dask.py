@@ -11,6 +11,7 @@ import operator
 import os
 import signal
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +27,7 @@ from interpool._backend_dask import LOOK_AHEAD_PER_WORKER, Dask
 from interpool.dask_worker import PREVIOUS_EXECUTOR, SubinterpreterPlugin
 
 from . import dask_tasks
-from .support import wait_until
+from .support import run_python, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -94,6 +95,24 @@ def test_embedded_cluster_runs_tasks_and_closes_with_shutdown(
         backend.call(operator.add, (1, 2), {}, None)
     backend.shutdown(True, False, False)  # again: harmless
     backend.join()
+
+
+def test_embedded_cluster_from_a_program_read_from_stdin() -> None:
+    """Its workers start (spawn would run ``<stdin>`` again, and fail), functions of
+    that ``__main__`` go by value, and the pool closes without a word on stderr."""
+    program = textwrap.dedent(
+        """
+        import interpool
+
+        def triple(x):
+            return 3 * x
+
+        with interpool.Pool(1, backend="dask") as pool:
+            print(pool.submit(triple, 14).result(), list(pool.map(triple, range(3))))
+        """
+    )
+    done = run_python("-", input=program, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "42 [0, 3, 6]\n", "")
 
 
 def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,9 @@ batches (one ``client.gather`` for the tasks that finished meanwhile).  So give
 The embedded cluster's workers are started as ``multiprocessing`` starts processes
 ("spawn"): each loads the caller's ``__main__`` script again, so a script must create
 the pool under ``if __name__ == "__main__":`` (without it the workers fail to start:
-``RuntimeError: Nanny failed to start``).
+``RuntimeError: Nanny failed to start``).  A program read from stdin has no script to
+load: its workers start without it (what they run from ``__main__`` is sent by
+value), but a worker that Dask restarts later (after it died) cannot start.
 
 What Dask cannot do, and so this backend does not: tell a queued task from a running
 one, or stop a running one.  ``cancel()`` (with or without ``interrupt``) always
@@ -142,19 +144,25 @@ class Dask:
         dd = _import_distributed()
         self._cluster: DaskCluster | None = None
         if address is None:
+            # (Imported here: only an embedded cluster needs it.)
+            from ._backend_processes import _main_file_hidden
+
             n = max_workers or os.process_cpu_count() or 1
-            self._cluster = dd.LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                worker_dashboard_address=None,
-                # No dashboard, and the scheduler's HTTP routes on a free port of
-                # loopback (by default they take 8787, or warn when it is taken).
-                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
-            )
+            # The workers start now; hiding a __main__.__file__ that names no file
+            # (a program read from stdin) lets them start at all.
+            with _main_file_hidden():
+                self._cluster = dd.LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    worker_dashboard_address=None,
+                    # No dashboard, and the scheduler's HTTP routes on a free port of
+                    # loopback (by default they take 8787, or warn when it is taken).
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                    silence_logs=logging.ERROR,
+                )
             try:
                 self._client: DaskClient = dd.Client(self._cluster, set_as_default=False)
             except BaseException:
