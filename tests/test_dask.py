@@ -99,7 +99,8 @@ def test_embedded_cluster_runs_tasks_and_closes_with_shutdown(
 
 def test_embedded_cluster_from_a_program_read_from_stdin() -> None:
     """Its workers start (spawn would run ``<stdin>`` again, and fail), functions of
-    that ``__main__`` go by value, and the pool closes without a word on stderr."""
+    that ``__main__`` go by value, and a pool left open is closed at exit after its
+    last task, without a word on stderr."""
     program = textwrap.dedent(
         """
         import interpool
@@ -107,12 +108,20 @@ def test_embedded_cluster_from_a_program_read_from_stdin() -> None:
         def triple(x):
             return 3 * x
 
-        with interpool.Pool(1, backend="dask") as pool:
-            print(pool.submit(triple, 14).result(), list(pool.map(triple, range(3))))
+        def last(delay):
+            import time
+
+            time.sleep(delay)
+            print("last task done", flush=True)
+
+        pool = interpool.Pool(1, backend="dask")
+        print(pool.submit(triple, 14).result(), list(pool.map(triple, range(3))))
+        pool.submit(last, 0.2)
         """
     )
     done = run_python("-", input=program, timeout=120)
-    assert (done.returncode, done.stdout, done.stderr) == (0, "42 [0, 3, 6]\n", "")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == ["42 [0, 3, 6]", "last task done"]
 
 
 def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,9 +55,11 @@ import logging
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from concurrent import futures as cf
 from concurrent.futures import Future
+from concurrent.futures import thread as _cf_thread  # before _at_exit is registered
 from typing import TYPE_CHECKING, Any
 
 from . import _deadlines
@@ -194,6 +196,7 @@ class Dask:
             target=self._collect, name="interpool-dask-results", daemon=True
         )
         self._collector.start()
+        _live.add(self)
 
     def _register_initializer(self, blob: bytes) -> None:
         from .dask_worker import _RunInitializer
@@ -494,6 +497,22 @@ class _DaskFuture[T](Future[T]):
         if release and inner is not None:
             self._backend._release(inner)
         self._backend._pending.discard(self)
+
+
+_live: weakref.WeakSet[Dask] = weakref.WeakSet()
+
+
+def _at_exit() -> None:
+    """At exit, before the threads are joined: let the tasks of every open backend
+    finish, then close its client and cluster, while Dask's own threads still run
+    (later, Dask's callback executor refuses work and the tasks' callbacks fail)."""
+    for backend in list(_live):
+        backend.shutdown(True, False, False)
+
+
+# Registered after concurrent.futures.thread's own hook, so run before it (LIFO).
+threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+del _cf_thread
 
 
 # -- both sides ------------------------------------------------------------------------
