@@ -130,9 +130,17 @@ def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.Monke
         Dask(1, address=None)
 
 
-def test_address_gives_the_clusters_threads(dask: Dask) -> None:
+def test_address_gives_the_clusters_threads_or_the_callers_bound(
+    dask: Dask, dask_address: str
+) -> None:
     assert dask.max_workers == 2
     assert dask._cluster is None
+    capped = Dask(5, address=dask_address)
+    try:
+        assert capped.max_workers == 5
+        assert capped.default_buffersize == 5 * LOOK_AHEAD_PER_WORKER
+    finally:
+        capped.shutdown(True, False, False)
 
 
 def test_identical_calls_run_apart(dask: Dask) -> None:
