@@ -10,6 +10,8 @@ import logging
 import operator
 import os
 import signal
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,18 +23,17 @@ pytest.importorskip("distributed")
 import distributed
 
 import interpool
-from interpool._backend_dask import Dask
+from interpool._backend_dask import LOOK_AHEAD_PER_WORKER, Dask
 from interpool.dask_worker import PREVIOUS_EXECUTOR, SubinterpreterPlugin
 
 from . import dask_tasks
-from .dask_fixtures import dask_address  # noqa: F401 - until conftest imports it
-from .support import wait_until
+from .support import run_python, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def dask(dask_address: str) -> Iterator[Dask]:  # noqa: F811 - the fixture, imported
+def dask(dask_address: str) -> Iterator[Dask]:
     """A backend connected to the shared cluster (its 2 worker threads)."""
     backend = Dask(None, address=dask_address)
     yield backend
@@ -40,7 +41,7 @@ def dask(dask_address: str) -> Iterator[Dask]:  # noqa: F811 - the fixture, impo
 
 
 @pytest.fixture
-def client(dask_address: str) -> Iterator[distributed.Client]:  # noqa: F811
+def client(dask_address: str) -> Iterator[distributed.Client]:
     """A client of the shared cluster, to look at it from outside the backend."""
     with distributed.Client(dask_address, set_as_default=False) as c:
         yield c
@@ -60,7 +61,7 @@ def test_embedded_cluster_runs_tasks_and_closes_with_shutdown(
     assert cluster is not None
     try:
         assert backend.max_workers == 2
-        assert backend.default_buffersize == 4
+        assert backend.default_buffersize == 2 * LOOK_AHEAD_PER_WORKER
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         assert sorted(backend.client.nthreads().values()) == [1, 1]
         # By value (a lambda), a coroutine function, an error with its type,
@@ -96,9 +97,50 @@ def test_embedded_cluster_runs_tasks_and_closes_with_shutdown(
     backend.join()
 
 
-def test_address_gives_the_clusters_threads(dask: Dask) -> None:
+def test_embedded_cluster_from_a_program_read_from_stdin() -> None:
+    """Its workers start (spawn would run ``<stdin>`` again, and fail), functions of
+    that ``__main__`` go by value, and a pool left open is closed at exit after its
+    last task, without a word on stderr."""
+    program = textwrap.dedent(
+        """
+        import interpool
+
+        def triple(x):
+            return 3 * x
+
+        def last(delay):
+            import time
+
+            time.sleep(delay)
+            print("last task done", flush=True)
+
+        pool = interpool.Pool(1, backend="dask")
+        print(pool.submit(triple, 14).result(), list(pool.map(triple, range(3))))
+        pool.submit(last, 0.2)
+        """
+    )
+    done = run_python("-", input=program, timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == ["42 [0, 3, 6]", "last task done"]
+
+
+def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # "import distributed" fails
+    with pytest.raises(ImportError, match=r"pip install 'interpool\[dask\]'"):
+        Dask(1, address=None)
+
+
+def test_address_gives_the_clusters_threads_or_the_callers_bound(
+    dask: Dask, dask_address: str
+) -> None:
     assert dask.max_workers == 2
     assert dask._cluster is None
+    capped = Dask(5, address=dask_address)
+    try:
+        assert capped.max_workers == 5
+        assert capped.default_buffersize == 5 * LOOK_AHEAD_PER_WORKER
+    finally:
+        capped.shutdown(True, False, False)
 
 
 def test_identical_calls_run_apart(dask: Dask) -> None:
@@ -133,7 +175,7 @@ def test_time_limit_fails_the_future_and_releases_the_task(dask: Dask) -> None:
 
 
 def test_shutdown_cancel_futures_releases_every_task(
-    dask_address: str,  # noqa: F811
+    dask_address: str,
     client: distributed.Client,
 ) -> None:
     backend = Dask(None, address=dask_address)
@@ -144,7 +186,7 @@ def test_shutdown_cancel_futures_releases_every_task(
     assert wait_until(lambda: scheduler_tasks(client) == 0)
 
 
-def test_shutdown_lets_unfinished_tasks_finish(dask_address: str) -> None:  # noqa: F811
+def test_shutdown_lets_unfinished_tasks_finish(dask_address: str) -> None:
     backend = Dask(None, address=dask_address)
     futures = [backend.call(dask_tasks.square_slowly, (i, 0.05), {}, None) for i in range(6)]
     backend.shutdown(False, False, False)
@@ -155,7 +197,7 @@ def test_shutdown_lets_unfinished_tasks_finish(dask_address: str) -> None:  # no
     assert backend.client.status == "closed"
 
 
-def test_map_is_lazy_with_bounded_look_ahead(dask_address: str) -> None:  # noqa: F811
+def test_map_is_lazy_with_bounded_look_ahead(dask_address: str) -> None:
     try:
         pool = interpool.Pool(backend="dask", address=dask_address)  # type: ignore[call-arg]
     except TypeError:
@@ -171,12 +213,12 @@ def test_map_is_lazy_with_bounded_look_ahead(dask_address: str) -> None:  # noqa
     with pool:
         results = pool.map(operator.neg, endless())
         assert list(itertools.islice(results, 10)) == [-i for i in range(10)]
-        # Chunks of one, at most default_buffersize (2 per worker thread) ahead.
-        assert 10 <= consumed <= 10 + 2 * pool.max_workers + 1
+        # Chunks of one, at most default_buffersize ahead.
+        assert 10 <= consumed <= 10 + LOOK_AHEAD_PER_WORKER * pool.max_workers + 1
         results.close()  # type: ignore[attr-defined]
 
 
-def test_initializer_runs_in_every_worker(dask_address: str) -> None:  # noqa: F811
+def test_initializer_runs_in_every_worker(dask_address: str) -> None:
     backend = Dask(None, address=dask_address, initializer=dask_tasks.set_marker, initargs=("x",))
     try:
         markers = {backend.call(dask_tasks.marker, (), {}, None).result() for _ in range(6)}
@@ -190,7 +232,7 @@ def test_initializer_runs_in_every_worker(dask_address: str) -> None:  # noqa: F
     assert plugin not in registered
 
 
-def test_failing_initializer_breaks_the_pool(dask_address: str) -> None:  # noqa: F811
+def test_failing_initializer_breaks_the_pool(dask_address: str) -> None:
     # (The workers log the error: "Worker plugin ... failed to setup".)
     backend = Dask(None, address=dask_address, initializer=dask_tasks.broken_initializer)
     try:
