@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import statistics
 import sys
@@ -42,8 +41,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, LocalCluster
+from distributed import Client
 
+from interpool._backend_dask import loopback_cluster
 from interpool.bench.core import (
     OTHER_CPU_DISTURBED,
     OtherCpu,
@@ -72,16 +72,7 @@ CLUSTERS: list[tuple[str, str, Callable[[int], tuple[int, int]], bool]] = [
 @contextmanager
 def cluster(processes: int, threads: int, plugin: bool) -> Iterator[Client]:
     with (
-        LocalCluster(
-            n_workers=processes,
-            threads_per_worker=threads,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            worker_dashboard_address=None,
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-        ) as local,
+        loopback_cluster(processes, threads) as local,
         Client(local, set_as_default=False) as client,
     ):
         if plugin:

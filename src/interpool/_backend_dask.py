@@ -100,6 +100,25 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def loopback_cluster(n_workers: int, threads_per_worker: int) -> DaskCluster:
+    """A quiet ``LocalCluster`` on 127.0.0.1: ``n_workers`` worker processes of
+    ``threads_per_worker`` threads, no dashboard, and the scheduler's HTTP routes on a
+    free port of loopback (by default they take 8787, or warn when it is taken).  The
+    embedded cluster of ``Pool(backend="dask")``; the tests and the Dask benchmark
+    use it too."""
+    dd = _import_distributed()
+    return dd.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        worker_dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+    )
+
+
 class Dask:
     """Run tasks on a Dask cluster (see the module docstring).
 
@@ -153,18 +172,7 @@ class Dask:
             # The workers start now; hiding a __main__.__file__ that names no file
             # (a program read from stdin) lets them start at all.
             with _main_file_hidden():
-                self._cluster = dd.LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    worker_dashboard_address=None,
-                    # No dashboard, and the scheduler's HTTP routes on a free port of
-                    # loopback (by default they take 8787, or warn when it is taken).
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.ERROR,
-                )
+                self._cluster = loopback_cluster(n, 1)
             try:
                 self._client: DaskClient = dd.Client(self._cluster, set_as_default=False)
             except BaseException:

@@ -89,10 +89,15 @@ class Pool(Executor):
               A cancelled or timed-out task is released in the cluster and its
               result dropped; Dask cannot stop a task that runs, so it runs on.
         address: with ``backend="dask"``, the scheduler to connect to
-            (``"tcp://host:8786"``); ``max_workers`` is then ignored in favour of
-            the cluster's threads.  ``None`` (the default) starts an embedded
-            ``LocalCluster`` on 127.0.0.1 with ``max_workers`` worker processes of
-            one thread each, closed by :meth:`shutdown`.
+            (``"tcp://host:8786"``); ``max_workers`` then defaults to the cluster's
+            threads when the pool is made (it sizes ``imap``'s window and ``map``'s
+            look-ahead and chunks; the cluster runs what it has).  ``None`` (the
+            default) starts an embedded ``LocalCluster`` on 127.0.0.1 with
+            ``max_workers`` worker processes of one thread each (default
+            ``os.process_cpu_count()``), closed by :meth:`shutdown`; its workers
+            start the way ``multiprocessing`` starts processes, loading the
+            caller's ``__main__`` script again, so create the pool under ``if
+            __name__ == "__main__":``.
         initializer: called with ``*initargs`` once in each worker before its first
             task (replacement workers run it too).  If it raises, the pool is broken:
             pending and later tasks fail with ``BrokenPool``; it is not retried.
