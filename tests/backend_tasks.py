@@ -30,3 +30,17 @@ async def async_double(x: int) -> int:
 def where() -> tuple[int, int]:
     """The process and thread that ran the task."""
     return os.getpid(), threading.get_ident()
+
+
+#: Set by :func:`mark` (an initializer); on the threads backend, in the caller's own
+#: module, so no other test module reads it.
+MARK: object = None
+
+
+def mark(value: object) -> None:
+    global MARK
+    MARK = value
+
+
+def get_mark() -> object:
+    return MARK

@@ -191,9 +191,9 @@ def test_shutdown_waits_for_the_queued_tasks(new_pool: Callable[..., interpool.P
 
 
 def test_the_initializer_runs_in_every_worker(new_pool: Callable[..., interpool.Pool]) -> None:
-    pool = new_pool(initializer=tasks.init_set, initargs=("ready",))
-    values = [pool.submit(tasks.get_init_value) for _ in range(6)]
-    assert {f.result(timeout=PATIENCE) for f in values} == {("ready", None)}
+    pool = new_pool(initializer=bt.mark, initargs=("ready",))
+    values = [pool.submit(bt.get_mark) for _ in range(6)]
+    assert {f.result(timeout=PATIENCE) for f in values} == {"ready"}
 
 
 def test_async_with_shuts_the_pool_down(new_pool: Callable[..., interpool.Pool]) -> None:
