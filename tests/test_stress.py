@@ -1,7 +1,7 @@
-"""The stress script (benchmarks/stress.py) for 10 seconds on the running Python:
+"""The stress script (benchmarks/stress.py) for 6 seconds on the running Python:
 millions of tiny tasks from 4 threads through map and submit on one pool, each result
-checked, memory steady.  About 20 s (10 s plus the script's warm-up; CI runs it on three
-Pythons)."""
+checked, memory steady.  About 14 s (6 s plus the script's warm-up; CI runs it on 3.14 and
+3.15)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from .support import run_python
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "stress.py"
-SECONDS = 10
+SECONDS = 6
 
 MODES = (
     "map",
@@ -32,7 +32,7 @@ def field(output: str, name: str) -> str:
 
 
 @pytest.mark.timeout(SECONDS + 280)
-def test_stress_script_for_10_seconds(tmp_path: Path) -> None:
+def test_stress_script_for_6_seconds(tmp_path: Path) -> None:
     proc = run_python(
         SCRIPT, "--seconds", str(SECONDS), "--threads", "4", cwd=tmp_path, timeout=SECONDS + 240
     )
@@ -43,7 +43,7 @@ def test_stress_script_for_10_seconds(tmp_path: Path) -> None:
     assert ", 4 threads" in out
 
     tasks = int(field(out, "tasks"))
-    assert tasks >= 10_000, out  # at least 1,000 tasks/s, far below what it does
+    assert tasks >= 6_000, out  # at least 1,000 tasks/s, far below what it does
     for mode in MODES:
         assert int(field(out, f"  {mode}")) > 0, f"mode {mode!r} never ran:\n{out}"
     # Ids are consecutive and n % 100 == 7 raises: exactly 1% of them, give or take one.
