@@ -10,7 +10,9 @@ Executors, each with 2 workers (``--workers``): ``ThreadPoolExecutor``,
 * **round trip**: ``submit(fn).result()`` of a trivial call, one at a time, on a warm
   executor: median and 90th percentile of ``--calls`` calls;
 * **is_prime**: the seed workload (six numbers near 1.1e14, ``--quick``: 1.1e13),
-  ``list(map(is_prime, numbers))`` on the warm executor: median of ``--repeat``;
+  ``list(map(is_prime, numbers))`` on the warm executor: median of ``--repeat``, each
+  round timing the loop and every executor in turn, so that a slow spell of a noisy
+  machine disturbs every row alike;
 
 and the plain loop as the reference for is_prime.  Prints a table and writes
 ``backends-<python>.json`` (machine, every sample) and ``.txt`` to ``--output``
@@ -20,6 +22,7 @@ and the plain loop as the reference for is_prime.  Prints a table and writes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import statistics
@@ -71,26 +74,24 @@ def main() -> int:
     numbers = PRIMES_QUICK if args.quick else PRIMES
     expected = [is_prime(n) for n in numbers[:1]]  # (imports and warms the function)
 
-    results: dict[str, Any] = {}
-    with OtherCpu() as other:
-        loop = []
+    results: dict[str, Any] = {"loop": {"primes": []}}
+    with contextlib.ExitStack() as stack, OtherCpu() as other:
+        made = {name: stack.enter_context(make()) for name, make in executors(args.workers).items()}
+        for name, executor in made.items():
+            list(executor.map(inc, range(4 * args.workers)))  # start every worker
+            results[name] = {"round_trip": round_trips(executor, args.calls), "primes": []}
+        # Each round times the loop and every executor in turn (the others idle), so
+        # that a slow spell of a noisy machine disturbs every row alike.
         for _ in range(args.repeat):
             start = time.perf_counter()
             expected = [is_prime(n) for n in numbers]
-            loop.append(time.perf_counter() - start)
-        results["loop"] = {"primes": loop}
-        for name, make in executors(args.workers).items():
-            with make() as executor:
-                list(executor.map(inc, range(4 * args.workers)))  # start every worker
-                trips = round_trips(executor, args.calls)
-                primes = []
-                for _ in range(args.repeat):
-                    start = time.perf_counter()
-                    got = list(executor.map(is_prime, numbers))
-                    primes.append(time.perf_counter() - start)
-                    assert got == expected, (name, got)
-            results[name] = {"round_trip": trips, "primes": primes}
-            print(f"  {name}: done", file=sys.stderr)
+            results["loop"]["primes"].append(time.perf_counter() - start)
+            for name, executor in made.items():
+                start = time.perf_counter()
+                got = list(executor.map(is_prime, numbers))
+                results[name]["primes"].append(time.perf_counter() - start)
+                assert got == expected, (name, got)
+            print(f"  round {len(results['loop']['primes'])}: done", file=sys.stderr)
 
     loop_s = statistics.median(results["loop"]["primes"])
     version = f"{sys.version_info.major}.{sys.version_info.minor}"

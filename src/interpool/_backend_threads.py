@@ -258,7 +258,8 @@ class Threads:
         interruption raised but not yet delivered is dropped."""
         with self._lock:
             worker.task = None
-            _clear_async_exc(worker.ident, None)
+            if worker not in self._workers:  # it was interrupted (only such leave)
+                _clear_async_exc(worker.ident, None)
 
     # -- stopping a task --------------------------------------------------------------
 
