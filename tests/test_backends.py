@@ -143,6 +143,26 @@ def test_a_task_past_its_time_limit_fails_with_timeout_error(bpool: interpool.Po
     assert bpool.submit(tasks.square, 5).result(timeout=PATIENCE) == 25
 
 
+def test_a_time_limit_applies_to_each_call_of_a_map_chunk(bpool: interpool.Pool) -> None:
+    if bpool.backend == "dask":
+        pytest.skip(
+            "Dask's limits count from submission (a chunk's: limit x calls): a chunk "
+            "queued behind a task still running in the cluster may time out"
+        )
+    # Three calls of 0.25 s per chunk: each call is within 0.5 s, the chunk is not.
+    results = bpool.options(task_timeout=0.5).map(bt.spin, [0.25] * 6, chunksize=3)
+    assert list(results) == ["finished"] * 6
+
+
+def test_the_workers_run_at_the_same_time(
+    new_pool: Callable[..., interpool.Pool], tmp_path: Path
+) -> None:
+    pool = new_pool()
+    futures = [pool.submit(tasks.rendezvous, str(tmp_path), f"p{i}", 2, PATIENCE) for i in range(2)]
+    for future in futures:  # (TimeoutError if the two calls did not run together)
+        future.result(timeout=2 * PATIENCE)
+
+
 def test_cancel_drops_a_queued_task_and_stops_a_running_one(bpool: interpool.Pool) -> None:
     running = bpool.submit(bt.spin, 2.0)
     queued = [bpool.submit(bt.spin, 2.0) for _ in range(6)]

@@ -4,7 +4,6 @@ is ``test_backends``.  Every cluster is on 127.0.0.1."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import itertools
 import logging
 import operator
@@ -23,7 +22,7 @@ pytest.importorskip("distributed")
 import distributed
 
 import interpool
-from interpool._backend_dask import LOOK_AHEAD_PER_WORKER, Dask
+from interpool._backend_dask import LOOK_AHEAD_PER_WORKER, Dask, loopback_cluster
 from interpool.dask_worker import PREVIOUS_EXECUTOR, SubinterpreterPlugin
 
 from . import dask_tasks
@@ -236,24 +235,23 @@ def test_failing_initializer_breaks_the_pool(dask_address: str) -> None:
     # (The workers log the error: "Worker plugin ... failed to setup".)
     backend = Dask(None, address=dask_address, initializer=dask_tasks.broken_initializer)
     try:
-        error = backend.call(operator.add, (1, 2), {}, None).exception()
-        assert isinstance(error, interpool.BrokenPool)
-        assert "initializer says no" in str(error)
-        assert type(error.__cause__) is RuntimeError
+        with pytest.raises(interpool.BrokenPool, match="initializer says no") as info:
+            backend.call(operator.add, (1, 2), {}, None)
+        assert type(info.value.__cause__) is RuntimeError
     finally:
         backend.shutdown(True, False, False)
 
 
-def test_lost_worker_mid_map_loses_nothing(dask: Dask, client: distributed.Client) -> None:
+def test_lost_worker_mid_map_loses_nothing(dask_address: str, client: distributed.Client) -> None:
     pids = client.run(os.getpid)
-    mapper = dask.mapper(dask_tasks.square_slowly, None)
-    futures = [mapper.submit(mapper.encode(((i, 0.05),), i)) for i in range(40)]
-    # Once a few have run on each side, kill one worker process outright.
-    done = [futures[i] for i in range(4)]
-    cf.wait(done)
-    victim = sorted(pids.values())[0]
-    os.kill(victim, signal.SIGKILL)
-    assert [f.result() for f in futures] == [([i * i], None) for i in range(40)]
+    with interpool.Pool(backend="dask", address=dask_address) as pool:
+        # A lazy map (the Dask default), one call per task, so that many are queued
+        # in the cluster when a worker dies.
+        results = pool.map(dask_tasks.square_slowly, range(40), [0.05] * 40, chunksize=1)
+        first = [next(results) for _ in range(4)]  # a few have run on each side
+        victim = sorted(pids.values())[0]
+        os.kill(victim, signal.SIGKILL)  # kill one worker process outright
+        assert first + list(results) == [i * i for i in range(40)]
     # The nanny starts a new worker: leave the shared cluster as it was.
     client.wait_for_workers(2, timeout=60)
     assert victim not in client.run(os.getpid).values()
@@ -266,15 +264,7 @@ def test_lost_worker_mid_map_loses_nothing(dask: Dask, client: distributed.Clien
 def subinterpreter_client() -> Iterator[distributed.Client]:
     """One worker process of two threads, its tasks run by ``SubinterpreterPlugin``."""
     with (
-        distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=2,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.CRITICAL,
-        ) as cluster,
+        loopback_cluster(1, 2) as cluster,
         distributed.Client(cluster, set_as_default=False) as c,
     ):
         c.register_plugin(SubinterpreterPlugin())

@@ -261,8 +261,7 @@ class Dask:
             if self._closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             if self._broken is not None:
-                future.set_exception(self._broken)
-                return future
+                raise self._broken  # as the other backends do once broken
             inner = self._client.submit(
                 trampoline, *args, key=f"{name}-{uuid.uuid4().hex}", pure=False
             )

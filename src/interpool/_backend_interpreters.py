@@ -111,14 +111,14 @@ class Interpreters:
         if reroute is None:
             return
         if wait:
-            reroute.shutdown(True, cancel_futures)
+            reroute.shutdown(True, cancel_futures, cancel_futures and cancel_running)
             return
         if self._stopper is None:
             # After the worker interpreters: a task queued there may still move to the
             # processes.
             def stop_processes() -> None:
                 self.scheduler.join()
-                reroute.shutdown(True, cancel_futures)
+                reroute.shutdown(True, cancel_futures, cancel_futures and cancel_running)
 
             self._stopper = threading.Thread(target=stop_processes, name="interpool-fallback-stop")
             self._stopper.start()

@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import itertools
 import threading
+import time
 import types
 import weakref
 from collections import deque
@@ -62,14 +64,22 @@ class Interrupted(BaseException):
 class _Task:
     """One queued call, or one ``map`` chunk, and the future it completes."""
 
-    __slots__ = ("future", "limit", "run", "thread")
+    __slots__ = ("deadline", "future", "limit", "run", "started", "thread")
 
-    def __init__(self, future: ThreadFuture[Any], run: Callable[[], Any], limit: float | None):
+    def __init__(
+        self, future: ThreadFuture[Any], run: Callable[[_Task], Any], limit: float | None
+    ) -> None:
         self.future = future
+        #: Runs the call (or the chunk's calls); gets the task, to restart the clock
+        #: of its time limit at each call of a chunk.
         self.run = run
         self.limit = limit
         #: The worker running it (``None`` while queued).
         self.thread: _Worker | None = None
+        #: When its current call started (``time.monotonic()``), and the timer of its
+        #: time limit, if it has one.
+        self.started = 0.0
+        self.deadline: _deadlines.Deadline | None = None
 
 
 class ThreadFuture[T](Future[T]):
@@ -127,7 +137,9 @@ class Threads:
         self.max_workers = max_workers
         self._initializer = initializer
         self._initargs = initargs
-        self._lock = threading.Lock()
+        # Reentrant, so that a worker can release it if an interruption was delivered
+        # right after the worker took it (see _end).
+        self._lock = threading.RLock()
         self._work = threading.Condition(self._lock)
         self._queue: deque[_Task] = deque()
         #: Threads that take tasks (interrupted ones leave this set at once).
@@ -151,7 +163,7 @@ class Threads:
         if not callable(fn):
             raise TypeError(f"interpool: a task needs a callable, got {type(fn).__name__}")
 
-        def run() -> Any:
+        def run(task: _Task) -> Any:
             return _awaited(fn(*args, **kwargs))
 
         return self._submit(run, limit)
@@ -161,7 +173,7 @@ class Threads:
             raise TypeError(f"interpool: map needs a callable, got {type(fn).__name__}")
         return _Mapper(self, fn, limit)
 
-    def _submit(self, run: Callable[[], Any], limit: float | None) -> ThreadFuture[Any]:
+    def _submit(self, run: Callable[[_Task], Any], limit: float | None) -> ThreadFuture[Any]:
         future: ThreadFuture[Any] = ThreadFuture(self)
         task = _Task(future, run, limit)
         future._task = task
@@ -173,7 +185,9 @@ class Threads:
             self._queue.append(task)
             if self._idle:
                 self._work.notify()
-            elif len(self._workers) < self.max_workers:
+            # (An idle thread counts as idle until it wakes: several submits in a row
+            # must not all count on the same one.)
+            if len(self._queue) > self._idle and len(self._workers) < self.max_workers:
                 self._start_locked()
         return future
 
@@ -196,7 +210,7 @@ class Threads:
             try:
                 self._initializer(*self._initargs)
             except BaseException as exc:  # noqa: BLE001 - breaks the pool, reported there
-                self._break(exc)
+                self._break(worker, exc)
                 return
         while True:
             try:
@@ -205,61 +219,83 @@ class Threads:
                     return
                 self._run(worker, task)
             except Interrupted:
-                # Raised late (after its task ended, before the worker was detached
-                # from it): that task's future is already done.
-                self._detach(worker)
+                # Delivered outside the task's code (as the worker took it, or as it
+                # ended): the task's future is already failed or cancelled.
+                self._end(worker, worker.task)
             if worker not in self._workers:
                 return  # interrupted: a fresh thread took its place
 
     def _next(self, worker: _Worker) -> _Task | None:
+        """The next task for ``worker`` (``None``: the thread must exit), made
+        visible as running, its time limit armed.  Under the lock, so nothing can
+        interrupt the worker before the task is its own."""
         with self._lock:
             while True:
                 if worker not in self._workers:
+                    return None
+                if self._broken is not None or (self._closed and not self._queue):
+                    self._workers.discard(worker)
+                    self._work.notify_all()
                     return None
                 while self._queue:
                     task = self._queue.popleft()
                     if task.future.set_running_or_notify_cancel():
                         task.thread = worker
                         worker.task = task
+                        task.started = time.monotonic()
+                        if task.limit is not None:
+                            task.deadline = _deadlines.at(
+                                task.limit, functools.partial(self._check, task)
+                            )
                         return task
                 if self._closed:
-                    self._workers.discard(worker)
-                    self._work.notify_all()
-                    return None
+                    continue
                 self._idle += 1
                 self._work.wait()
                 self._idle -= 1
 
     def _run(self, worker: _Worker, task: _Task) -> None:
-        future = task.future
-        deadline = None
-        if task.limit is not None:
-            limit = task.limit
-            deadline = _deadlines.at(limit, lambda: self._stop(future, limit))
+        outcome: tuple[bool, Any] | None = None
         try:
-            try:
-                value = task.run()
-            finally:
-                if deadline is not None:
-                    deadline.cancel()
-                self._detach(worker)
+            outcome = (True, task.run(task))
         except Interrupted:
-            return  # the future was failed (or cancelled) when the thread was interrupted
+            pass  # the future was failed (or cancelled) when the thread was interrupted
         except BaseException as exc:  # noqa: BLE001 - the task's outcome
-            with contextlib.suppress(Exception):
-                future.set_exception(exc)
-            del exc
+            outcome = (False, exc)
+        finally:
+            self._end(worker, task)
+        if outcome is None:
             return
+        ok, value = outcome
+        future = task.future
         with contextlib.suppress(Exception):  # cancelled or failed by its time limit
-            future.set_result(value)
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
-    def _detach(self, worker: _Worker) -> None:
+    def _end(self, worker: _Worker, task: _Task | None) -> None:
         """The worker's task has ended: from now on nothing may interrupt it, and an
-        interruption raised but not yet delivered is dropped."""
-        with self._lock:
-            worker.task = None
-            if worker not in self._workers:  # it was interrupted (only such leave)
-                _clear_async_exc(worker.ident, None)
+        interruption raised but not yet delivered is dropped.
+
+        An interruption can still be delivered while this runs, at any bytecode
+        boundary, including right after ``with self._lock`` took the lock and before
+        its block began (the lock then stays taken): so this starts over until it
+        completes, first releasing the lock if this thread holds it (no caller of
+        ``_end`` does)."""
+        while True:
+            try:
+                while self._lock._is_owned():  # type: ignore[attr-defined]
+                    self._lock.release()
+                if task is not None and task.deadline is not None:
+                    task.deadline.cancel()
+                with self._lock:
+                    worker.task = None
+                    if worker not in self._workers:  # it was interrupted (only such leave)
+                        _clear_async_exc(worker.ident, None)
+                return
+            except Interrupted:
+                continue
 
     # -- stopping a task --------------------------------------------------------------
 
@@ -272,10 +308,8 @@ class Threads:
             if worker is None or worker.task is not task:
                 return future.cancelled()  # not running: it ended meanwhile
             self._workers.discard(worker)
-            if self._queue and not self._closed:
-                self._start_locked()
-            elif self._closed:
-                self._work.notify_all()
+            if self._queue:
+                self._start_locked()  # (after shutdown too: the queued tasks still run)
             _set_async_exc(worker.ident, Interrupted)
         if task is not None:
             self._repeat(worker, task)
@@ -289,6 +323,19 @@ class Threads:
             return False
         return cancel_running(future)
 
+    def _check(self, task: _Task) -> None:
+        """The timer's call at ``task``'s time limit: stop it, unless a later call of
+        its chunk restarted the clock (then wait for the rest of that call's limit)."""
+        assert task.limit is not None
+        left = task.started + task.limit - time.monotonic()
+        if left <= 0:
+            self._stop(task.future, task.limit)
+            return
+        with self._lock:
+            worker = task.thread
+            if worker is not None and worker.task is task:
+                task.deadline = _deadlines.at(left, functools.partial(self._check, task))
+
     def _repeat(self, worker: _Worker, task: _Task) -> None:
         def again() -> None:
             with self._lock:
@@ -301,7 +348,7 @@ class Threads:
 
     # -- the end ----------------------------------------------------------------------
 
-    def _break(self, exc: BaseException) -> None:
+    def _break(self, worker: _Worker, exc: BaseException) -> None:
         error = BrokenPool(
             "interpool: the pool's initializer raised "
             f"{type(exc).__qualname__}: {exc}; the pool cannot run tasks"
@@ -310,7 +357,8 @@ class Threads:
         with self._lock:
             if self._broken is None:
                 self._broken = error
-            self._workers.clear()
+            # The other threads leave after their current task (see _next).
+            self._workers.discard(worker)
             queued = list(self._queue)
             self._queue.clear()
             self._work.notify_all()
@@ -337,19 +385,18 @@ class Threads:
             self.join()
 
     def join(self) -> None:
-        """Wait for the threads that take tasks; an interrupted thread stuck in a C
-        call is not waited for (it is a daemon thread, and exits with its call)."""
+        """Wait for the threads that take tasks (not for the one calling this, if a
+        task does); an interrupted thread stuck in a C call is not waited for (it is a
+        daemon thread, and exits with its call)."""
+        me = threading.current_thread()
         while True:
             with self._lock:
-                workers = [w.thread for w in self._workers]
-            if not workers:
+                threads = [w.thread for w in self._workers if w.thread is not me]
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
                 return
-            for thread in workers:
-                if thread is not threading.current_thread():
-                    thread.join()
-            with self._lock:
-                if all(not w.thread.is_alive() for w in self._workers):
-                    return
+            for thread in alive:
+                thread.join()
 
 
 class _Mapper:
@@ -369,9 +416,11 @@ class _Mapper:
     def submit(self, encoded: tuple[tuple[Any, ...], ...]) -> Future[ChunkOutcome]:
         fn = self._fn
 
-        def run() -> ChunkOutcome:
+        def run(task: _Task) -> ChunkOutcome:
             results: list[Any] = []
-            for args in encoded:
+            for i, args in enumerate(encoded):
+                if i:
+                    task.started = time.monotonic()  # each call has the whole limit
                 try:
                     results.append(_awaited(fn(*args)))
                 except Interrupted:

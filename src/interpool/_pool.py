@@ -107,7 +107,9 @@ class Pool(Executor):
             task's future fails with ``TimeoutError`` at once, the task is
             interrupted in its worker (pure Python code stops at once; a C call such
             as ``time.sleep`` only when it returns) and a fresh worker takes that
-            worker's place, so the pool keeps its capacity.
+            worker's place, so the pool keeps its capacity.  (Processes: the
+            process is killed.  Dask: the limit counts from the task's submission,
+            as Dask does not report when a task starts, and the task is released.)
         max_tasks_per_worker: replace each worker by a fresh interpreter (or
             process) after it has run that many tasks (a ``map`` chunk counts as
             one), to bound what leaky code can accumulate.  ``None``: never.

@@ -171,8 +171,8 @@ class Rerouter:
         with self._lock:
             self._to_processes.add(key)
 
-    def shutdown(self, wait: bool, cancel_futures: bool) -> None:
-        self.fallback.shutdown(wait, cancel_futures, cancel_running=False)
+    def shutdown(self, wait: bool, cancel_futures: bool, cancel_running: bool = False) -> None:
+        self.fallback.shutdown(wait, cancel_futures, cancel_running=cancel_running)
 
 
 def _fail(future: Future[Any], exc: BaseException) -> None:

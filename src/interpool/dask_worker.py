@@ -200,7 +200,10 @@ class SubinterpreterPlugin(WorkerPlugin):
         from ._pool import Pool
 
         nthreads = worker.state.nthreads
-        pool = Pool(self.max_workers or nthreads, **self.pool_kwargs)
+        # Sub-interpreters, also on a free-threaded build (where Pool's default
+        # would be threads), unless the plugin was given another backend.
+        options = {"backend": "interpreters", **self.pool_kwargs}
+        pool = Pool(self.max_workers or nthreads, **options)
         executor = SubinterpreterExecutor(pool, nthreads)
         executors = worker.executors
         if not isinstance(executors["default"], SubinterpreterExecutor):
