@@ -12,6 +12,7 @@ load in a sub-interpreter.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable
@@ -89,17 +90,17 @@ class Interpreters:
     ) -> Future[Any]:
         key = function_key(fn)
         a, b = encode_call(args, kwargs)
-        scheduler = self.scheduler
         if self.reroute is not None:
-
-            def to_interpreter() -> Future[Any]:
-                future: PoolFuture[Any] = PoolFuture(scheduler)
-                scheduler.submit(future, key, _worker.CALL, a, b, limit)
-                return future
-
+            to_interpreter = functools.partial(self.schedule, key, _worker.CALL, a, b, limit)
             return self.reroute.call(key, fn, args, kwargs, to_interpreter, limit=limit)
-        future: PoolFuture[Any] = PoolFuture(scheduler)
-        scheduler.submit(future, key, _worker.CALL, a, b, limit)
+        return self.schedule(key, _worker.CALL, a, b, limit)
+
+    def schedule(
+        self, key: str | bytes, kind: int, a: Any, b: Any, limit: float | None
+    ) -> PoolFuture[Any]:
+        """Hand one encoded task (a call or a chunk) to the worker interpreters."""
+        future: PoolFuture[Any] = PoolFuture(self.scheduler)
+        self.scheduler.submit(future, key, kind, a, b, limit)
         return future
 
     def mapper(self, fn: Callable[..., Any], limit: float | None) -> _Mapper:
@@ -151,15 +152,9 @@ class _Mapper:
     ) -> Future[ChunkOutcome]:
         (fmt, payload), chunk = encoded
         backend, key, limit = self._backend, self._key, self._limit
-        scheduler = backend.scheduler
         if backend.reroute is not None:
-
-            def to_interpreter() -> PoolFuture[Any]:
-                future: PoolFuture[Any] = PoolFuture(scheduler)
-                scheduler.submit(future, key, _worker.CHUNK, payload, fmt, limit)
-                return future
-
+            to_interpreter = functools.partial(
+                backend.schedule, key, _worker.CHUNK, payload, fmt, limit
+            )
             return backend.reroute.chunk(key, self._fn, chunk, to_interpreter, limit=limit)
-        future: PoolFuture[Any] = PoolFuture(scheduler)
-        scheduler.submit(future, key, _worker.CHUNK, payload, fmt, limit)
-        return future
+        return backend.schedule(key, _worker.CHUNK, payload, fmt, limit)
