@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import interpool
-from interpool.bench.core import OtherCpu, machine_info
-from interpool.bench.workloads import PRIMES, PRIMES_QUICK, inc, is_prime
+from interpool._tools.bench.core import OtherCpu, machine_info
+from interpool._tools.bench.workloads import PRIMES, PRIMES_QUICK, inc, is_prime
 
 
 def executors(workers: int) -> dict[str, Callable[[], Executor]]:

@@ -3,7 +3,7 @@
     python benchmarks/dask_workers.py [--repeat 5] [--quick] [--output DIR]
 
 The seed workload (``is_prime`` over the six seed numbers of
-``interpool.bench.workloads``, one Dask task per number, ``client.map(...,
+``interpool._tools.bench.workloads``, one Dask task per number, ``client.map(...,
 pure=False)`` then ``client.gather``) in one run on three local clusters, all on
 127.0.0.1, each with N = ``os.process_cpu_count()`` worker threads in all:
 
@@ -43,15 +43,15 @@ from typing import Any
 
 from distributed import Client
 
-from interpool._backend_dask import loopback_cluster
-from interpool.bench.core import (
+from interpool._backends.dask import loopback_cluster
+from interpool._tools.bench.core import (
     OTHER_CPU_DISTURBED,
     OtherCpu,
     list_schedule,
     machine_info,
     note_lines,
 )
-from interpool.bench.workloads import PRIMES, PRIMES_QUICK, PRIMES_TEST, is_prime
+from interpool._tools.bench.workloads import PRIMES, PRIMES_QUICK, PRIMES_TEST, is_prime
 from interpool.dask_worker import SubinterpreterPlugin
 
 RESULTS = Path(__file__).resolve().parent / "results"

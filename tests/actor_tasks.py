@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 from . import tasks
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 
 async def add_later(a: Any, b: Any, delay: float = 0.0) -> Any:

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 
 def describe(value: Any) -> str:

@@ -135,7 +135,7 @@ def drop_stash() -> int:
 def break_handoff() -> None:
     """Make this worker's handover machinery fail to load (as a failed ctypes import
     would)."""
-    from interpool import _handoff
+    from interpool._wire import handoff as _handoff
 
     def fail() -> None:
         raise ImportError("simulated: ctypes cannot be imported")

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from interpool import ChannelClosed, Receiver, Sender
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 
 def produce(send: Sender[Any], values: list[Any], close: bool = True) -> int:

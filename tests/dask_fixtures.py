@@ -16,7 +16,7 @@ import pytest
 def dask_address() -> Iterator[str]:
     """The address of a shared ``LocalCluster`` (2 processes x 1 thread, 127.0.0.1)."""
     pytest.importorskip("distributed")
-    from interpool._backend_dask import loopback_cluster
+    from interpool._backends.dask import loopback_cluster
 
     with loopback_cluster(2, 1) as cluster:
         yield cluster.scheduler_address

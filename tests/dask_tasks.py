@@ -9,7 +9,7 @@ import time
 
 def interpreter_id() -> int:
     """The id of the interpreter that runs this call (0: a process's main one)."""
-    from interpool import _interp
+    from interpool._platform import interpreters as _interp
 
     return int(_interp.get_current().id)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 #: Calls of :func:`counted` in this interpreter.
 _calls = 0
@@ -68,7 +68,7 @@ def break_idle_loop() -> int:
     """Make this worker's loop raise ``TypeError`` the next time it finds the task
     queue empty (``_serve`` looks ``_peer_polling`` up as a module global), i.e.
     *between* tasks; this task itself completes normally.  Returns the interpreter id."""
-    import interpool._worker as w
+    import interpool._worker.loop as w
 
     w._peer_polling = None  # type: ignore[assignment]
     return interpreters.get_current().id

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 
 def spin_forever(marker: str | None = None) -> None:

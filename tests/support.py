@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import interpool
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 from . import tasks
 

@@ -15,7 +15,7 @@ from collections import namedtuple
 from pathlib import Path
 from typing import Any
 
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 # -- simple tasks -------------------------------------------------------------------
 

@@ -463,7 +463,7 @@ def test_a_methods_own_timeout_error_does_not_lose_the_actor() -> None:
 def test_coroutine_methods_survive_their_time_limit_and_cancellation() -> None:
     # Their time limit and cancel(interrupt=True) cancel the coroutine on the
     # worker's event loop: nothing is interrupted, the instance stays.
-    pytest.importorskip("interpool._coroutines")
+    pytest.importorskip("interpool._worker.coroutines")
     with interpool.Pool(1) as pool, pool.actor(actor_tasks.AsyncCounter) as counter:
         results = [counter.add(1, 0).result(timeout=PATIENCE) for _ in range(3)]
         assert results == [1, 2, 3]

@@ -255,7 +255,7 @@ def test_an_option_the_backend_lacks_is_refused(backend: str, option: dict[str, 
 def test_the_default_backend_is_interpreters_unless_the_build_is_free_threaded() -> None:
     import sys
 
-    from interpool._backend import default_backend
+    from interpool._backends.base import default_backend
 
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     assert default_backend() == ("interpreters" if gil else "threads")

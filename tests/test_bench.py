@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from interpool.__main__ import main as cli
-from interpool.bench import chart, compare, core, data
-from interpool.bench.progress import Progress
+from interpool._tools.bench import chart, compare, core, data
+from interpool._tools.bench.progress import Progress
 
 from .support import run_python
 
@@ -65,7 +65,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     script = textwrap.dedent(
         f"""
         from pathlib import Path
-        from interpool.bench import compare
+        from interpool._tools.bench import compare
         document, text = compare.run(size="test", workers=2, repeat=1, progress_bar=False)
         paths = compare.write(document, text, Path({str(out)!r}), "test")
         print(text)
@@ -303,7 +303,7 @@ def test_encoding_section_runs_and_skips_queue_rows_where_missing() -> None:
 
 
 def test_channels_benchmark_runs_and_skips_interpreters_queue_where_missing() -> None:
-    from interpool.bench import channels
+    from interpool._tools.bench import channels
 
     result = channels.run(repeat=1, rounds=50)
     assert ("interpreters_queue" in result["samples_us"]) == HAVE_IPE

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 import interpool
-from interpool import _handoff
+from interpool._wire import handoff as _handoff
 
 from . import buffer_tasks as bt
 from .support import assert_clean_stderr, run_python, wait_until
@@ -237,7 +237,7 @@ def test_everything_is_copied_when_handoff_is_off() -> None:
     code = textwrap.dedent(
         """
         import interpool
-        from interpool import _handoff
+        from interpool._wire import handoff as _handoff
         from tests import buffer_tasks as bt
         assert not _handoff.enabled
         with interpool.Pool(1) as pool:
@@ -292,7 +292,7 @@ def test_a_kept_view_is_released_when_the_pool_shuts_down() -> None:
 def test_what_goes_out_of_band() -> None:
     """Large buffers leave the pickle (a Packed triple), wherever they are; small ones
     and exact bytes nested in containers stay in it."""
-    from interpool import _buffers
+    from interpool._wire import buffers as _buffers
 
     big = bytearray(MIB)
     for value in [

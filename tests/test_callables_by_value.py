@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import interpool
-from interpool._functions import function_key
+from interpool._wire.functions import function_key
 
 from . import tasks
 from .support import PATIENCE, assert_clean_stderr, run_python
@@ -326,7 +326,7 @@ MAIN_PROGRAM = textwrap.dedent(
     import sys
 
     import interpool
-    from interpool._functions import function_key, main_ref
+    from interpool._wire.functions import function_key, main_ref
 
     SCALE = 10
 
@@ -404,7 +404,7 @@ def test_script_keeps_functions_by_name_and_sends_lambdas_by_value(tmp_path: Pat
             import functools
 
             import interpool
-            from interpool._functions import function_key
+            from interpool._wire.functions import function_key
 
             LOADS = []
             LOADS.append(1)  # top-level code, run again by each worker that loads us

@@ -18,7 +18,7 @@ import pytest
 
 import interpool
 from interpool import ChannelClosed, Receiver, Sender, channel
-from interpool import _channel as channel_module
+from interpool._api import channel as channel_module
 
 from . import channel_tasks as ct
 from .support import (

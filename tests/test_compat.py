@@ -11,7 +11,7 @@ import pytest
 
 import interpool
 from interpool import ModuleCheck, check_modules
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 from .support import wait_until, write
 

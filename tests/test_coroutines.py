@@ -199,9 +199,9 @@ def test_a_coroutine_cancelled_before_its_first_step_still_ends() -> None:
     import os
     import threading
 
-    from interpool import _interp
-    from interpool._coroutines import CoroutineRunner
-    from interpool._worker import FROM_LOOP, SKIPPED
+    from interpool._platform import interpreters as _interp
+    from interpool._worker.coroutines import CoroutineRunner
+    from interpool._worker.loop import FROM_LOOP, SKIPPED
 
     replies: list[tuple[int, int]] = []
     cancel_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)

@@ -22,7 +22,7 @@ pytest.importorskip("distributed")
 import distributed
 
 import interpool
-from interpool._backend_dask import LOOK_AHEAD_PER_WORKER, Dask, loopback_cluster
+from interpool._backends.dask import LOOK_AHEAD_PER_WORKER, Dask, loopback_cluster
 from interpool.dask_worker import PREVIOUS_EXECUTOR, SubinterpreterPlugin
 
 from . import dask_tasks

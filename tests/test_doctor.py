@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from interpool import _doctor
-from interpool._doctor import Target, diagnose, requirement_targets
+from interpool._tools import doctor as _doctor
+from interpool._tools.doctor import Target, diagnose, requirement_targets
 
 from .support import run_python, write
 

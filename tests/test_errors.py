@@ -9,8 +9,8 @@ import traceback
 import pytest
 
 import interpool
-from interpool import _transport
-from interpool._errors import rebuild_exception
+from interpool._wire import transport as _transport
+from interpool.exceptions import rebuild_exception
 
 from . import tasks
 from .support import PATIENCE

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 import interpool
-from interpool import _interp as interpreters
-from interpool._errors import WorkerCrashed
-from interpool._scheduler import MAX_CRASHES
+from interpool._engine.scheduler import MAX_CRASHES
+from interpool._platform import interpreters
+from interpool.exceptions import WorkerCrashed
 
 from . import health_tasks as ht
 from . import tasks
@@ -393,7 +393,7 @@ def test_base_exceptions_fail_the_task_only(
 def test_a_bug_in_the_collector_does_not_stop_it(
     capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import interpool._scheduler as sched
+    import interpool._engine.scheduler as sched
 
     real = sched._outcome
     calls = [0]

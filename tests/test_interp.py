@@ -1,4 +1,4 @@
-"""``interpool._interp``: the interpreters API interpool uses, the same on every
+"""``interpool._platform.interpreters``: the interpreters API interpool uses, the same on every
 supported Python (``concurrent.interpreters`` on 3.14+, rebuilt on 3.13)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from interpool import _interp
+from interpool._platform import interpreters as _interp
 
 VALUES = [
     None,
@@ -75,7 +75,7 @@ def test_an_interpreter_runs_code_and_reports_errors() -> None:
         interp.exec(
             "import sys\n"
             "sys.path[:] = path\n"
-            "from interpool._interp import get_current, queue_put\n"
+            "from interpool._platform.interpreters import get_current, queue_put\n"
             "queue_put(qid, (get_current().id, sum(range(n)), bytes(view)))\n"
             "del view\n"
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import interpool
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 from . import interrupt_tasks, tasks
 from .support import (

@@ -22,8 +22,12 @@ from typing import Any
 import pytest
 
 import interpool
-from interpool import _handoff
-from interpool._options import DAEMON_THREADS_SUPPORTED, InterpreterOptions, create_interpreter
+from interpool._engine.interpreter_options import (
+    DAEMON_THREADS_SUPPORTED,
+    InterpreterOptions,
+    create_interpreter,
+)
+from interpool._wire import handoff as _handoff
 
 from . import async_tasks as at
 from . import buffer_tasks as bt

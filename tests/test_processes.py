@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import interpool
-from interpool._backend_processes import Processes
+from interpool._backends.processes import Processes
 
 from . import process_tasks as pt
 from . import tasks
@@ -399,7 +399,7 @@ def test_shutdown_runs_or_cancels_what_is_queued(tmp_path: Path) -> None:
 
 PROGRAM = """\
 import os
-from interpool._backend_processes import Processes
+from interpool._backends.processes import Processes
 
 class Point:
     def __init__(self, x):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import interpool
-from interpool import _interp as interpreters
+from interpool._platform import interpreters
 
 from . import tasks
 from .support import (
@@ -297,7 +297,7 @@ def test_script_that_drops_its_pool_exits_cleanly(tmp_path: Path) -> None:
         import gc
         import sys
         import time
-        from interpool import _interp as interpreters
+        from interpool._platform import interpreters
 
         sys.path.insert(0, sys.argv[1])
         import interpool

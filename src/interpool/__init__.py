@@ -26,7 +26,7 @@ Public names::
     ModuleCheck     what ``check_modules`` reports for a module
 
 They are imported on first use: every worker interpreter imports this package (for the
-worker loop in ``interpool._worker``) and must not pay for ``asyncio`` and
+worker loop in ``interpool._worker.loop``) and must not pay for ``asyncio`` and
 ``concurrent.futures``, which only the caller needs.
 """
 
@@ -38,19 +38,19 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._actor import Actor, ActorLost, ActorMethod
-    from ._channel import ChannelClosed, ItemLost, Receiver, Sender, channel
-    from ._compat import ModuleCheck, check_modules
-    from ._errors import (
+    from interpool._api.actor import Actor, ActorLost, ActorMethod
+    from interpool._api.channel import ChannelClosed, ItemLost, Receiver, Sender, channel
+    from interpool._api.pool import Pool, TaskOptions
+    from interpool._engine.futures import PoolFuture
+    from interpool._engine.interpreter_options import InterpreterOptions
+    from interpool._tools.module_check import ModuleCheck, check_modules
+    from interpool.exceptions import (
         BrokenPool,
         IncompatibleModuleError,
         RemoteError,
         RemoteTraceback,
         WorkerCrashed,
     )
-    from ._future import PoolFuture
-    from ._options import InterpreterOptions
-    from ._pool import Pool, TaskOptions
 
 __all__ = [
     "Actor",
@@ -76,25 +76,25 @@ __all__ = [
 __version__ = "0.1.0"
 
 _WHERE = {
-    "Pool": "._pool",
-    "Actor": "._actor",
-    "ActorLost": "._actor",
-    "ActorMethod": "._actor",
-    "BrokenPool": "._errors",
-    "IncompatibleModuleError": "._errors",
-    "RemoteError": "._errors",
-    "RemoteTraceback": "._errors",
-    "WorkerCrashed": "._errors",
-    "PoolFuture": "._future",
-    "TaskOptions": "._pool",
-    "InterpreterOptions": "._options",
-    "ModuleCheck": "._compat",
-    "check_modules": "._compat",
-    "channel": "._channel",
-    "Sender": "._channel",
-    "Receiver": "._channel",
-    "ChannelClosed": "._channel",
-    "ItemLost": "._channel",
+    "Pool": "._api.pool",
+    "Actor": "._api.actor",
+    "ActorLost": "._api.actor",
+    "ActorMethod": "._api.actor",
+    "BrokenPool": ".exceptions",
+    "IncompatibleModuleError": ".exceptions",
+    "RemoteError": ".exceptions",
+    "RemoteTraceback": ".exceptions",
+    "WorkerCrashed": ".exceptions",
+    "PoolFuture": "._engine.futures",
+    "TaskOptions": "._api.pool",
+    "InterpreterOptions": "._engine.interpreter_options",
+    "ModuleCheck": "._tools.module_check",
+    "check_modules": "._tools.module_check",
+    "channel": "._api.channel",
+    "Sender": "._api.channel",
+    "Receiver": "._api.channel",
+    "ChannelClosed": "._api.channel",
+    "ItemLost": "._api.channel",
 }
 
 

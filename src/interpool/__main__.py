@@ -6,7 +6,7 @@ Commands:
   seed comparison with its chart; ``--quick`` for a smaller one in under a minute;
   ``--core``, ``--data``, ``--all``; see ``benchmarks/README.md``).
 * ``doctor``: which modules import in a sub-interpreter (an interpool worker), and what
-  to do about those that do not (see ``interpool._doctor``).
+  to do about those that do not (see ``interpool._tools.doctor``).
 
 Each command adds its parser in its own ``_add_<command>`` function.
 """
@@ -50,7 +50,7 @@ DIR/data-<python>.json/.txt. --all: the seed comparison, then --core, then --dat
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import main as bench_main
+    from interpool._tools.bench import main as bench_main
 
     if args.only is not None and (args.core or args.data):
         args.parser.error("--only applies to the seed comparison, not to --core or --data")
@@ -70,7 +70,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _only_names(text: str) -> str:
     """Validate one ``--only`` value as it is parsed: unknown names are a usage error
     that lists the valid ones."""
-    from .bench.compare import parse_only
+    from interpool._tools.bench.compare import parse_only
 
     try:
         parse_only([text])
@@ -146,7 +146,7 @@ def _positive_float(text: str) -> float:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from ._doctor import main as doctor_main
+    from interpool._tools.doctor import main as doctor_main
 
     return doctor_main(
         args.modules,
@@ -161,7 +161,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _add_doctor(commands: Any) -> None:
     """The ``doctor`` subcommand."""
-    from ._doctor import DEFAULT_TIMEOUT
+    from interpool._tools.doctor import DEFAULT_TIMEOUT
 
     doctor = commands.add_parser(
         "doctor",

@@ -55,12 +55,12 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra onl
         "with: pip install 'interpool[dask]'"
     ) from exc
 
-from ._errors import IncompatibleModuleError
+from interpool.exceptions import IncompatibleModuleError
 
 if TYPE_CHECKING:
     from distributed import Worker
 
-    from ._pool import Pool
+    from interpool._api.pool import Pool
 
 __all__ = ["SubinterpreterExecutor", "SubinterpreterPlugin", "dask_setup"]
 
@@ -197,7 +197,7 @@ class SubinterpreterPlugin(WorkerPlugin):
         self._executor: SubinterpreterExecutor | None = None
 
     def setup(self, worker: Worker) -> None:
-        from ._pool import Pool
+        from interpool._api.pool import Pool
 
         nthreads = worker.state.nthreads
         # Sub-interpreters, also on a free-threaded build (where Pool's default

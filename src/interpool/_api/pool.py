@@ -1,0 +1,852 @@
+"""``Pool``: the public executor and async API over a scheduler of worker interpreters."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
+
+from interpool._api import progress as progress_bars
+from interpool._api import streams
+from interpool._api.aio import in_thread, result_of
+from interpool._api.progress import Progress
+from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend
+from interpool._backends.interpreters import Interpreters, live_schedulers
+from interpool._engine.interpreter_options import InterpreterOptions, Preset, resolve
+from interpool._wire import handoff
+from interpool._wire.functions import alias_main
+
+if TYPE_CHECKING:
+    from interpool._api.actor import Actor
+    from interpool._engine.futures import PoolFuture
+    from interpool._engine.scheduler import Scheduler
+
+__all__ = ["Pool", "TaskOptions"]
+
+#: Upper bound of the automatic ``map`` chunk size.
+MAX_AUTO_CHUNKSIZE = 256
+
+_exiting = False
+
+
+def _at_exit() -> None:
+    """Before the interpreter joins its threads at exit: stop every pool that is still
+    open, letting queued tasks finish, so no sub-interpreter outlives the program."""
+    global _exiting
+    _exiting = True
+    for scheduler in list(live_schedulers):
+        scheduler.shutdown(wait=False, cancel_futures=False)
+    for scheduler in list(live_schedulers):
+        # Every worker interpreter, retired ones included, must be gone before the
+        # interpreter finalizes (destroying a running one crashes it).  Ctrl-C while
+        # waiting cancels the remaining tasks and interrupts the running ones, and
+        # the wait goes on: they stop promptly (a C call, when it returns).
+        while True:
+            try:
+                scheduler.join(everything=True)
+                break
+            except KeyboardInterrupt:
+                scheduler.shutdown(False, True, True)
+
+
+threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+
+
+class Pool(Executor):
+    """A pool of reusable sub-interpreters, each with its own GIL, running calls in
+    parallel.  A drop-in ``concurrent.futures.Executor``, plus ``await pool.run(...)``.
+
+    Workers start at once (in the background) and live until :meth:`shutdown`.  Each
+    one is a sub-interpreter on its own thread, with the caller's ``sys.path``, which
+    imports what a task needs once and keeps it.
+
+    Args:
+        max_workers: number of workers (tasks run at once); defaults to
+            ``os.process_cpu_count()`` (CPU-bound work gains nothing from more).
+            With ``backend="dask"``: see ``address``.
+        backend: what runs the tasks; the API and its semantics are the same on
+            each (the differences are stated where they arise):
+
+            * ``"interpreters"``: sub-interpreters of this process, each with its
+              own GIL (the default, except on a free-threaded build);
+            * ``"processes"``: one process per worker, for extension modules that
+              cannot load in a sub-interpreter (numpy...) and for hard time limits:
+              a task past its ``task_timeout``, or cancelled while running, has its
+              process killed and replaced, and a process that dies fails only its
+              task (``WorkerCrashed``).  Arguments and results are pickled.
+            * ``"threads"``: threads of this interpreter (the default on a
+              free-threaded build running without the GIL, where they run Python in
+              parallel; elsewhere only I/O and GIL-releasing C code overlap).
+              Nothing is copied or pickled.  A time limit or a cancellation raises
+              an exception in the task's thread, as for interpreters.
+            * ``"dask"``: a Dask ``distributed`` cluster (``pip install
+              interpool[dask]``), for work that outgrows one machine.  See ``address``.
+              A cancelled or timed-out task is released in the cluster and its
+              result dropped; Dask cannot stop a task that runs, so it runs on.
+        address: with ``backend="dask"``, the scheduler to connect to
+            (``"tcp://host:8786"``); ``max_workers`` then defaults to the cluster's
+            threads when the pool is made (it sizes ``imap``'s window and ``map``'s
+            look-ahead and chunks; the cluster runs what it has).  ``None`` (the
+            default) starts an embedded ``LocalCluster`` on 127.0.0.1 with
+            ``max_workers`` worker processes of one thread each (default
+            ``os.process_cpu_count()``), closed by :meth:`shutdown`; its workers
+            start the way ``multiprocessing`` starts processes, loading the
+            caller's ``__main__`` script again, so create the pool under ``if
+            __name__ == "__main__":``.
+        initializer: called with ``*initargs`` once in each worker before its first
+            task (replacement workers run it too).  If it raises, the pool is broken:
+            pending and later tasks fail with ``BrokenPool``; it is not retried.
+        task_timeout: time limit, in seconds, of every task (``None``: no limit); see
+            :meth:`options` for one call or one ``map``.  It counts from the moment
+            a worker starts the task (for ``map``, each call).  When it passes, the
+            task's future fails with ``TimeoutError`` at once, the task is
+            interrupted in its worker (pure Python code stops at once; a C call such
+            as ``time.sleep`` only when it returns) and a fresh worker takes that
+            worker's place, so the pool keeps its capacity.  (Processes: the
+            process is killed.  Dask: the limit counts from the task's submission,
+            as Dask does not report when a task starts, and the task is released.)
+        max_tasks_per_worker: replace each worker by a fresh interpreter (or
+            process) after it has run that many tasks (a ``map`` chunk counts as
+            one), to bound what leaky code can accumulate.  ``None``: never.
+            Interpreters and processes only.
+        idle_timeout: a worker idle for that many seconds exits; workers start
+            again when tasks arrive.  ``None``: workers stay until shutdown.
+            Interpreters only.
+        fallback: ``"processes"`` to run, in a process instead, a task that fails
+            with ``IncompatibleModuleError`` (it imports numpy, orjson... which
+            cannot load in a sub-interpreter), and from then on every call of the
+            same function.  The processes (up to ``max_workers``, started on first
+            need, with the same ``initializer``) are the processes backend's: they
+            get copies of the arguments, a time limit or a cancellation kills the
+            task's process, and a process that dies fails its task alone
+            (``WorkerCrashed``).  ``None`` (the default):
+            such tasks fail with ``IncompatibleModuleError``.  Interpreters only.
+        interpreter: how each worker interpreter is created: ``"isolated"`` (the
+            default, also meant by ``None``: its own GIL, so workers run in parallel; only extension
+            modules that support sub-interpreters load; no daemon threads),
+            ``"legacy"`` (the main interpreter's GIL and allocator: isolation
+            without parallelism, every extension module may load, daemon threads,
+            fork and exec allowed), or an :class:`InterpreterOptions` for anything
+            in between, such as ``InterpreterOptions.isolated(allow_daemon_threads=
+            True)``.  See :class:`InterpreterOptions` for what each option costs.
+            Options CPython refuses, or that workers cannot run with, raise
+            ``ValueError`` here, before any worker starts.  Interpreters only.
+
+    An option the chosen backend does not have raises ``ValueError`` naming it.
+
+    What can be sent: any callable.  Importable ones (module-level functions,
+    classes, builtins, and functions of the ``__main__`` script, which workers load
+    under another name so its ``if __name__ == "__main__":`` block does not run
+    again) go by name; lambdas, closures and functions of the REPL, ``python -c`` or
+    a notebook go by value (cloudpickle), at every call.  Arguments and results made
+    of ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes`` and short tuples of
+    them cross without pickle; large buffers (``bytearray``, ``memoryview``,
+    ``array``, ``PickleBuffer``) cross beside the pickle as shared views, copied at
+    most once by the receiver; a large ``bytes`` result is handed over without a
+    copy; anything else picklable is pickled.  A task's exception is re-raised with
+    its type and message, with the worker's traceback as ``__cause__``.
+
+    Use as a context manager (``with`` or ``async with``) or call :meth:`shutdown`.
+    A pool that is never shut down is stopped when it is garbage-collected or when
+    the program exits, after its queued tasks have run.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        backend: BackendName | None = None,
+        address: str | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        task_timeout: float | None = None,
+        max_tasks_per_worker: int | None = None,
+        idle_timeout: float | None = None,
+        fallback: Literal["processes"] | None = None,
+        interpreter: Preset | InterpreterOptions | None = None,
+    ) -> None:
+        if backend is None:
+            backend = default_backend()
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}"
+            )
+        if max_workers is None and backend != "dask":
+            max_workers = os.process_cpu_count() or 1
+        if max_workers is not None and (
+            not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1
+        ):
+            raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
+        _check_backend_options(
+            backend,
+            address=address,
+            max_tasks_per_worker=max_tasks_per_worker,
+            idle_timeout=idle_timeout,
+            fallback=fallback,
+            interpreter=interpreter,
+        )
+        task_timeout = _check_seconds("task_timeout", task_timeout)
+        idle = _check_seconds("idle_timeout", idle_timeout)
+        _check_count("max_tasks_per_worker", max_tasks_per_worker)
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
+        if not isinstance(initargs, (tuple, list)):
+            raise TypeError(f"initargs must be a tuple, got {type(initargs).__name__}")
+        if fallback not in (None, "processes"):
+            raise ValueError(f'fallback must be None or "processes", got {fallback!r}')
+        options = resolve("isolated" if interpreter is None else interpreter)
+        if _exiting:
+            raise RuntimeError("cannot start a Pool during interpreter shutdown")
+        path = tuple(p for p in sys.path if isinstance(p, str))
+        initargs = tuple(initargs)
+        self._task_timeout = task_timeout
+        #: For the private pools of actors.
+        self._init = (initializer, initargs)
+        #: The interpreters backend's scheduler (actors use it), else None.
+        self._scheduler: Scheduler | None = None
+        engine: Backend
+        if backend == "interpreters":
+            assert max_workers is not None
+            alias_main()
+            handoff.prepare()
+            engine = Interpreters(
+                max_workers, path, initializer, initargs, max_tasks_per_worker, idle,
+                fallback == "processes", options,
+            )  # fmt: skip
+            self._scheduler = engine.scheduler
+        elif backend == "processes":
+            from interpool._backends.processes import Processes
+
+            assert max_workers is not None
+            engine = Processes(
+                max_workers,
+                path=path,
+                initializer=initializer,
+                initargs=initargs,
+                max_tasks_per_worker=max_tasks_per_worker,
+            )
+        elif backend == "threads":
+            from interpool._backends.threads import Threads
+
+            assert max_workers is not None
+            engine = Threads(max_workers, initializer=initializer, initargs=initargs)
+        else:
+            from interpool._backends.dask import Dask
+
+            engine = Dask(max_workers, address=address, initializer=initializer, initargs=initargs)
+        self._backend = engine
+        #: Live actors made by :meth:`actor`; closed by :meth:`shutdown`.
+        self._actors: weakref.WeakSet[Actor[Any]] = weakref.WeakSet()
+        self._finalizer = weakref.finalize(self, engine.shutdown, False, False, False)
+
+    @property
+    def max_workers(self) -> int:
+        """The number of workers: how many tasks run at once (with the Dask backend,
+        the cluster's threads when the pool was made)."""
+        return self._backend.max_workers
+
+    @property
+    def backend(self) -> BackendName:
+        """What runs the tasks: ``"interpreters"``, ``"processes"``, ``"threads"`` or
+        ``"dask"`` (see :class:`Pool`)."""
+        return self._backend.name
+
+    @property
+    def interpreter_options(self) -> InterpreterOptions | None:
+        """The options every worker interpreter is created with (``interpreter=``);
+        ``None`` for a backend other than interpreters."""
+        return None if self._scheduler is None else self._scheduler.options
+
+    @overload
+    def submit[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[R]: ...
+    @overload
+    def submit[**P, R](
+        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[R]: ...
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Schedule ``fn(*args, **kwargs)`` in a worker and return its future.
+
+        If ``fn`` is a coroutine function (``async def``), or returns a coroutine, the
+        coroutine runs on an asyncio event loop inside the worker interpreter and the
+        future gets what it returns.  That worker takes further tasks meanwhile, so
+        one worker serves many I/O-bound coroutines at once; a time limit applies to
+        the coroutine (it is cancelled when the limit passes, and the worker stays),
+        and cancelling the future cancels the coroutine.
+
+        The future's ``cancel()`` drops the task if no worker has started it, and
+        interrupts it if one has (see ``PoolFuture.cancel``; up to ``2 *
+        max_workers`` tasks wait in the workers' queue, and can still be cancelled
+        there).  Raises ``TypeError`` at once if ``fn`` or an argument cannot be sent
+        to a worker, ``RuntimeError`` after :meth:`shutdown`, and ``BrokenPool`` if
+        the pool is broken.
+        """
+        return self._submit(fn, args, kwargs, self._task_timeout)
+
+    def _submit[R](
+        self,
+        fn: Callable[..., R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        limit: float | None,
+    ) -> Future[R]:
+        return self._backend.call(fn, args, kwargs, limit)
+
+    def options(self, *, task_timeout: float | None = None) -> TaskOptions:
+        """The same pool with options for the calls made through the result::
+
+            pool.options(task_timeout=2.0).submit(fn, x)
+            pool.options(task_timeout=2.0).map(fn, xs)
+            await pool.options(task_timeout=2.0).run(fn, x)
+
+        Options are given here rather than to ``submit`` so that they can never
+        collide with the keyword arguments of ``fn`` itself (``submit(fn, x,
+        timeout=1)`` passes ``timeout`` to ``fn``).  ``task_timeout`` (seconds, or
+        ``None`` for none) replaces the pool's for these calls; see :class:`Pool`.
+        """
+        return TaskOptions(self, _check_seconds("task_timeout", task_timeout))
+
+    def map[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """Like ``concurrent.futures.Executor.map``: ``fn`` over the zipped
+        ``iterables``, results in input order.
+
+        Args:
+            timeout: seconds from this call after which ``__next__`` raises
+                ``TimeoutError`` for a result that is not ready; the rest is cancelled.
+            chunksize: how many calls are sent to a worker as one task.  ``None`` (the
+                default) picks one: about 8 chunks per worker, at most
+                ``MAX_AUTO_CHUNKSIZE``, and 1 when the input is read lazily and has no
+                ``len()``.  Pass ``1`` for one task per call.
+            buffersize: with a value, at most that many chunks are submitted ahead of
+                the results yielded so far, so the input is consumed lazily (it may
+                then be infinite).  Without, the input is consumed at once, as the
+                standard library does, except on the Dask backend, which is lazy by
+                default (a few chunks per worker thread ahead), so that a large input
+                does not flood the cluster's scheduler.
+            progress: ``True`` shows a tqdm progress bar in the caller, advanced by
+                one per result yielded, with a total when the inputs have ``len()``;
+                a dict of ``tqdm()`` keyword arguments makes one with them; a bar
+                object (a ``tqdm`` instance) is advanced and left open.  Needs the
+                ``interpool[progress]`` extra (``ImportError`` at this call, before
+                anything runs, without it).  The same holds for :meth:`imap`,
+                :meth:`imap_unordered` and :meth:`amap`.
+
+        An exception raised by a call is raised by ``__next__`` at that item, after
+        the results before it.  Closing the iterator early (or an error) cancels the
+        chunks no worker has started; started ones finish, and their results are
+        dropped.  With a task time limit, each call has it; a call that exceeds it
+        fails its whole chunk with ``TimeoutError``.
+        """
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: self._map(fn, iterables, timeout, chunksize, buffersize, self._task_timeout),
+        )
+
+    def _map[R](  # noqa: PLR0917 - internal
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        timeout: float | None,
+        chunksize: int | None,
+        buffersize: int | None,
+        limit: float | None,
+    ) -> Iterator[R]:
+        """:meth:`map`, with the time limit ``limit`` for each call."""
+        _check_count("buffersize", buffersize)
+        _check_count("chunksize", chunksize)
+        end = _deadline(timeout)
+        mapper = self._backend.mapper(fn, limit)
+        if buffersize is None:
+            buffersize = self._backend.default_buffersize
+        args: Iterable[tuple[Any, ...]] = zip(*iterables, strict=False)
+        if buffersize is None:
+            args = list(args)
+        if chunksize is None:
+            chunksize = self._auto_chunksize(args, iterables)
+        size = chunksize
+        chunks = enumerate(itertools.batched(args, size, strict=False))
+        submit_encoded = cast("Callable[[Any], _ChunkFuture]", mapper.submit)
+
+        def encode(numbered: _Numbered) -> Any:
+            number, chunk = numbered
+            return mapper.encode(chunk, number * size)
+
+        def submit_chunk(numbered: _Numbered) -> _ChunkFuture:
+            return submit_encoded(encode(numbered))
+
+        # Encode every chunk before submitting any, so that an item that cannot be
+        # sent makes map() raise with nothing run.
+        if buffersize is None:
+            encoded = [encode(c) for c in chunks]
+            futures = deque(submit_encoded(e) for e in encoded)
+            del encoded
+            return _map_results(futures, end, None, submit_chunk)
+        first = [encode(c) for c in itertools.islice(chunks, buffersize)]
+        futures = deque(submit_encoded(e) for e in first)
+        del first
+        return _map_results(futures, end, chunks, submit_chunk)
+
+    def _auto_chunksize(self, args: Iterable[Any], iterables: tuple[Iterable[Any], ...]) -> int:
+        """About 8 chunks per worker, from the number of calls: known when the input
+        was read at once (``args`` a list) or when every input has a ``len()`` (a
+        lazy ``map`` over lists and ranges, the Dask backend's default); else 1."""
+        if isinstance(args, list):
+            count = len(args)
+        else:
+            try:
+                count = min(len(it) for it in iterables)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return 1
+        return max(1, min(count // (8 * self.max_workers), MAX_AUTO_CHUNKSIZE))
+
+    @overload
+    async def run[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+    @overload
+    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` in a worker and await its result, under asyncio
+        or trio (and so under anyio on either).
+
+        The event loop is never blocked: the result is handed to the loop by the
+        pool's collector thread when it arrives, with no thread per call.  Cancelling
+        the awaiting task cancels the call, and the cancellation reaches the awaiting
+        task at once: a call no worker has started is dropped; a running one is
+        interrupted (and its worker replaced), as ``PoolFuture.cancel`` does, and a
+        result that arrives anyway is discarded.  If the pool itself cancels the call
+        (``shutdown(cancel_futures=True)``), this raises
+        ``concurrent.futures.CancelledError`` (an ``Exception``), not the loop's own
+        cancellation: the awaiting task was not cancelled.  ``fn`` may be a coroutine
+        function: see :meth:`submit`.
+        """
+        return await _run(self._submit(fn, args, kwargs, self._task_timeout))
+
+    def imap[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        chunksize: int = 1,
+        timeout: float | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """``fn`` over the zipped ``iterables``, results in input order, as they arrive.
+
+        The input is read lazily (it may be endless): at most ``window`` tasks
+        (default ``2 * max_workers``; each a chunk of ``chunksize`` calls) are
+        submitted ahead of the results yielded so far.  Errors, ``timeout`` and
+        leaving early behave as for :meth:`map`: closing the iterator (``break`` in a
+        ``for`` loop is enough once it is garbage-collected; call ``close()`` to be
+        sure) cancels the tasks no worker has started, lets started ones finish and
+        drops their results.  ``progress``: a progress bar, as for :meth:`map`.
+        """
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: self._imap(fn, iterables, window, chunksize, timeout, self._task_timeout),
+        )
+
+    def _imap[R](  # noqa: PLR0917 - internal
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        window: int | None,
+        chunksize: int,
+        timeout: float | None,
+        limit: float | None,
+    ) -> Iterator[R]:
+        _check_count("window", window)
+        _check_count("chunksize", chunksize)
+        window = window or 2 * self.max_workers
+        return self._map(fn, iterables, timeout, chunksize, window, limit)
+
+    def imap_unordered[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        timeout: float | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """Like :meth:`imap`, but each result is yielded as soon as it is ready,
+        whatever its place in the input (one task per call).  A call's exception is
+        raised when it arrives, and the remaining calls are cancelled as when the
+        iterator is closed early.  ``timeout``: seconds from this call after which
+        waiting for a result raises ``TimeoutError``.  ``progress``: a progress bar,
+        as for :meth:`map`."""
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: self._imap_unordered(fn, iterables, window, timeout, self._task_timeout),
+        )
+
+    def _imap_unordered[R](
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        window: int | None,
+        timeout: float | None,
+        limit: float | None,
+    ) -> Iterator[R]:
+        _check_count("window", window)
+        end = _deadline(timeout)
+        args = zip(*iterables, strict=False)
+        return streams.imap_unordered(
+            self._submitter(fn, limit), args, window or 2 * self.max_workers, end
+        )
+
+    @overload
+    def amap[R](
+        self,
+        fn: Callable[..., Coroutine[Any, Any, R]],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+        progress: Progress = None,
+    ) -> AsyncIterator[R]: ...
+    @overload
+    def amap[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+        progress: Progress = None,
+    ) -> AsyncIterator[R]: ...
+    def amap(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+        progress: Progress = None,
+    ) -> AsyncIterator[Any]:
+        """``async for result in pool.amap(fn, xs)``: ``fn`` over the zipped inputs,
+        streamed to an asyncio or trio task.
+
+        Inputs may be plain or async iterables, even endless ones: they are read
+        lazily, at most ``window`` calls (default ``2 * max_workers``) being submitted
+        ahead of the results yielded so far; an async input is read in a background
+        task, so results keep flowing while it is slow.  ``ordered=True`` yields in
+        input order; ``ordered=False`` as the results complete.  A call's exception
+        is raised at its place in the stream.  Leaving the loop early (``break``,
+        or ``aclose()``) cancels the calls no worker has started and drops the
+        results of the running ones; cancelling the consuming task also interrupts
+        the running ones, as for :meth:`run`.  ``progress``: a progress bar, as for
+        :meth:`map`, advanced on the event loop's thread.
+        """
+        return progress_bars.tracked_async(
+            progress,
+            iterables,
+            lambda: self._amap(fn, iterables, ordered, window, self._task_timeout),
+        )
+
+    def _amap(
+        self,
+        fn: Callable[..., Any],
+        iterables: tuple[Iterable[Any] | AsyncIterable[Any], ...],
+        ordered: bool,
+        window: int | None,
+        limit: float | None,
+    ) -> AsyncIterator[Any]:
+        _check_count("window", window)
+        if not iterables:
+            raise TypeError("amap() needs at least one input iterable")
+        return streams.amap(
+            self._submitter(fn, limit),
+            streams.zip_inputs(iterables),
+            window or 2 * self.max_workers,
+            bool(ordered),
+        )
+
+    def _submitter(
+        self, fn: Callable[..., Any], limit: float | None
+    ) -> Callable[[tuple[Any, ...]], PoolFuture[Any]]:
+        """What submits one call of ``fn`` (its argument tuple) for the streams."""
+        submit = self._submit
+
+        def submit_one(args: tuple[Any, ...]) -> PoolFuture[Any]:
+            return submit(fn, args, {}, limit)  # type: ignore[return-value]
+
+        return submit_one
+
+    def actor[T](self, cls: Callable[..., T], /, *args: Any, **kwargs: Any) -> Actor[T]:
+        """Create ``cls(*args, **kwargs)`` in a worker of its own and return a
+        handle whose method calls run there, in order, on that one instance (see
+        :class:`interpool.Actor`).  The worker is an interpreter, a process, or a
+        thread of this interpreter (holding the instance here), by the pool's
+        backend; the Dask backend raises ``NotImplementedError`` (Dask has actors of
+        its own).  :meth:`shutdown` closes the pool's actors."""
+        from interpool._api.actor import Actor
+
+        if self.backend == "dask":
+            raise NotImplementedError(
+                "interpool: actors run on the interpreters, processes and threads "
+                "backends, not on 'dask' (a Dask worker can be lost, and the instance "
+                "with it); use Dask's own actors (client.submit(cls, actor=True)) or "
+                "another backend"
+            )
+        return Actor(self, cls, args, kwargs)
+
+    def shutdown(
+        self, wait: bool = True, *, cancel_futures: bool = False, cancel_running: bool = False
+    ) -> None:
+        """Stop accepting tasks and release the workers once the queued tasks are done.
+
+        Args:
+            wait: block until every task has finished and every worker interpreter
+                is destroyed.  With ``False`` this happens in the background.  A
+                worker whose task timed out or was cancelled but is stuck in a C
+                call is not waited for: its interpreter is destroyed when the call
+                returns (and at the latest at interpreter exit, which waits for it).
+            cancel_futures: cancel every task no worker has started yet.
+            cancel_running: with ``cancel_futures``, also interrupt and cancel the
+                running tasks (see ``PoolFuture.cancel``).
+
+        Calling it again is harmless; ``submit`` afterwards raises ``RuntimeError``.
+        """
+        for actor in list(self._actors):
+            actor.close(
+                wait=wait,
+                cancel_pending=cancel_futures,
+                cancel_running=cancel_futures and cancel_running,
+            )
+        self._backend.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        """Shut down and wait.  If the block is left by ``KeyboardInterrupt`` (Ctrl-C),
+        every task is cancelled first, running ones interrupted, so this returns
+        promptly instead of running the remaining work."""
+        interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        self.shutdown(True, cancel_futures=interrupted, cancel_running=interrupted)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        """Shut down without blocking the event loop (asyncio or trio; waits in a
+        helper thread).  As for ``with``, leaving by ``KeyboardInterrupt`` or by the
+        cancellation of the task (any exception that is not an ``Exception``:
+        ``asyncio.CancelledError``, ``trio.Cancelled``) cancels every task first."""
+        interrupted = exc_type is not None and not issubclass(exc_type, Exception)
+        for actor in list(self._actors):
+            actor.close(wait=False, cancel_pending=interrupted, cancel_running=interrupted)
+        self._backend.shutdown(False, interrupted, interrupted)
+        await in_thread(self._backend.join)
+
+
+class TaskOptions:
+    """A pool seen through :meth:`Pool.options`: ``submit``, ``map``, ``run``,
+    ``imap``, ``imap_unordered`` and ``amap`` with those options.  Cheap to make;
+    holds no resources of its own."""
+
+    __slots__ = ("_limit", "_pool")
+
+    def __init__(self, pool: Pool, task_timeout: float | None) -> None:
+        self._pool = pool
+        self._limit = task_timeout
+
+    @overload
+    def submit[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[R]: ...
+    @overload
+    def submit[**P, R](
+        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[R]: ...
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """:meth:`Pool.submit` with these options."""
+        return self._pool._submit(fn, args, kwargs, self._limit)
+
+    def map[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """:meth:`Pool.map` with these options."""
+        pool, limit = self._pool, self._limit
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: pool._map(fn, iterables, timeout, chunksize, buffersize, limit),
+        )
+
+    @overload
+    async def run[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+    @overload
+    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`Pool.run` with these options."""
+        return await _run(self._pool._submit(fn, args, kwargs, self._limit))
+
+    def imap[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        chunksize: int = 1,
+        timeout: float | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """:meth:`Pool.imap` with these options."""
+        pool, limit = self._pool, self._limit
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: pool._imap(fn, iterables, window, chunksize, timeout, limit),
+        )
+
+    def imap_unordered[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        timeout: float | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """:meth:`Pool.imap_unordered` with these options."""
+        pool, limit = self._pool, self._limit
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: pool._imap_unordered(fn, iterables, window, timeout, limit),
+        )
+
+    def amap(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+        progress: Progress = None,
+    ) -> AsyncIterator[Any]:
+        """:meth:`Pool.amap` with these options."""
+        pool, limit = self._pool, self._limit
+        return progress_bars.tracked_async(
+            progress,
+            iterables,
+            lambda: pool._amap(fn, iterables, ordered, window, limit),
+        )
+
+
+async def _run[R](future: Future[R]) -> R:
+    """Await a pool future; cancelling the awaiting task cancels (and interrupts) it."""
+    return await result_of(future, future.cancel)
+
+
+def _check_backend_options(
+    backend: BackendName,
+    *,
+    address: str | None,
+    max_tasks_per_worker: int | None,
+    idle_timeout: float | None,
+    fallback: str | None,
+    interpreter: object,
+) -> None:
+    """``ValueError`` for an option that ``backend`` does not have, naming both."""
+    given = {
+        "address": (address, ("dask",)),
+        "max_tasks_per_worker": (max_tasks_per_worker, ("interpreters", "processes")),
+        "idle_timeout": (idle_timeout, ("interpreters",)),
+        "fallback": (fallback, ("interpreters",)),
+        "interpreter": (interpreter, ("interpreters",)),
+    }
+    for name, (value, backends) in given.items():
+        if value is not None and backend not in backends:
+            where = " or ".join(repr(b) for b in backends)
+            raise ValueError(
+                f"{name}= is an option of backend={where}; the {backend!r} backend does "
+                f"not have it: drop {name}=, or choose backend={backends[0]!r}"
+            )
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"address must be a str such as 'tcp://host:8786', got {address!r}")
+
+
+def _check_count(name: str, value: int | None) -> None:
+    """``ValueError`` unless ``value`` is ``None`` or a positive int (not a bool)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{name} must be None or a positive int, got {value!r}")
+
+
+def _deadline(timeout: float | None) -> float | None:
+    """The ``time.monotonic()`` at which ``timeout`` seconds from now pass."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be None or a number of seconds, got {timeout!r}")
+    return time.monotonic() + timeout
+
+
+def _check_seconds(name: str, value: float | None) -> float | None:
+    """``value`` as a positive float of seconds, or ``None``; ``ValueError`` if not."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise ValueError(f"{name} must be None or a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+#: A map chunk (argument tuples), and the same with its number.
+_Chunk = tuple[tuple[Any, ...], ...]
+_Numbered = tuple[int, _Chunk]
+#: A chunk's future: a ``PoolFuture`` or, with a fallback or another backend, a future
+#: with the same ``cancel(interrupt=...)``.
+type _ChunkFuture = PoolFuture[Any]
+
+
+def _map_results[R](
+    futures: deque[_ChunkFuture],
+    end: float | None,
+    chunks: Iterator[_Numbered] | None,
+    submit_chunk: Callable[[_Numbered], _ChunkFuture],
+) -> Iterator[R]:
+    try:
+        while futures:
+            if chunks is not None:
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    futures.append(submit_chunk(chunk))
+            future = futures.popleft()
+            try:
+                if end is None:
+                    values, error = future.result()
+                else:
+                    values, error = future.result(end - time.monotonic())
+            except BaseException:
+                future.cancel(interrupt=False)
+                raise
+            yield from values
+            if error is not None:
+                raise error
+    finally:
+        for future in futures:
+            future.cancel(interrupt=False)

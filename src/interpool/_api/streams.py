@@ -1,0 +1,218 @@
+"""Streaming results with bounded look-ahead: ``imap_unordered`` for threads, ``amap``
+for event loops (asyncio or trio).
+
+Both take the calls' argument tuples from a lazy input, keep at most ``window`` calls
+submitted and not yet yielded, and top the window up as results are yielded, so an
+endless input is fine and memory stays bounded.  Leaving early (``break``, ``close()``,
+an error, or the cancellation of the consuming task) cancels the calls no worker has
+started; with ``interrupt``, running ones are interrupted too, else they finish and
+their results are dropped.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from interpool._api.aio import Wakeup
+from interpool._engine.futures import PoolFuture
+
+__all__ = ["amap", "imap_unordered", "zip_inputs"]
+
+#: Submits one call (its argument tuple) and returns its future.
+Submit = Callable[[tuple[Any, ...]], PoolFuture[Any]]
+
+
+def imap_unordered(
+    submit: Submit, args: Iterator[tuple[Any, ...]], window: int, end: float | None
+) -> Iterator[Any]:
+    """Results in the order they complete (see the module docstring).  ``end``: the
+    ``time.monotonic()`` after which waiting for a result raises ``TimeoutError``."""
+    done: queue.SimpleQueue[PoolFuture[Any]] = queue.SimpleQueue()
+    running: set[PoolFuture[Any]] = set()
+    more = True
+    try:
+        while True:
+            while more and len(running) < window:
+                item = next(args, None)
+                if item is None:
+                    more = False
+                    break
+                future = submit(item)
+                running.add(future)
+                future.add_done_callback(done.put)  # type: ignore[arg-type]
+            if not running:
+                return
+            if end is None:
+                future = done.get()
+            else:
+                try:
+                    future = done.get(timeout=max(0.0, end - time.monotonic()))
+                except queue.Empty:
+                    raise TimeoutError("interpool: no result arrived before the timeout") from None
+            running.discard(future)
+            yield future.result()
+    finally:
+        for future in running:
+            future.cancel(interrupt=False)
+
+
+def zip_inputs(iterables: tuple[Any, ...]) -> Iterator[tuple[Any, ...]] | AsyncIterator[Any]:
+    """The argument tuples of ``zip(*iterables)``: an iterator if every input is a
+    plain iterable, else an async iterator (inputs may mix both kinds)."""
+    if not any(hasattr(it, "__aiter__") for it in iterables):
+        return zip(*iterables, strict=False)
+    return _azip(iterables)
+
+
+async def _azip(iterables: tuple[Any, ...]) -> AsyncIterator[tuple[Any, ...]]:
+    sources = [
+        (True, it.__aiter__()) if hasattr(it, "__aiter__") else (False, iter(it))
+        for it in iterables
+    ]
+    while True:
+        items = []
+        for is_async, source in sources:
+            try:
+                items.append(await anext(source) if is_async else next(source))
+            except (StopIteration, StopAsyncIteration):
+                return
+        yield tuple(items)
+
+
+class _Reader:
+    """Reads an async input in one background task of the event loop, an item at a
+    time on demand (:meth:`start`), so that results keep flowing while the input is
+    slow to produce.  One task for the whole input: an input generator's context
+    managers (``asyncio.timeout``, trio cancel scopes) stay in the task they began in.
+    """
+
+    __slots__ = ("_cancel", "_demand", "_source", "_wakeup", "outcome", "reading")
+
+    def __init__(self, source: AsyncIterator[Any], wakeup: Wakeup) -> None:
+        self._source = source
+        self._wakeup = wakeup
+        self._demand = Wakeup()
+        self._cancel: Callable[[], object] | None = None
+        #: ``None`` while nothing was read; else ``(True, item)``, ``(False, None)``
+        #: at the end, or ``(False, exception)``.
+        self.outcome: tuple[bool, Any] | None = None
+        self.reading = False
+
+    def start(self) -> None:
+        """Read the next item (``outcome`` is set, and the consumer's wake-up
+        notified, when it is there)."""
+        self.reading = True
+        if self._cancel is None:
+            self._cancel = self._wakeup.spawn(self._run)
+        else:
+            self._demand.notify()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                while not self.reading:
+                    await self._demand.wait()
+                    self._demand.arm()
+                try:
+                    self.outcome = (True, await anext(self._source))
+                except StopAsyncIteration:
+                    self.outcome = (False, None)
+                except Exception as exc:  # noqa: BLE001 - handed to the consumer
+                    self.outcome = (False, exc)
+                self.reading = False
+                self._wakeup.notify()
+                if not self.outcome[0]:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - stopped (cancelled) by the consumer
+            if self.reading:  # an interruption of the input itself: pass it on
+                self.outcome = (False, exc)
+                self.reading = False
+                self._wakeup.notify()
+
+    def stop(self) -> None:
+        """Stop the background task (the consumer is gone)."""
+        if self._cancel is not None:
+            self._cancel()
+
+
+async def amap(
+    submit: Submit,
+    args: Iterator[tuple[Any, ...]] | AsyncIterator[tuple[Any, ...]],
+    window: int,
+    ordered: bool,
+) -> AsyncIterator[Any]:
+    """Results of the calls, in input order (``ordered``) or as they complete (see the
+    module docstring).  A call's exception is raised at its place in the stream."""
+    wakeup = Wakeup()
+    running: deque[PoolFuture[Any]] = deque()
+    done: deque[PoolFuture[Any]] = deque()
+    reader = _Reader(args, wakeup) if not isinstance(args, Iterator) else None
+    sync_args = args if isinstance(args, Iterator) else None
+    more = True
+    interrupt = False
+
+    def finished(future: PoolFuture[Any]) -> None:
+        done.append(future)  # thread-safe; read on the loop's thread
+        wakeup.notify()
+
+    # In input order only the oldest call matters: just wake up.
+    callback: Callable[[Any], object] = wakeup.notify if ordered else finished
+
+    def add(item: tuple[Any, ...]) -> None:
+        future = submit(item)
+        running.append(future)
+        future.add_done_callback(callback)
+
+    try:
+        while True:
+            wakeup.arm()
+            # Top up the window.
+            if sync_args is not None:
+                while more and len(running) < window:
+                    item = next(sync_args, None)
+                    if item is None:
+                        more = False
+                    else:
+                        add(item)
+            elif reader is not None:
+                while more and len(running) < window and not reader.reading:
+                    if reader.outcome is None:
+                        reader.start()
+                        break
+                    ok, value = reader.outcome
+                    reader.outcome = None
+                    if ok:
+                        add(value)
+                    elif value is None:
+                        more = False
+                    else:
+                        raise value
+            if not running and not more:
+                return
+            # Yield what is ready.
+            if ordered:
+                if running and running[0].done():
+                    future = running.popleft()
+                    yield future.result()
+                    continue
+            elif done:
+                future = done.popleft()
+                running.remove(future)
+                yield future.result()
+                continue
+            await wakeup.wait()
+    except BaseException as exc:
+        # Cancelled (or interrupted) while waiting: stop the running calls too, as a
+        # cancelled ``run()`` does.  Left early (``aclose``) or a call's error: let
+        # the started calls finish.
+        interrupt = not isinstance(exc, (GeneratorExit, Exception))
+        raise
+    finally:
+        if reader is not None:
+            reader.stop()
+        for future in running:
+            future.cancel(interrupt=interrupt)

@@ -1,0 +1,882 @@
+"""Scheduling: from a submitted call to a worker, and from its result to a future.
+
+One :class:`Scheduler` per pool owns
+
+* the caller-side queue of tasks not yet handed to a worker (``pending``): these are
+  still cancellable, and ``shutdown(cancel_futures=True)`` drops them;
+* the shared cross-interpreter task queue that idle workers take from, kept at most
+  ``2 * max_workers`` tasks deep so that cancellation stays meaningful (a task handed
+  over is *running* from its future's point of view, as in ``ProcessPoolExecutor``);
+* the result queue, drained by the collector thread when the result signal fires,
+  and by callers waiting in ``PoolFuture.result()`` (see ``_future``);
+* the workers (``_workers``), each in a slot (``_slots``): it starts them, replaces
+  one that was retired (its task timed out or was cancelled while running: the
+  worker is interrupted, see ``_watchdog``), recycled (``max_tasks_per_worker``) or
+  that crashed, and starts workers again after idle ones left (``idle_timeout``);
+* the task timer (``_timeouts``), and the pool's shutdown and breakage state.
+
+Nothing here polls: workers sleep on the task signal, the collector on the result
+signal (both ``_wakeup.Signal``), and every spin is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, InvalidStateError
+from typing import Any
+
+from interpool._engine.futures import NOT_DONE, RUNNING
+from interpool._engine.interpreter_options import InterpreterOptions
+from interpool._engine.slots import BOOTING, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
+from interpool._engine.task_timer import TaskTimer
+from interpool._engine.worker_thread import WorkerThread
+from interpool._platform import interpreters
+from interpool._platform.queues import QueueEmpty, ops
+from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal
+from interpool._platform.signals import SLEEPING as _SLEEPING
+from interpool._wire.functions import MainRef
+from interpool._wire.handoff import adopt
+from interpool._wire.transport import BUFFERS, decode
+from interpool._worker import loop as worker_loop
+from interpool.exceptions import BrokenPool, WorkerCrashed, rebuild_exception
+
+__all__ = ["Scheduler"]
+
+_CANCELLED = "CANCELLED"
+_CANCELLED_AND_NOTIFIED = "CANCELLED_AND_NOTIFIED"
+_FINISHED = "FINISHED"
+_PENDING = "PENDING"
+
+#: How long an idle worker keeps checking the task queue before it sleeps.
+WORKER_SPIN_SECONDS = 100e-6
+
+#: After this many worker crashes in a row, with no task completed in between, the
+#: pool is broken instead of starting yet another worker.
+MAX_CRASHES = 3
+
+
+def _can_poll() -> bool:
+    """Polling only pays when the caller and a worker can run at the same time: with a
+    single usable CPU it only delays the thread that has the work."""
+    return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else True
+
+
+def _outcome(kind: int, status: int, payload: Any, handed: Any) -> tuple[bool, Any]:
+    """``(True, value)`` or ``(False, exception)`` for a worker's result message.
+
+    The ``bytes`` objects a worker handed over (``handed``, see ``_handoff``) are
+    adopted first, whatever happens next, so that none is ever leaked."""
+    adopted = [(i, adopt(address)) for i, address in handed] if handed else ()
+    if status in (worker_loop.ERROR, worker_loop.CRASHED):
+        return False, rebuild_exception(payload)
+    try:
+        value = decode(status, payload, foreign=True)
+    except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
+        error = TypeError(
+            f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
+            "values whose classes the caller can import (defined in a module, not only in "
+            "the worker), and whose unpickling works outside the worker."
+        )
+        error.__cause__ = exc
+        return False, error
+    if kind == worker_loop.CHUNK:
+        values, error = value
+        if adopted:
+            values = list(values)
+            for i, obj in adopted:
+                values[i] = obj
+        return True, (values, None if error is None else rebuild_exception(error))
+    if adopted:
+        return True, adopted[0][1]
+    return True, value
+
+
+def _complete(future: Future[Any], message: tuple[Any, ...], outcome: tuple[bool, Any]) -> None:
+    """Complete ``future`` with the ``outcome`` of its task ``message``, once the
+    worker's views of the task's buffers are released (see :func:`_await_release`)."""
+    if message[4] == BUFFERS:
+        _await_release(message[3][1])
+    ok, value = outcome
+    with contextlib.suppress(InvalidStateError):
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+#: How long a finished task's shared buffers may take to be released (see below): a
+#: release normally takes microseconds; this bounds the wait for a task that kept a
+#: view, and leaves room for a loaded machine.
+RELEASE_PATIENCE = 0.25
+#: For this long the wait spins (yielding the CPU); after, it sleeps in short steps.
+RELEASE_SPIN = 0.002
+
+
+def _await_release(views: tuple[memoryview, ...]) -> None:
+    """Wait (briefly) until the worker's views of a task's buffers are released, so a
+    caller who gets the result may resize or close what it passed.
+
+    A worker drops its views before it replies, but CPython releases a view of another
+    interpreter's memory later, as a pending call run by any thread of the owner (the
+    main interpreter) at its next bytecode boundary: usually the very thread that runs
+    this loop.  A task that kept a view (in a global) holds it until the worker drops
+    it; after :data:`RELEASE_PATIENCE` we stop waiting and leave it exported."""
+    start = 0.0
+    for view in views:
+        while True:
+            try:
+                view.release()
+                break
+            except BufferError:
+                now = time.monotonic()
+                if not start:
+                    start = now
+                elif now - start > RELEASE_PATIENCE:
+                    return
+                if now - start < RELEASE_SPIN:
+                    os.sched_yield()
+                else:
+                    time.sleep(0.0005)
+
+
+class Scheduler:
+    """The moving parts behind one pool (see the module docstring)."""
+
+    def __init__(  # noqa: PLR0917 - internal
+        self,
+        max_workers: int,
+        path: tuple[str, ...],
+        main: MainRef,
+        initializer: tuple[str | bytes, Any, Any] | None,
+        max_tasks: int = 0,
+        idle_timeout: float = 0.0,
+        options: InterpreterOptions | None = None,
+    ) -> None:
+        self.max_workers = max_workers
+        #: How every worker interpreter is created (see ``_options``).
+        self.options = options or InterpreterOptions()
+        self._path = path
+        self._main = main
+        self._initializer = initializer
+        self._max_tasks = max_tasks
+        self._idle_timeout = idle_timeout
+        self._task_q = interpreters.create_queue()
+        self._result_q = interpreters.create_queue()
+        self._tasks = ops(self._task_q)
+        self._put = self._tasks.put
+        self._results = ops(self._result_q)
+        self._slots = Slots(2 * max_workers)
+        self._skips = self._slots.skips
+        self._shared = self._slots.shared()
+        self._doorbells = Doorbells(self._slots.count)
+        self._bells = self._doorbells.buffer
+        self._pollers = 0
+        self._poll = _can_poll()
+        self._result_signal = Signal()
+        self._timer = TaskTimer(self._slots, self._limit_of, self._expire)
+        self._lock = threading.Lock()
+        #: Notified (under ``_lock``) when a worker is retired or has exited.
+        self._changed = threading.Condition(self._lock)
+        self._pending: deque[tuple[Future[Any], tuple[Any, ...]]] = deque()
+        self._running: dict[int, tuple[Future[Any], tuple[Any, ...]]] = {}
+        #: Tasks failed before their worker replied (timed out, or cancelled while
+        #: running): their reply, if it ever comes, is dropped.
+        self._abandoned: set[int] = set()
+        #: Tasks whose coroutine runs on a worker's event loop, and that worker's slot
+        #: (see ``_coroutines``): off the queue, but their future still waits.
+        self._accepted: dict[int, int] = {}
+        #: Coroutines whose result was collected before their ACCEPTED message (two
+        #: threads may drain at once), and whether that ACCEPTED still counts
+        #: (``False`` for a task abandoned meanwhile).
+        self._replied: dict[int, bool] = {}
+        self._cancel_puts = [ops(q).put for q in self._slots.cancel_queues]
+        self._ids = itertools.count()
+        self._depth = 2 * max_workers
+        self._in_queue = 0
+        self._doomed = 0  # tasks in the workers' queue that were cancelled (skipped)
+        self._shutdown = False
+        self._stops_sent = 0
+        self._broken: BrokenPool | None = None
+        #: Live worker per slot, retired ones included, and the slots of those.
+        self._workers: dict[int, WorkerThread] = {}
+        self._retired: set[int] = set()
+        self._active = 0  # live workers not retired
+        self._owed = 0  # replacements waiting for a free slot
+        self._ended: list[threading.Thread] = []
+        self._results_seen = 0
+        self._crashes = 0  # workers crashed in a row, with no result in between
+        self._results_at_crash = -1
+        self._collector_done = False
+        self._closed = False
+        self._finished = threading.Event()
+        self._collector = threading.Thread(target=self._collect, name="interpool-collector")
+        self._collector.start()
+        with self._lock:
+            for _ in range(max_workers):
+                self._start_worker_locked()
+
+    # -- workers ------------------------------------------------------------------
+
+    def _start_worker_locked(self) -> None:
+        """Start a worker in a free slot (or owe one until a slot is free); never
+        once the pool is broken."""
+        if self._broken is not None:
+            return
+        slot = self._slots.take()
+        if slot is None:
+            self._owed += 1
+            return
+        signals = (
+            self._slots.task_signals[slot].rfd,
+            self._slots.watch_signals[slot].rfd,
+            self._slots.watch_signals[slot].wfd,
+            self._result_signal.wfd,
+            self._timer.signal.wfd,
+            self._slots.cancel_signals[slot].rfd,
+        )
+        worker = WorkerThread(
+            slot,
+            self._path,
+            (
+                # Ids, not queues: on 3.13 a queue cannot arrive in a fresh
+                # interpreter before _interp has registered its type there.
+                self._task_q.id,
+                self._result_q.id,
+                self._slots.cancel_queues[slot].id,
+                slot,
+                signals,
+                self._doorbells.view,
+                self._shared,
+                self._main,
+                self._initializer,
+                WORKER_SPIN_SECONDS if self._poll else 0.0,
+                self._max_tasks,
+                self._idle_timeout,
+            ),
+            self._worker_exiting,
+            functools.partial(self._worker_exited, slot),
+            options=self.options,
+        )
+        self._workers[slot] = worker
+        self._active += 1
+        if self._stops_sent:  # shutting down: it needs a stop message of its own
+            self._put(None)
+            self._stops_sent += 1
+        worker.start()
+
+    def _work_left_locked(self) -> bool:
+        """True if tasks wait to be run (queued and not cancelled, or pending)."""
+        return self._in_queue - self._doomed > 0 or bool(self._pending)
+
+    def _grow_locked(self, extra: int) -> None:
+        """After idle workers left: start workers (up to ``max_workers``) while more
+        tasks wait (``extra`` not queued yet) than idle workers can take."""
+        bells = self._bells
+        idle = bells.count(POLLING, 1) + bells.count(_SLEEPING, 1)
+        waiting = self._tasks.count() + len(self._pending) + extra
+        while (
+            self._active + self._owed < self.max_workers
+            and waiting > idle
+            and not self._collector_done
+        ):
+            self._start_worker_locked()
+            idle += 1
+
+    def _retire_locked(self, slot: int, task_id: int) -> None:
+        """Have the worker in ``slot`` interrupt ``task_id`` (if it still runs it) and
+        exit, and start its replacement at once."""
+        self._slots.orders[slot] = RETIRE
+        self._slots.targets[slot] = task_id
+        self._bells[1 + slot] = BUSY  # not a poller that will take the next task
+        if not self._closed:
+            self._slots.watch_signals[slot].notify()
+            self._slots.task_signals[slot].notify()  # if it sleeps: wake up, and leave
+        if slot not in self._retired:
+            self._retired.add(slot)
+            self._active -= 1
+            if not self._shutdown or self._work_left_locked():
+                self._start_worker_locked()
+            elif not self._closed:
+                # Shutting down: the collector may be done once this worker no longer
+                # counts; have it check now rather than when the worker's code returns.
+                self._result_signal.notify()
+        self._changed.notify_all()
+
+    def _worker_exiting(self) -> None:
+        """A worker's loop has returned but its interpreter still exists: take every
+        result it queued now, since a queue drops the items of a destroyed interpreter."""
+        self._drain()
+
+    def _worker_exited(self, slot: int, error: BaseException | None) -> None:
+        """A worker's thread is ending (its interpreter is destroyed): free its slot,
+        and replace it if it crashed, was recycled, or left idle while work waits."""
+        crashed: tuple[Future[Any], BaseException] | None = None
+        orphaned: list[Future[Any]] = []
+        failed_to_start = False
+        with self._lock:
+            worker = self._workers.pop(slot)
+            self._ended = [t for t in self._ended if t.is_alive()]
+            self._ended.append(worker.thread)
+            if slot in self._retired:
+                self._retired.discard(slot)
+            else:
+                self._active -= 1
+                reason = self._slots.orders[slot]
+                task_id = self._slots.tasks[slot]
+                replace = False
+                if error is not None:
+                    if self._results_at_crash == self._results_seen:
+                        self._crashes += 1
+                    else:
+                        self._crashes = 1
+                    self._results_at_crash = self._results_seen
+                    if task_id == BOOTING or self._crashes >= MAX_CRASHES:
+                        failed_to_start = True
+                    else:
+                        replace = True
+                        entry = self._running.pop(task_id, None) if task_id >= 0 else None
+                        if entry is not None:
+                            self._in_queue -= 1
+                            crashed = (entry[0], error)
+                elif reason == LEFT_RECYCLED:
+                    replace = True
+                if not self._collector_done:
+                    if replace and (not self._shutdown or self._work_left_locked()):
+                        self._start_worker_locked()
+                    elif reason == LEFT_IDLE and not self._shutdown:
+                        self._grow_locked(0)
+            if error is not None:
+                # Coroutines it accepted and never answered for (it failed before its
+                # event loop could reply) can only fail now.
+                for orphan in [t for t, s in self._accepted.items() if s == slot]:
+                    del self._accepted[orphan]
+                    lost = self._running.pop(orphan, None)
+                    if lost is not None:
+                        orphaned.append(lost[0])
+            self._slots.release(slot)
+            if not self._collector_done:
+                while self._owed and self._slots.has_free():
+                    self._owed -= 1
+                    if self._active < self.max_workers and (
+                        not self._shutdown or self._work_left_locked()
+                    ):
+                        self._start_worker_locked()
+                # Shutting down, a worker that left idle (or was retired) may have been
+                # the last one while tasks still wait: they must still run.
+                if self._shutdown and not self._active and self._work_left_locked():
+                    self._start_worker_locked()
+            if self._tasks.count():
+                self._wake_locked()  # the exiting worker may have looked like a taker
+            if not self._closed:
+                self._result_signal.notify()
+            self._changed.notify_all()
+            close = self._closing_locked()
+        if crashed is not None:
+            orphaned.append(crashed[0])
+        for future in orphaned:
+            exc = WorkerCrashed(
+                f"interpool: the worker interpreter running this task failed: {error!r}. "
+                "It was replaced; other tasks are not affected."
+            )
+            exc.__cause__ = error
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(exc)
+        if failed_to_start:
+            self._break(
+                BrokenPool(
+                    "a worker interpreter failed to start"
+                    if self._crashes < MAX_CRASHES
+                    else f"{MAX_CRASHES} worker interpreters in a row failed before any "
+                    "task completed; the pool stops replacing them"
+                ),
+                error,
+            )
+        if close:
+            self._close()
+
+    # -- submitting ---------------------------------------------------------------
+
+    def submit(  # noqa: PLR0917 - the hot path: positional
+        self,
+        future: Future[Any],
+        key: str | bytes,
+        kind: int,
+        a: Any,
+        b: Any,
+        limit: float | None = None,
+    ) -> None:
+        """Queue a task (see ``_worker`` for ``kind``, ``a``, ``b`` and ``limit``);
+        ``future`` completes with its outcome.  Raises ``RuntimeError`` after
+        shutdown and ``BrokenPool`` once the pool is broken."""
+        with self._lock:
+            if self._shutdown:
+                if self._broken is not None:
+                    raise self._broken
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            task_id = next(self._ids)
+            future._task_id = task_id  # type: ignore[attr-defined]
+            message = (task_id, key, kind, a, b, limit)
+            if limit is not None:
+                self._timer.start()
+            if self._active < self.max_workers:
+                self._grow_locked(1)
+            if self._pending or self._in_queue >= self._depth:
+                self._pending.append((future, message))
+                return
+            # A brand-new future: nobody else can have cancelled it yet.
+            future._state = RUNNING
+            self._running[task_id] = (future, message)
+            self._put(message)
+            self._in_queue += 1
+            if _SLEEPING in self._bells:
+                self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        """Wake as many sleeping workers as there are queued messages beyond the
+        polling workers, which will take them anyway (see ``_wakeup``).  The caller
+        holds ``_lock``, which also guards against the signals being closed."""
+        if self._closed:
+            return
+        n = self._tasks.count() - self._doorbells.polling()
+        if n <= 0:
+            return
+        for i, signal in enumerate(self._slots.task_signals):
+            if self._doorbells.wake(i):
+                signal.notify()
+                n -= 1
+                if not n:
+                    return
+
+    def _refill_locked(self) -> None:
+        """Move pending tasks to the shared queue while there is room, and queue the
+        stop messages once shutting down and nothing is pending."""
+        moved = False
+        while self._pending and self._in_queue < self._depth:
+            future, message = self._pending.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while pending
+            self._running[message[0]] = (future, message)
+            self._put(message)
+            self._in_queue += 1
+            moved = True
+        if moved:
+            self._wake_locked()
+        if self._shutdown and not self._pending and not self._stops_sent:
+            # One per live worker, retired ones included (one may take a stop
+            # message before it sees it is retired); extra ones are harmless.
+            self._stops_sent = max(1, len(self._workers))
+            for _ in range(self._stops_sent):
+                self._put(None)
+            # Wake every worker, whatever its flag says: stopping must not depend on
+            # the polling bookkeeping.
+            if not self._closed:
+                for signal in self._slots.task_signals:
+                    signal.notify()
+
+    # -- cancelling and time limits -------------------------------------------------
+
+    def cancel(self, future: Future[Any], interrupt: bool) -> bool:
+        """``future.cancel()``: a pending task is dropped; a queued one is skipped by
+        the worker that takes it; a running one (with ``interrupt``) is interrupted,
+        its worker retired and replaced; a running coroutine (with ``interrupt``) is
+        cancelled on its worker's event loop.  The future is cancelled at once in each
+        of these cases; False if it is finished, or running and not ``interrupt``."""
+        # Only one future's condition is ever held at a time, and never while the
+        # scheduler touches other futures: wait() and as_completed() take several
+        # conditions at once, in their own order.
+        with self._lock:
+            slot = None
+            with future._condition:
+                state = future._state
+                if state == _FINISHED:
+                    return False
+                if state in (_CANCELLED, _CANCELLED_AND_NOTIFIED):
+                    return True
+                if state == _PENDING:
+                    # Still in _pending: dropped (and its waiters told) at the next
+                    # refill.
+                    future._state = _CANCELLED
+                else:
+                    task_id: int = future._task_id  # type: ignore[attr-defined]
+                    if task_id not in self._running:
+                        return False  # its result is being delivered
+                    on_loop = self._accepted.get(task_id)
+                    if on_loop is not None:
+                        # Its reply (then dropped) still comes, and ends its bookkeeping.
+                        if not interrupt:
+                            return False
+                        self._cancel_coroutine_locked(task_id, on_loop)
+                    else:
+                        skip = task_id & SKIP_MASK
+                        # Mark it skipped *before* looking for a worker running it; a
+                        # worker marks it running before it reads the mark (see _worker).
+                        self._skips[skip] = 1
+                        slot = self._slots.running(task_id)
+                        if slot is not None:
+                            self._skips[skip] = 0
+                            if not interrupt:
+                                return False
+                            del self._running[task_id]
+                        else:
+                            self._doomed += 1
+                    future._state = _CANCELLED_AND_NOTIFIED
+                    for waiter in future._waiters:
+                        waiter.add_cancelled(future)
+                future._condition.notify_all()
+            if slot is not None:
+                self._abandon_locked(task_id, slot)
+        future._invoke_callbacks()  # type: ignore[attr-defined]
+        return True
+
+    def _cancel_coroutine_locked(self, task_id: int, slot: int) -> None:
+        """Have the worker in ``slot`` cancel the coroutine of ``task_id``."""
+        self._cancel_puts[slot](task_id)
+        if not self._closed:
+            self._slots.cancel_signals[slot].notify()
+
+    def _abandon_locked(self, task_id: int, slot: int) -> None:
+        """``task_id``, run by the worker in ``slot``, was failed before it ended:
+        forget it (its reply will be dropped) and retire that worker."""
+        self._in_queue -= 1
+        self._abandoned.add(task_id)
+        self._retire_locked(slot, task_id)
+        self._refill_locked()
+
+    def _limit_of(self, task_id: int) -> float | None:
+        entry = self._running.get(task_id)
+        return None if entry is None else entry[1][5]
+
+    def _expire(self, task_id: int, slot: int, limit: float) -> None:
+        """The timer's call: ``task_id`` ran longer than ``limit`` in ``slot``."""
+        with self._lock:
+            if self._slots.tasks[slot] != task_id:
+                return
+            entry = self._running.pop(task_id, None)
+            if entry is None:
+                return
+            self._abandon_locked(task_id, slot)
+        error = TimeoutError(
+            f"interpool: the task ran longer than its time limit of {limit:g} s; it was "
+            "interrupted, and its worker is replaced by a new one"
+        )
+        with contextlib.suppress(InvalidStateError):
+            entry[0].set_exception(error)
+
+    # -- results ------------------------------------------------------------------
+
+    def help_wait(self, future: Future[Any], budget: float) -> None:
+        """Called by a caller about to block on ``future``: complete arriving results
+        for up to ``budget`` seconds, or until ``future`` is done.  While any caller
+        is in here, workers do not wake the collector (see ``_wakeup``).  Returns at
+        once when the process has a single usable CPU."""
+        if not self._poll:
+            return
+        count = self._results.count
+        sched_yield = os.sched_yield
+        bells = self._bells
+        perf = time.perf_counter
+        deadline = 0.0
+        with self._lock:
+            self._pollers += 1
+            bells[0] = 1
+        try:
+            while future._state in NOT_DONE:
+                if count():
+                    self._drain()
+                    continue
+                # Yield the CPU (and the GIL) at every empty turn.  The kernel often
+                # puts the worker we wait for on this very CPU (it woke there, or was
+                # never moved away); without a yield it would wait for the next
+                # load-balancing tick, milliseconds away.  The GIL release lets another
+                # thread that took results off the queue (the collector) settle them.
+                sched_yield()
+                if not deadline:
+                    deadline = perf() + budget
+                elif perf() > deadline:
+                    return
+        finally:
+            with self._lock:
+                self._pollers -= 1
+                if not self._pollers:
+                    bells[0] = 0
+            if count():  # a result may have arrived unsignalled: see _wakeup
+                self._drain()
+
+    def _drain(self) -> None:
+        """Complete every result in the result queue."""
+        get = self._results.get
+        running = self._running
+        abandoned = self._abandoned
+        accepted = self._accepted
+        skips = self._skips
+        lock = self._lock
+        while True:
+            try:
+                task_id, status, payload, handed = get()
+            except QueueEmpty:
+                return
+            if status == worker_loop.INIT_FAILED:
+                self._break(
+                    BrokenPool("a worker's initializer failed; the pool cannot run tasks"),
+                    rebuild_exception(payload),
+                )
+                continue
+            if status >= worker_loop.ACCEPTED:
+                if status == worker_loop.ACCEPTED:
+                    self._accept(task_id, payload)
+                    continue
+                if status == worker_loop.LEAVING:
+                    self._leaving(payload)
+                    continue
+                status -= worker_loop.FROM_LOOP  # a coroutine's result: already off the queue
+                with lock:
+                    if accepted.pop(task_id, None) is None:
+                        # Its ACCEPTED is being handled by another thread.
+                        self._replied[task_id] = task_id not in abandoned
+                    if task_id in abandoned:
+                        abandoned.discard(task_id)
+                        entry = None
+                    else:
+                        entry = running.pop(task_id, None)
+                        if status != worker_loop.CRASHED:
+                            self._results_seen += 1
+            else:
+                with lock:
+                    if abandoned and task_id in abandoned:
+                        abandoned.discard(task_id)  # already failed; already uncounted
+                        entry = None
+                    else:
+                        entry = running.pop(task_id, None)
+                        self._in_queue -= 1
+                        if status != worker_loop.CRASHED:
+                            self._results_seen += 1
+                        if skips[task_id & SKIP_MASK]:
+                            skips[task_id & SKIP_MASK] = 0
+                            if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
+                                self._doomed -= 1
+                    if self._pending or self._shutdown:
+                        self._refill_locked()
+            if entry is None or status == worker_loop.SKIPPED:
+                for _, address in handed:  # adopt (and drop) what was handed over
+                    adopt(address)
+                continue
+            outcome = _outcome(entry[1][2], status, payload, handed)
+            # Drop the payload (views of a worker's memory, or of ours that a worker
+            # returned) before waiting for the release of the task's own views.
+            payload = handed = None
+            _complete(entry[0], entry[1], outcome)
+            del outcome
+
+    def _accept(self, task_id: int, slot: int) -> None:
+        """A worker took ``task_id`` and runs its coroutine on its event loop: the
+        task leaves the queue's count (making room for another), and its future
+        waits for the coroutine's result."""
+        with self._lock:
+            counts = self._replied.pop(task_id, None)
+            if counts is not None:
+                # Its result came first (another thread drained it).
+                if counts:
+                    self._in_queue -= 1
+                    self._clear_skip_locked(task_id)
+            elif task_id in self._abandoned:
+                # Cancelled or timed out while its coroutine was being made: already
+                # uncounted, and its worker retired.  Cancel the coroutine; its reply
+                # is dropped.
+                self._accepted[task_id] = slot
+                self._cancel_coroutine_locked(task_id, slot)
+            else:
+                self._in_queue -= 1
+                self._accepted[task_id] = slot
+                if self._clear_skip_locked(task_id):
+                    # Cancelled while queued, after the worker checked: cancel it there.
+                    self._cancel_coroutine_locked(task_id, slot)
+            if self._pending or self._shutdown:
+                self._refill_locked()
+
+    def _clear_skip_locked(self, task_id: int) -> bool:
+        """Clear the skip mark of a task that left the queue; True if it was set."""
+        skip = task_id & SKIP_MASK
+        if not self._skips[skip]:
+            return False
+        self._skips[skip] = 0
+        entry = self._running.get(task_id)
+        if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
+            self._doomed -= 1
+        return True
+
+    def _leaving(self, slot: int) -> None:
+        """The worker in ``slot`` takes no more tasks but waits for its coroutines
+        before it exits: replace it now, as if it were retired."""
+        with self._lock:
+            if slot in self._retired or slot not in self._workers:
+                return
+            if self._shutdown and not self._work_left_locked():
+                return  # no replacement needed: shutdown waits for it as for the others
+            self._retired.add(slot)
+            self._active -= 1
+            if not self._collector_done and (not self._shutdown or self._work_left_locked()):
+                self._start_worker_locked()
+            self._changed.notify_all()
+
+    def _collect(self) -> None:
+        """The collector thread: sleep on the result signal, complete what arrived."""
+        while True:
+            self._result_signal.wait()
+            self._drain_or_report()
+            if self._shutdown and not self._active and self._all_done():
+                break
+        self._drain_or_report()
+        self._fail_leftovers()
+        with self._lock:
+            self._collector_done = True
+            close = self._closing_locked()
+        if close:
+            self._close()
+
+    def _drain_or_report(self) -> None:
+        """:meth:`_drain`, for the collector: a bug there must not kill the thread that
+        every other future depends on; it is reported on stderr instead."""
+        try:
+            self._drain()
+        except Exception as exc:  # noqa: BLE001 - reported, and the collector goes on
+            import traceback
+
+            sys.stderr.write("interpool: error in the pool's collector thread (a bug):\n")
+            traceback.print_exception(exc)
+
+    # -- shutdown and breakage ----------------------------------------------------
+
+    def shutdown(self, wait: bool, cancel_futures: bool, cancel_running: bool = False) -> None:
+        """Stop taking tasks; workers stop once every queued task has run (or been
+        cancelled, with ``cancel_futures``: pending and queued tasks; with
+        ``cancel_running`` too, running ones are interrupted).  With ``wait``, return
+        once every worker interpreter is destroyed (except retired ones whose task
+        does not return: see ``join``) and every future is done."""
+        with self._lock:
+            self._shutdown = True
+            cancelled = []
+            if cancel_futures:
+                cancelled = list(self._pending)
+                self._pending.clear()
+            self._refill_locked()
+            if not self._closed:
+                self._result_signal.notify()  # no worker may be left to wake the collector
+            queued = [f for f, _ in self._running.values()] if cancel_futures else []
+        for future, _ in cancelled:
+            if future.cancel():
+                future.set_running_or_notify_cancel()
+        # Queued ones first, so that no replacement worker is started for them when
+        # the running ones are interrupted.
+        for future in queued:
+            self.cancel(future, interrupt=False)
+        if cancel_running:
+            for future in queued:
+                self.cancel(future, interrupt=True)
+        if wait:
+            self.join()
+
+    def join(self, everything: bool = False) -> None:
+        """Wait until every worker has exited and the collector has cleaned up.
+
+        Retired workers (whose task timed out or was cancelled) are waited for only
+        with ``everything`` (at interpreter exit, which must not destroy a running
+        interpreter): otherwise a task stuck in a C call would hold up ``shutdown``;
+        such a worker's interpreter is destroyed in the background when the call
+        returns.  Called on the collector thread itself (``shutdown(wait=True)`` in a
+        done callback), it keeps collecting results, which hands the remaining tasks
+        to the workers, until they have all exited; the collector cleans up after."""
+        current = threading.current_thread()
+        with self._lock:
+            on_worker = any(w.thread is current for w in self._workers.values())
+        if on_worker:
+            # A done callback run by a worker's thread (which delivers the results
+            # its interpreter queued before it is destroyed): the pool cannot finish
+            # while this thread waits, so do not wait.
+            return
+        if current is self._collector:
+            while self._active:
+                self._result_signal.wait()
+                self._drain()
+        with self._changed:
+            while any(
+                worker.thread is not current and (everything or slot not in self._retired)
+                for slot, worker in self._workers.items()
+            ):
+                self._changed.wait()
+            ended = list(self._ended)
+        for thread in ended:
+            if thread is not current:
+                thread.join()
+        if self._collector is not current:
+            self._collector.join()
+
+    def _break(self, error: BrokenPool, cause: BaseException | None) -> None:
+        if cause is not None:
+            error.__cause__ = cause
+        with self._lock:
+            if self._broken is None:
+                self._broken = error
+            self._shutdown = True
+            dropped = list(self._pending)
+            self._pending.clear()
+            self._refill_locked()
+            if not self._closed:
+                self._result_signal.notify()
+        for future, _ in dropped:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(error)
+
+    def _fail_leftovers(self) -> None:
+        with self._lock:
+            leftovers = [f for f, _ in self._running.values()]
+            leftovers += [f for f, _ in self._pending]
+            self._running.clear()
+            self._pending.clear()
+        error = self._broken or BrokenPool("the pool's workers exited before finishing")
+        for future in leftovers:
+            if future.done():
+                continue
+            if not future.running() and not future.set_running_or_notify_cancel():
+                continue
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(error)
+
+    def _all_done(self) -> bool:
+        """(Shutting down, no active worker left.)  True unless a worker still owed
+        has work to do, or a retired worker still runs a task that was not failed
+        (one it took just before it was retired)."""
+        with self._lock:
+            if self._owed and self._work_left_locked():
+                return False
+            self._owed = 0
+            tasks = self._slots.tasks
+            retired = self._retired
+            return not any(tasks[slot] in self._running for slot in retired) and not any(
+                slot in retired for slot in self._accepted.values()
+            )
+
+    def _closing_locked(self) -> bool:
+        """True (once) when the signals can be closed: the collector is done and no
+        worker, retired or not, is left to use them."""
+        if self._collector_done and not self._workers and not self._closed:
+            self._closed = True
+            return True
+        return False
+
+    def _close(self) -> None:
+        self._timer.stop()
+        self._slots.close()
+        self._result_signal.close()
+        self._finished.set()
+
+    @property
+    def finished(self) -> bool:
+        """True once every worker has exited and resources are released."""
+        return self._finished.is_set()

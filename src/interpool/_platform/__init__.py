@@ -1,0 +1,2 @@
+"""The platform layer: thin shims over what CPython offers (the interpreters and queues
+modules of 3.13/3.14+, eventfd signals, event-loop detection).  Imports nothing of interpool."""
