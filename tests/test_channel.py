@@ -628,7 +628,7 @@ def test_items_of_a_destroyed_worker_are_reported_lost() -> None:
         pool.submit(ct.produce, send, ["a", "b"], False).result(timeout=PATIENCE)
     send.put("c")  # from the caller: it outlives everything
     for _ in range(2):
-        with pytest.raises(channel_module.ItemLost, match="interpreter that sent it"):
+        with pytest.raises(interpool.ItemLost, match="interpreter that sent it"):
             recv.get(timeout=PATIENCE)
     assert recv.get(timeout=PATIENCE) == "c"
 

@@ -10,7 +10,7 @@ import pytest
 
 import interpool
 from interpool._wire import transport as _transport
-from interpool.exceptions import rebuild_exception
+from interpool._wire.errors import rebuild_exception
 
 from . import tasks
 from .support import PATIENCE

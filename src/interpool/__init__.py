@@ -8,6 +8,7 @@ Public names::
     ActorMethod     a method of an actor (``actor.m(...)``, ``await actor.m.run(...)``)
     ActorLost       an actor's instance is gone (``__init__`` failed, or a call was interrupted)
     BrokenPool      raised when a pool can no longer run tasks
+    InterpoolError  the base of every exception interpool defines (``interpool.exceptions``)
     IncompatibleModuleError
                     a task imported an extension that cannot load in a sub-interpreter
     RemoteError     a worker's exception that could not be sent back as itself
@@ -38,15 +39,19 @@ TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
     from typing import Any
 
-    from interpool._api.actor import Actor, ActorLost, ActorMethod
-    from interpool._api.channel import ChannelClosed, ItemLost, Receiver, Sender, channel
+    from interpool._api.actor import Actor, ActorMethod
+    from interpool._api.channel import Receiver, Sender, channel
     from interpool._api.pool import Pool, TaskOptions
     from interpool._engine.futures import PoolFuture
     from interpool._engine.interpreter_options import InterpreterOptions
     from interpool._tools.module_check import ModuleCheck, check_modules
     from interpool.exceptions import (
+        ActorLost,
         BrokenPool,
+        ChannelClosed,
         IncompatibleModuleError,
+        InterpoolError,
+        ItemLost,
         RemoteError,
         RemoteTraceback,
         WorkerCrashed,
@@ -59,6 +64,7 @@ __all__ = [
     "BrokenPool",
     "ChannelClosed",
     "IncompatibleModuleError",
+    "InterpoolError",
     "InterpreterOptions",
     "ItemLost",
     "ModuleCheck",
@@ -78,10 +84,11 @@ __version__ = "0.1.0"
 _WHERE = {
     "Pool": "._api.pool",
     "Actor": "._api.actor",
-    "ActorLost": "._api.actor",
+    "ActorLost": ".exceptions",
     "ActorMethod": "._api.actor",
     "BrokenPool": ".exceptions",
     "IncompatibleModuleError": ".exceptions",
+    "InterpoolError": ".exceptions",
     "RemoteError": ".exceptions",
     "RemoteTraceback": ".exceptions",
     "WorkerCrashed": ".exceptions",
@@ -93,8 +100,8 @@ _WHERE = {
     "channel": "._api.channel",
     "Sender": "._api.channel",
     "Receiver": "._api.channel",
-    "ChannelClosed": "._api.channel",
-    "ItemLost": "._api.channel",
+    "ChannelClosed": ".exceptions",
+    "ItemLost": ".exceptions",
 }
 
 

@@ -30,32 +30,24 @@ from itertools import count
 from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 from interpool._api.aio import result_of
-from interpool._api.pool import Pool, _check_seconds
+from interpool._api.arguments import check_seconds
+from interpool._api.pool import Pool
 from interpool._engine.futures import PoolFuture
 from interpool._wire.functions import function_key
 from interpool._wire.transport import decode_call, encode_call, resolve_qualname, walk_qualname
 from interpool._worker import actor_host
 from interpool._worker import loop as worker_loop
-from interpool.exceptions import BrokenPool, WorkerCrashed
+from interpool.exceptions import ActorLost, BrokenPool, WorkerCrashed
 
 if TYPE_CHECKING:
     from interpool._engine.scheduler import Scheduler
 
-__all__ = ["Actor", "ActorLost", "ActorMethod"]
+__all__ = ["Actor", "ActorMethod"]
 
 _CREATE_KEY = function_key(actor_host.create)
 _CALL_KEY = function_key(actor_host.call)
 _ids = count(1)
 _WORKER = {"interpreters": "interpreter", "processes": "process", "threads": "thread"}
-
-
-class ActorLost(RuntimeError):
-    """The actor's instance is gone, so this call cannot run: ``__init__`` raised
-    (the error is this one's ``__cause__``), or the interpreter the instance lived in
-    was replaced because a call was interrupted (its time limit passed, or it was
-    cancelled with ``cancel(interrupt=True)``) or the worker failed.  The message
-    says which.  Calls are never run on a silently re-made instance: make a new actor.
-    """
 
 
 class _State:
@@ -320,7 +312,7 @@ class ActorMethod:
         (``None``: none), instead of the pool's ``task_timeout``.  A call that runs
         past it fails with ``TimeoutError`` and is interrupted, which replaces the
         actor's interpreter: the actor is lost."""
-        return ActorMethod(self._actor, self._name, _check_seconds("task_timeout", task_timeout))
+        return ActorMethod(self._actor, self._name, check_seconds("task_timeout", task_timeout))
 
     def __repr__(self) -> str:
         return f"<ActorMethod {self._name!r} of {self._actor!r}>"

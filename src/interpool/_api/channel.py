@@ -83,6 +83,7 @@ from interpool._platform.interpreters import (
     queue_put,
 )
 from interpool._wire import buffers, transport
+from interpool.exceptions import ChannelClosed, ItemLost
 
 TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
 if TYPE_CHECKING:
@@ -105,8 +106,6 @@ __all__ = [
     "DEFAULT_MAXSIZE",
     "SPIN_SECONDS",
     "WORKER_SLICE_SECONDS",
-    "ChannelClosed",
-    "ItemLost",
     "Receiver",
     "Sender",
     "channel",
@@ -121,18 +120,6 @@ SPIN_SECONDS = 50e-6
 
 #: In a worker interpreter, a sleep wakes up this often to let the pool interrupt it.
 WORKER_SLICE_SECONDS = 0.1
-
-
-class ChannelClosed(EOFError):
-    """The channel is closed: raised by ``put`` at once, and by ``get`` once the items
-    sent before the close are all received.  Iterating over a :class:`Receiver` just
-    stops."""
-
-
-class ItemLost(RuntimeError):
-    """Raised by ``get`` in place of an item whose sending interpreter was destroyed
-    before the item was received.  The channel stays usable: the next ``get`` returns
-    the next item."""
 
 
 # -- raw queue operations ------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
 from interpool._api import progress as progress_bars
 from interpool._api import streams
 from interpool._api.aio import in_thread, result_of
+from interpool._api.arguments import check_seconds
 from interpool._api.progress import Progress
 from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend
 from interpool._backends.interpreters import Interpreters, live_schedulers
@@ -192,8 +193,8 @@ class Pool(Executor):
             fallback=fallback,
             interpreter=interpreter,
         )
-        task_timeout = _check_seconds("task_timeout", task_timeout)
-        idle = _check_seconds("idle_timeout", idle_timeout)
+        task_timeout = check_seconds("task_timeout", task_timeout)
+        idle = check_seconds("idle_timeout", idle_timeout)
         _check_count("max_tasks_per_worker", max_tasks_per_worker)
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
@@ -312,7 +313,7 @@ class Pool(Executor):
         timeout=1)`` passes ``timeout`` to ``fn``).  ``task_timeout`` (seconds, or
         ``None`` for none) replaces the pool's for these calls; see :class:`Pool`.
         """
-        return TaskOptions(self, _check_seconds("task_timeout", task_timeout))
+        return TaskOptions(self, check_seconds("task_timeout", task_timeout))
 
     def map[R](
         self,
@@ -799,20 +800,6 @@ def _deadline(timeout: float | None) -> float | None:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"timeout must be None or a number of seconds, got {timeout!r}")
     return time.monotonic() + timeout
-
-
-def _check_seconds(name: str, value: float | None) -> float | None:
-    """``value`` as a positive float of seconds, or ``None``; ``ValueError`` if not."""
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not value > 0
-        or value == float("inf")
-    ):
-        raise ValueError(f"{name} must be None or a positive number of seconds, got {value!r}")
-    return float(value)
 
 
 #: A map chunk (argument tuples), and the same with its number.

@@ -41,11 +41,12 @@ from interpool._platform import interpreters
 from interpool._platform.queues import QueueEmpty, ops
 from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal
 from interpool._platform.signals import SLEEPING as _SLEEPING
+from interpool._wire.errors import rebuild_exception
 from interpool._wire.functions import MainRef
 from interpool._wire.handoff import adopt
 from interpool._wire.transport import BUFFERS, decode
 from interpool._worker import loop as worker_loop
-from interpool.exceptions import BrokenPool, WorkerCrashed, rebuild_exception
+from interpool.exceptions import BrokenPool, WorkerCrashed
 
 __all__ = ["Scheduler"]
 

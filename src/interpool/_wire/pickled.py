@@ -8,7 +8,7 @@ cloudpickle, which sends them by value.  The other side runs it with :func:`run_
 or :func:`run_chunk`, which never raise: a result comes back pickled the same way, an
 error encoded as interpool's workers encode it (``_transport.encode_error``).  The
 caller turns the reply into a value or an exception with :func:`decode_call` or
-:func:`decode_chunk`: the exception is rebuilt with ``_errors.rebuild_exception``, so
+:func:`decode_chunk`: the exception is rebuilt with ``errors.rebuild_exception``, so
 it arrives as a worker interpreter's would (type, message, and an
 ``interpool.RemoteTraceback`` cause), and a result the caller cannot unpickle fails
 that task alone with ``TypeError``.
@@ -20,8 +20,8 @@ import pickle
 import types
 from typing import Any, Protocol
 
+from interpool._wire.errors import rebuild_exception
 from interpool._wire.transport import encode_error
-from interpool.exceptions import rebuild_exception
 
 __all__ = [
     "ERROR",

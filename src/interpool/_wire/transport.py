@@ -220,7 +220,7 @@ ERROR_MAX_LINKS = 200
 
 def encode_error(exc: BaseException) -> tuple[tuple[Any, ...], ...]:
     """The natively shareable encoding of ``exc`` and of the exceptions linked to it,
-    which ``_errors.rebuild_exception`` turns back into exceptions in the caller.
+    which ``errors.rebuild_exception`` turns back into exceptions in the caller.
 
     A tuple of nodes, the first one ``exc``'s, each ``(pickle or None, type qualname,
     message, traceback text, notes, cause, context, suppress_context)``: ``cause`` and
