@@ -1,0 +1,93 @@
+"""Before/after: interpool's round trip and ``map`` rate from two source trees, in
+alternating rounds, so that a change is judged against the code it replaces on the
+same machine at the same time.
+
+    python benchmarks/ab.py OLD_SRC NEW_SRC [--rounds 7] [--json out.json]
+
+``OLD_SRC`` and ``NEW_SRC`` are ``src`` folders (for example of a ``git worktree`` of
+the commit before the change, and of this checkout).  Each round starts one fresh
+process per tree (order alternating between rounds) that measures, on a warm 2-worker
+pool of the default backend:
+
+* ``round trip``: ``pool.submit(inc, x).result()`` one call after another (median
+  of 2,000 calls' per-call time, after 200 warm-up calls);
+* ``map rate``: ``list(pool.map(inc, range(100_000)))``, calls per second (median of 5).
+
+The table gives each tree's median over the rounds and the ratio new/old.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def measure() -> dict[str, float]:
+    from interpool import Pool
+
+    with Pool(2) as pool:
+        for x in range(200):
+            pool.submit(inc, x).result()
+        times = []
+        for x in range(2000):
+            t0 = time.perf_counter()
+            pool.submit(inc, x).result()
+            times.append(time.perf_counter() - t0)
+        rates = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            list(pool.map(inc, range(100_000)))
+            rates.append(100_000 / (time.perf_counter() - t0))
+    return {"round_trip_us": statistics.median(times) * 1e6, "map_per_s": statistics.median(rates)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("old")
+    parser.add_argument("new")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    trees = {"old": os.path.abspath(args.old), "new": os.path.abspath(args.new)}
+    results: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+    for r in range(args.rounds):
+        order = ["old", "new"] if r % 2 == 0 else ["new", "old"]
+        for name in order:
+            env = dict(os.environ, PYTHONPATH=trees[name])
+            out = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), "--child"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            results[name].append(json.loads(out))
+            print(f"round {r + 1} {name}: {results[name][-1]}", file=sys.stderr)
+    summary = {
+        name: {k: statistics.median(row[k] for row in rows) for k in rows[0]}
+        for name, rows in results.items()
+    }
+    print(f"{'':14}{'old':>12}{'new':>12}{'new/old':>10}")
+    for key in ("round_trip_us", "map_per_s"):
+        old, new = summary["old"][key], summary["new"][key]
+        print(f"{key:14}{old:12.1f}{new:12.1f}{new / old:10.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            record = {"python": sys.version.split()[0], "trees": trees}
+            json.dump({**record, "rounds": results, "medians": summary}, f, indent=1)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--child"]:
+        print(json.dumps(measure()))
+    else:
+        main()
