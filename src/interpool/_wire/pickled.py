@@ -6,8 +6,8 @@ plain pickle when the pickle does not mention ``__main__``; otherwise, or when p
 pickle cannot (lambdas, closures, nested functions, classes defined in a function),
 cloudpickle, which sends them by value.  The other side runs it with :func:`run_call`
 or :func:`run_chunk`, which never raise: a result comes back pickled the same way, an
-error encoded as interpool's workers encode it (``_transport.encode_error``).  The
-caller turns the reply into a value or an exception with :func:`decode_call` or
+error encoded as interpool's workers encode it (``errors.encode_error``).  The
+caller turns the reply into a value or an exception with :func:`decode_reply` or
 :func:`decode_chunk`: the exception is rebuilt with ``errors.rebuild_exception``, so
 it arrives as a worker interpreter's would (type, message, and an
 ``interpool.RemoteTraceback`` cause), and a result the caller cannot unpickle fails
@@ -20,22 +20,21 @@ import pickle
 import types
 from typing import Any, Protocol
 
-from interpool._wire.errors import rebuild_exception
-from interpool._wire.transport import encode_error
+from interpool._wire.errors import encode_error, rebuild_exception
 
 __all__ = [
     "ERROR",
     "OK",
     "awaited",
-    "decode_call",
     "decode_chunk",
+    "decode_reply",
     "dump",
     "dump_sent",
     "run_call",
     "run_chunk",
 ]
 
-#: What ``_transport.encode_error`` makes of an exception (opaque here).
+#: What ``errors.encode_error`` makes of an exception (opaque here).
 ErrorInfo = Any
 
 #: The status of :func:`run_call` 's reply.
@@ -102,7 +101,7 @@ def _unrebuildable_result(exc: Exception) -> TypeError:
     return error
 
 
-def decode_call(reply: tuple[int, Any]) -> tuple[bool, Any]:
+def decode_reply(reply: tuple[int, Any]) -> tuple[bool, Any]:
     """``(True, value)`` or ``(False, exception)`` from :func:`run_call` 's reply."""
     status, payload = reply
     if status == ERROR:
