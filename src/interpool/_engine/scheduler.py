@@ -46,7 +46,7 @@ from interpool._platform.queues import QueueEmpty, ops
 from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal
 from interpool._platform.signals import SLEEPING as _SLEEPING
 from interpool._wire.buffers import PACKED_VIEWS
-from interpool._wire.errors import rebuild_exception
+from interpool._wire.errors import rebuild_exception, unrebuildable_result
 from interpool._wire.functions import MainRef
 from interpool._wire.handoff import adopt
 from interpool._wire.protocol import (
@@ -105,13 +105,7 @@ def _outcome(kind: int, status: int, payload: Any, handed: Any) -> tuple[bool, A
     try:
         value = decode(status, payload, foreign=True)
     except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
-        error = TypeError(
-            f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
-            "values whose classes the caller can import (defined in a module, not only in "
-            "the worker), and whose unpickling works outside the worker."
-        )
-        error.__cause__ = exc
-        return False, error
+        return False, unrebuildable_result(exc)
     if kind == CHUNK:
         values, error = value
         if adopted:

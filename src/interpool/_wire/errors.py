@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["encode_error", "rebuild_exception"]
+__all__ = ["encode_error", "rebuild_exception", "unrebuildable_result", "unsendable_result"]
 
 
 # -- in the worker ------------------------------------------------------------------
@@ -217,6 +217,18 @@ def _pickled_exception(
     return blob if isinstance(loaded, BaseException) else None
 
 
+def unsendable_result(
+    value: Any, exc: Exception, where: str = "the worker interpreter"
+) -> TypeError:
+    """The error of a task whose result ``value`` cannot be sent back from ``where``
+    (``exc`` says why)."""
+    t = type(value)
+    return TypeError(
+        f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
+        f"sent back from {where}: {exc}. Return a picklable value."
+    )
+
+
 # -- in the caller ------------------------------------------------------------------
 
 
@@ -253,6 +265,18 @@ def rebuild_exception(info: tuple[tuple[Any, ...], ...]) -> BaseException:
     except Exception:  # noqa: BLE001 - malformed input: keep what can be said
         exc = _fallback(info)
     return _incompatible_module(exc) or exc
+
+
+def unrebuildable_result(exc: Exception, where: str = "the worker") -> TypeError:
+    """The error of a task whose result, sent from ``where``, cannot be rebuilt in the
+    caller (``exc`` says why, and is its cause)."""
+    error = TypeError(
+        f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
+        "values whose classes the caller can import (defined in a module, not only in "
+        f"{where}), and whose unpickling works outside {where}."
+    )
+    error.__cause__ = exc
+    return error
 
 
 def _fallback(info: Any) -> RemoteError:

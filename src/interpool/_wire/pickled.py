@@ -20,7 +20,12 @@ import pickle
 import types
 from typing import Any, Protocol
 
-from interpool._wire.errors import encode_error, rebuild_exception
+from interpool._wire.errors import (
+    encode_error,
+    rebuild_exception,
+    unrebuildable_result,
+    unsendable_result,
+)
 
 __all__ = [
     "ERROR",
@@ -83,22 +88,8 @@ def dump_sent(value: Any, what: str, where: str = "a process worker") -> bytes:
         ) from exc
 
 
-def _unsendable_result(value: Any, exc: Exception) -> TypeError:
-    t = type(value)
-    return TypeError(
-        f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
-        f"sent back from the process worker: {exc}. Return a picklable value."
-    )
-
-
-def _unrebuildable_result(exc: Exception) -> TypeError:
-    error = TypeError(
-        f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
-        "values whose classes the caller can import (defined in a module, not only in "
-        "the process worker), and whose unpickling works outside the worker."
-    )
-    error.__cause__ = exc
-    return error
+#: Where :func:`run_call` and :func:`run_chunk` run, as the errors name it.
+_WHERE = "the process worker"
 
 
 def decode_reply(reply: tuple[int, Any]) -> tuple[bool, Any]:
@@ -109,7 +100,7 @@ def decode_reply(reply: tuple[int, Any]) -> tuple[bool, Any]:
     try:
         return True, pickle.loads(payload)
     except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
-        return False, _unrebuildable_result(exc)
+        return False, unrebuildable_result(exc, _WHERE)
 
 
 def decode_chunk(reply: tuple[bytes, ErrorInfo | None]) -> tuple[bool, Any]:
@@ -119,7 +110,7 @@ def decode_chunk(reply: tuple[bytes, ErrorInfo | None]) -> tuple[bool, Any]:
     try:
         values = pickle.loads(data)
     except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
-        return False, _unrebuildable_result(exc)
+        return False, unrebuildable_result(exc, _WHERE)
     return True, (values, None if info is None else rebuild_exception(info))
 
 
@@ -148,7 +139,7 @@ def run_call(blob: bytes) -> tuple[int, Any]:
     try:
         return OK, dump(value)
     except Exception as exc:  # noqa: BLE001 - sent back to the caller
-        return ERROR, encode_error(_unsendable_result(value, exc))
+        return ERROR, encode_error(unsendable_result(value, exc, _WHERE))
 
 
 def run_chunk(
@@ -178,5 +169,5 @@ def run_chunk(
             try:
                 dump(value)
             except Exception as exc:  # noqa: BLE001 - becomes the item's error
-                return dump(results[:i]), encode_error(_unsendable_result(value, exc))
+                return dump(results[:i]), encode_error(unsendable_result(value, exc, _WHERE))
         raise

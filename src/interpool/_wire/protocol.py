@@ -123,7 +123,7 @@ NATIVE = 0  #: the value itself, natively shareable
 PICKLE = 1  #: ``bytes``: its pickle
 BUFFERS = 2  #: ``buffers.Packed``: its pickle, with large buffers beside it
 
-#: Result statuses besides the payload formats (0 to 3).
+#: Result statuses besides the payload formats (0 to 3 are kept for those).
 ERROR = 4
 INIT_FAILED = 5
 SKIPPED = 6

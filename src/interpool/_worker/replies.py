@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from interpool._wire import handoff
 from interpool._wire.buffers import PACKED_VIEWS
-from interpool._wire.errors import encode_error
+from interpool._wire.errors import encode_error, unsendable_result
 from interpool._wire.protocol import BUFFERS, NATIVE, R_STATUS, R_VALUE
 from interpool._wire.transport import dump
 
@@ -30,7 +30,6 @@ __all__ = [
     "chunk_reply",
     "hold_views",
     "release_views",
-    "unsendable_result",
     "value_reply",
 ]
 
@@ -79,15 +78,6 @@ def chunk_reply(task_id: int, results: list[Any], error: Any) -> tuple[int, int,
                 error = encode_error(unsendable_result(value, inner))
                 return (task_id, *dump((tuple(results[:i]), error)), ())
         raise unsendable_result(results, exc) from exc
-
-
-def unsendable_result(value: Any, exc: Exception) -> TypeError:
-    """The error of a task whose result ``value`` cannot be sent (``exc`` says why)."""
-    t = type(value)
-    return TypeError(
-        f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
-        f"sent back from the worker interpreter: {exc}. Return a picklable value."
-    )
 
 
 def _hand_over(results: list[Any]) -> tuple[tuple[int, int], ...]:
