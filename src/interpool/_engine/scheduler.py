@@ -12,8 +12,8 @@ One :class:`Scheduler` per pool owns
 * the workers (``worker_thread``), each in a slot (``slots``): it starts them,
   replaces one that was retired (its task timed out or was cancelled while running:
   the worker is interrupted, see ``_worker.watchdog``), recycled
-  (``max_tasks_per_worker``) or
-  that crashed, and starts workers again after idle ones left (``idle_timeout``);
+  (``max_tasks_per_worker``) or that crashed, and starts workers again after idle
+  ones left (``idle_timeout``);
 * the task timer (``task_timer``), and the pool's shutdown and breakage state.
 
 It talks with the worker loops (``_worker.loop``) only through the messages and slot
@@ -432,9 +432,10 @@ class Scheduler:
         b: Any,
         limit: float | None = None,
     ) -> None:
-        """Queue a task (see ``_wire.protocol`` for ``kind``, ``a``, ``b`` and ``limit``);
-        ``future`` completes with its outcome.  Raises ``RuntimeError`` after
-        shutdown and ``BrokenPool`` once the pool is broken."""
+        """Queue a task (see ``_wire.protocol`` for ``kind``, ``limit`` and ``a``,
+        ``b``: the message's ``args``, ``args_format``); ``future`` completes with its
+        outcome.  Raises ``RuntimeError`` after shutdown and ``BrokenPool`` once the
+        pool is broken."""
         with self._lock:
             if self._shutdown:
                 if self._broken is not None:
@@ -460,8 +461,8 @@ class Scheduler:
 
     def _wake_locked(self) -> None:
         """Wake as many sleeping workers as there are queued messages beyond the
-        polling workers, which will take them anyway (see ``_platform.signals``).  The caller
-        holds ``_lock``, which also guards against the signals being closed."""
+        polling workers, which will take them anyway (see ``_platform.signals``).  The
+        caller holds ``_lock``, which also guards against the signals being closed."""
         if self._closed:
             return
         n = self._tasks.count() - self._doorbells.polling()
@@ -594,8 +595,8 @@ class Scheduler:
     def help_wait(self, future: Future[Any], budget: float) -> None:
         """Called by a caller about to block on ``future``: complete arriving results
         for up to ``budget`` seconds, or until ``future`` is done.  While any caller
-        is in here, workers do not wake the collector (see ``_platform.signals``).  Returns at
-        once when the process has a single usable CPU."""
+        is in here, workers do not wake the collector (see ``_platform.signals``).
+        Returns at once when the process has a single usable CPU."""
         if not self._poll:
             return
         count = self._results.count

@@ -82,16 +82,17 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
 ) -> None:
     """Run tasks until a ``None`` message arrives, the pool retires this worker, or
     (with ``max_tasks``, ``idle_timeout``) it leaves of its own accord, saying why in
-    its ``orders`` byte (see ``_engine.slots``).  Never raises for a task's sake: every
-    task's outcome, including ``SystemExit`` and ``KeyboardInterrupt``, goes back as a
-    result message.
+    its ``orders`` byte (see ``_engine.slots``).  Never raises for a task's sake:
+    every task's outcome, including ``SystemExit`` and ``KeyboardInterrupt``, goes
+    back as a result message.
 
     ``slot`` is this worker's place in the shared control state ``control`` (see
-    ``_engine.slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``; ``cancel_qid``
-    its cancel queue (the coroutines the pool cancels).  ``fds`` are
+    ``_engine.slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``;
+    ``cancel_qid`` its cancel queue (the coroutines the pool cancels).  ``fds`` are
     the descriptors of its task signal, of its watchdog signal (read and write ends),
     of the result signal, of the pool's timer signal and of its cancel signal."""
-    # The queues arrive as ids (see _platform.interpreters); these objects hold a binding each.
+    # The queues arrive as ids (see _platform.interpreters); these objects hold a
+    # binding each.
     task_q, result_q, cancel_q = Queue(task_qid), Queue(result_qid), Queue(cancel_qid)
     task_rfd, watch_rfd, watch_wfd, result_wfd, timer_wfd, cancel_rfd = fds
     tasks_v, started_v, targets_v, orders, skips = control
