@@ -199,7 +199,7 @@ def test_protocol_codes_do_not_collide() -> None:
     statuses = {p.ERROR, p.INIT_FAILED, p.SKIPPED, p.CRASHED, p.ACCEPTED, p.LEAVING}
     assert len(formats) == 3 and len(statuses) == 6
     assert max(formats) < min(statuses)  # the scheduler tests ``status >= ACCEPTED``
-    assert p.ACCEPTED == max(statuses - {p.LEAVING})
+    assert max(statuses - {p.LEAVING}) == p.ACCEPTED
     assert p.LEAVING > p.ACCEPTED
     # A coroutine's status plus FROM_LOOP never reads as another status.
     assert min(formats | statuses) + p.FROM_LOOP > max(formats | statuses)
@@ -208,7 +208,7 @@ def test_protocol_codes_do_not_collide() -> None:
     assert len({p.RUN, p.RETIRE, p.LEFT_IDLE, p.LEFT_RECYCLED}) == 4 and p.RUN == 0
     task_fields = (p.TASK_ID, p.FUNCTION, p.KIND, p.ARGS, p.ARGS_FORMAT, p.LIMIT)
     assert task_fields == tuple(range(6))
-    assert (p.R_TASK_ID, p.R_STATUS, p.R_VALUE, p.R_HANDED) == tuple(range(4))
+    assert tuple(range(4)) == (p.R_TASK_ID, p.R_STATUS, p.R_VALUE, p.R_HANDED)
 
 
 def test_protocol_messages_cross_natively() -> None:
