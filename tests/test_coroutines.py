@@ -200,8 +200,8 @@ def test_a_coroutine_cancelled_before_its_first_step_still_ends() -> None:
     import threading
 
     from interpool._platform import interpreters as _interp
+    from interpool._wire.protocol import FROM_LOOP, SKIPPED
     from interpool._worker.coroutines import CoroutineRunner
-    from interpool._worker.loop import FROM_LOOP, SKIPPED
 
     replies: list[tuple[int, int]] = []
     cancel_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)

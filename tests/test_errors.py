@@ -9,7 +9,7 @@ import traceback
 import pytest
 
 import interpool
-from interpool._wire import transport as _transport
+from interpool._wire import errors as _errors
 from interpool._wire.errors import rebuild_exception
 
 from . import tasks
@@ -269,7 +269,7 @@ def test_long_chain_is_cut(pool: interpool.Pool) -> None:
         links.append(link)
         link = link.__context__ or link.__cause__
     assert [e.args for e in links] == [(i,) for i in range(299, 299 - len(links), -1)]
-    assert len(links) == _transport.ERROR_MAX_DEPTH + 1
+    assert len(links) == _errors.ERROR_MAX_DEPTH + 1
     assert isinstance(links[-1].__cause__, interpool.RemoteTraceback)
     assert_pool_works(pool)
 
@@ -332,7 +332,7 @@ def test_base_exception_group_is_rebuilt(pool: interpool.Pool) -> None:
 
 
 def test_wide_exception_group(pool: interpool.Pool) -> None:
-    n = _transport.ERROR_MAX_LINKS + 50
+    n = _errors.ERROR_MAX_LINKS + 50
     exc = pool.submit(tasks.raise_wide_group, n).exception(timeout=PATIENCE)
     assert type(exc) is ExceptionGroup
     assert [e.args for e in exc.exceptions] == [(i,) for i in range(n)]
@@ -378,7 +378,7 @@ def test_recursion_error_fails_only_its_task(pool: interpool.Pool, task: object)
     assert type(exc) is RecursionError
     assert "maximum recursion depth exceeded" in str(exc)
     tb = exc.__cause__.tb  # type: ignore[union-attr]
-    assert len(tb) < _transport.TRACEBACK_MAX_CHARS + 200
+    assert len(tb) < _errors.TRACEBACK_MAX_CHARS + 200
     assert task.__name__ in tb  # type: ignore[attr-defined]
     assert tb.startswith("Traceback (most recent call last):")
     assert tb.rstrip().endswith("RecursionError: maximum recursion depth exceeded")
@@ -472,7 +472,7 @@ def test_incompatible_module_in_initializer() -> None:
 
 
 def round_trip(exc: BaseException) -> BaseException:
-    return rebuild_exception(_transport.encode_error(exc))
+    return rebuild_exception(_errors.encode_error(exc))
 
 
 class StrExitsError(Exception):
@@ -514,7 +514,7 @@ def test_encode_error_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
         raise RecursionError
 
     # The chain cannot be encoded: the error alone.
-    monkeypatch.setattr(_transport._ErrorEncoder, "encode", fail)
+    monkeypatch.setattr(_errors._ErrorEncoder, "encode", fail)
     try:
         raise ValueError("alone")
     except ValueError:
@@ -526,8 +526,8 @@ def test_encode_error_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     assert exc.__context__ is None
     assert "chained" in exc.__cause__.tb  # type: ignore[union-attr]
     # Nothing can be encoded: the type's name only.
-    monkeypatch.setattr(_transport, "_error_node", fail)
-    info = _transport.encode_error(tasks.CustomError("lost", 1))
+    monkeypatch.setattr(_errors, "_error_node", fail)
+    info = _errors.encode_error(tasks.CustomError("lost", 1))
     exc = rebuild_exception(info)
     assert isinstance(exc, interpool.RemoteError)
     assert exc.type_name == "tests.tasks.CustomError"
@@ -543,12 +543,12 @@ def test_rebuild_exception_never_raises() -> None:
 
 def test_traceback_text_keeps_head_and_tail() -> None:
     text = "".join(f"line {i}\n" for i in range(10_000))
-    cut = _transport._bounded_text(text, 3000)
+    cut = _errors._bounded_text(text, 3000)
     assert len(cut) < 3100
     assert cut.startswith("line 0\nline 1\n")
     assert cut.endswith("line 9998\nline 9999\n")
     assert "characters of traceback left out by interpool" in cut
-    assert _transport._bounded_text("short\n", 3000) == "short\n"
+    assert _errors._bounded_text("short\n", 3000) == "short\n"
 
 
 def test_incompatible_module_error_pickles() -> None:

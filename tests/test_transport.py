@@ -187,3 +187,41 @@ def test_unsendable_argument_is_not_submitted(pool1: interpool.Pool) -> None:
     with pytest.raises(TypeError):
         pool1.submit(tasks.count_call, "unsent", threading.Lock())
     assert pool1.submit(tasks.count_call, "unsent").result(timeout=PATIENCE) == 1
+
+
+# -- the protocol's messages and codes -------------------------------------------------
+
+
+def test_protocol_codes_do_not_collide() -> None:
+    from interpool._wire import protocol as p
+
+    formats = {p.NATIVE, p.PICKLE, p.BUFFERS}
+    statuses = {p.ERROR, p.INIT_FAILED, p.SKIPPED, p.CRASHED, p.ACCEPTED, p.LEAVING}
+    assert len(formats) == 3 and len(statuses) == 6
+    assert max(formats) < min(statuses)  # the scheduler tests ``status >= ACCEPTED``
+    assert max(statuses - {p.LEAVING}) == p.ACCEPTED
+    assert p.LEAVING > p.ACCEPTED
+    # A coroutine's status plus FROM_LOOP never reads as another status.
+    assert min(formats | statuses) + p.FROM_LOOP > max(formats | statuses)
+    assert p.CALL != p.CHUNK
+    assert len({p.IDLE, p.BOOTING}) == 2 and min(p.IDLE, p.BOOTING) < 0  # never a task id
+    assert len({p.RUN, p.RETIRE, p.LEFT_IDLE, p.LEFT_RECYCLED}) == 4 and p.RUN == 0
+    task_fields = (p.TASK_ID, p.FUNCTION, p.KIND, p.ARGS, p.ARGS_FORMAT, p.LIMIT)
+    assert task_fields == tuple(range(6))
+    assert tuple(range(4)) == (p.R_TASK_ID, p.R_STATUS, p.R_VALUE, p.R_HANDED)
+
+
+def test_protocol_messages_cross_natively() -> None:
+    """Messages are plain tuples, which the cross-interpreter queues share without
+    pickle (a named tuple would not be)."""
+    from interpool._wire import protocol as p
+    from interpool._wire.errors import encode_error
+    from interpool._wire.transport import encode_call
+
+    is_shareable = pytest.importorskip("_interpreters").is_shareable
+    task = (7, "tests.tasks:add", p.CALL, *encode_call((1, 2), {"c": 3}), 1.5)
+    assert len(task) == 6 and task[p.KIND] == p.CALL and task[p.LIMIT] == 1.5
+    assert is_shareable(task)
+    assert is_shareable((7, p.NATIVE, 3, ()))
+    assert is_shareable((7, p.ERROR, encode_error(ValueError("x")), ()))
+    assert is_shareable((p.NO_TASK, p.LEAVING, 2, ()))

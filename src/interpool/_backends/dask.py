@@ -63,7 +63,7 @@ from concurrent.futures import thread as _cf_thread  # before _at_exit is regist
 from typing import TYPE_CHECKING, Any
 
 from interpool._backends import deadlines
-from interpool._wire.pickled import decode_call, decode_chunk, dump_sent, run_call, run_chunk
+from interpool._wire.pickled import decode_chunk, decode_reply, dump_sent, run_call, run_chunk
 from interpool.exceptions import BrokenPool
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ class Dask:
         """Run ``fn(*args, **kwargs)`` as one Dask task (see the module docstring for
         cancellation and ``limit``, which counts from now)."""
         blob = dump_sent((fn, tuple(args), dict(kwargs)), "the call", "a Dask worker")
-        return self._submit(run_call, (blob,), decode_call, _task_name(fn), limit)
+        return self._submit(run_call, (blob,), decode_reply, _task_name(fn), limit)
 
     def mapper(self, fn: Callable[..., Any], limit: float | None) -> _DaskMapper:
         """Chunks of ``fn`` calls, each chunk one Dask task whose time limit is

@@ -23,8 +23,8 @@ from interpool._engine.futures import PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions
 from interpool._engine.scheduler import Scheduler
 from interpool._wire.functions import function_key, main_ref
+from interpool._wire.protocol import CALL, CHUNK
 from interpool._wire.transport import dump_chunk, encode_call
-from interpool._worker import loop as worker_loop
 
 if TYPE_CHECKING:
     from interpool._backends.base import BackendName, ChunkOutcome
@@ -91,9 +91,9 @@ class Interpreters:
         key = function_key(fn)
         a, b = encode_call(args, kwargs)
         if self.reroute is not None:
-            to_interpreter = functools.partial(self.schedule, key, worker_loop.CALL, a, b, limit)
+            to_interpreter = functools.partial(self.schedule, key, CALL, a, b, limit)
             return self.reroute.call(key, fn, args, kwargs, to_interpreter, limit=limit)
-        return self.schedule(key, worker_loop.CALL, a, b, limit)
+        return self.schedule(key, CALL, a, b, limit)
 
     def schedule(
         self, key: str | bytes, kind: int, a: Any, b: Any, limit: float | None
@@ -153,8 +153,6 @@ class _Mapper:
         (fmt, payload), chunk = encoded
         backend, key, limit = self._backend, self._key, self._limit
         if backend.reroute is not None:
-            to_interpreter = functools.partial(
-                backend.schedule, key, worker_loop.CHUNK, payload, fmt, limit
-            )
+            to_interpreter = functools.partial(backend.schedule, key, CHUNK, payload, fmt, limit)
             return backend.reroute.chunk(key, self._fn, chunk, to_interpreter, limit=limit)
-        return backend.schedule(key, worker_loop.CHUNK, payload, fmt, limit)
+        return backend.schedule(key, CHUNK, payload, fmt, limit)

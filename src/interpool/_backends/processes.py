@@ -23,7 +23,7 @@ Callables and values cross pickled (``_pickled``): plain pickle when the pickle 
 functions, classes defined in a function), cloudpickle, which sends them by value.
 So functions of the REPL, ``python -c``, stdin or a script run with ``python -m
 pkg`` work too.  Errors are encoded as interpool's workers do
-(``_transport.encode_error``) and rebuilt with ``errors.rebuild_exception``: the
+(``errors.encode_error``) and rebuilt with ``errors.rebuild_exception``: the
 original type and message, with an ``interpool.RemoteTraceback`` holding the
 process's traceback, or an ``interpool.RemoteError`` if the exception cannot be sent
 back.
@@ -51,9 +51,8 @@ from typing import Any
 
 from interpool._backends.base import BackendName, ChunkOutcome
 from interpool._engine.futures import cancel_running
-from interpool._wire.errors import rebuild_exception
-from interpool._wire.pickled import NEXT, decode_call, decode_chunk, dump_sent, run_call, run_chunk
-from interpool._wire.transport import encode_error
+from interpool._wire.errors import encode_error, rebuild_exception
+from interpool._wire.pickled import NEXT, decode_chunk, decode_reply, dump_sent, run_call, run_chunk
 from interpool.exceptions import BrokenPool, WorkerCrashed
 
 __all__ = ["ProcessFuture", "Processes"]
@@ -625,7 +624,7 @@ def _main_file_hidden() -> Iterator[None]:
 def _decode(reply: tuple[int, Any]) -> tuple[bool, Any]:
     """``(True, value)`` or ``(False, exception)`` from a process's reply."""
     kind, payload = reply
-    return decode_call(payload) if kind == _CALL_DONE else decode_chunk(payload)
+    return decode_reply(payload) if kind == _CALL_DONE else decode_chunk(payload)
 
 
 # -- process side ------------------------------------------------------------------------

@@ -8,15 +8,19 @@ One :class:`Scheduler` per pool owns
   ``2 * max_workers`` tasks deep so that cancellation stays meaningful (a task handed
   over is *running* from its future's point of view, as in ``ProcessPoolExecutor``);
 * the result queue, drained by the collector thread when the result signal fires,
-  and by callers waiting in ``PoolFuture.result()`` (see ``_future``);
-* the workers (``_workers``), each in a slot (``_slots``): it starts them, replaces
-  one that was retired (its task timed out or was cancelled while running: the
-  worker is interrupted, see ``_watchdog``), recycled (``max_tasks_per_worker``) or
-  that crashed, and starts workers again after idle ones left (``idle_timeout``);
-* the task timer (``_timeouts``), and the pool's shutdown and breakage state.
+  and by callers waiting in ``PoolFuture.result()`` (see ``futures``);
+* the workers (``worker_thread``), each in a slot (``slots``): it starts them,
+  replaces one that was retired (its task timed out or was cancelled while running:
+  the worker is interrupted, see ``_worker.watchdog``), recycled
+  (``max_tasks_per_worker``) or that crashed, and starts workers again after idle
+  ones left (``idle_timeout``);
+* the task timer (``task_timer``), and the pool's shutdown and breakage state.
+
+It talks with the worker loops (``_worker.loop``) only through the messages and slot
+states of ``_wire.protocol``.
 
 Nothing here polls: workers sleep on the task signal, the collector on the result
-signal (both ``_wakeup.Signal``), and every spin is bounded.
+signal (both ``_platform.signals.Signal``), and every spin is bounded.
 """
 
 from __future__ import annotations
@@ -34,18 +38,39 @@ from typing import Any
 
 from interpool._engine.futures import NOT_DONE, RUNNING
 from interpool._engine.interpreter_options import InterpreterOptions
-from interpool._engine.slots import BOOTING, LEFT_IDLE, LEFT_RECYCLED, RETIRE, SKIP_MASK, Slots
+from interpool._engine.slots import Slots
 from interpool._engine.task_timer import TaskTimer
 from interpool._engine.worker_thread import WorkerThread
 from interpool._platform import interpreters
 from interpool._platform.queues import QueueEmpty, ops
 from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal
 from interpool._platform.signals import SLEEPING as _SLEEPING
-from interpool._wire.errors import rebuild_exception
+from interpool._wire.buffers import PACKED_VIEWS
+from interpool._wire.errors import rebuild_exception, unrebuildable_result
 from interpool._wire.functions import MainRef
 from interpool._wire.handoff import adopt
-from interpool._wire.transport import BUFFERS, decode
-from interpool._worker import loop as worker_loop
+from interpool._wire.protocol import (
+    ACCEPTED,
+    ARGS,
+    ARGS_FORMAT,
+    BOOTING,
+    BUFFERS,
+    CHUNK,
+    CRASHED,
+    ERROR,
+    FROM_LOOP,
+    INIT_FAILED,
+    KIND,
+    LEAVING,
+    LEFT_IDLE,
+    LEFT_RECYCLED,
+    LIMIT,
+    RETIRE,
+    SKIP_MASK,
+    SKIPPED,
+    TASK_ID,
+)
+from interpool._wire.transport import decode
 from interpool.exceptions import BrokenPool, WorkerCrashed
 
 __all__ = ["Scheduler"]
@@ -72,22 +97,16 @@ def _can_poll() -> bool:
 def _outcome(kind: int, status: int, payload: Any, handed: Any) -> tuple[bool, Any]:
     """``(True, value)`` or ``(False, exception)`` for a worker's result message.
 
-    The ``bytes`` objects a worker handed over (``handed``, see ``_handoff``) are
+    The ``bytes`` objects a worker handed over (``handed``, see ``_wire.handoff``) are
     adopted first, whatever happens next, so that none is ever leaked."""
     adopted = [(i, adopt(address)) for i, address in handed] if handed else ()
-    if status in (worker_loop.ERROR, worker_loop.CRASHED):
+    if status in (ERROR, CRASHED):
         return False, rebuild_exception(payload)
     try:
         value = decode(status, payload, foreign=True)
     except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
-        error = TypeError(
-            f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
-            "values whose classes the caller can import (defined in a module, not only in "
-            "the worker), and whose unpickling works outside the worker."
-        )
-        error.__cause__ = exc
-        return False, error
-    if kind == worker_loop.CHUNK:
+        return False, unrebuildable_result(exc)
+    if kind == CHUNK:
         values, error = value
         if adopted:
             values = list(values)
@@ -102,8 +121,8 @@ def _outcome(kind: int, status: int, payload: Any, handed: Any) -> tuple[bool, A
 def _complete(future: Future[Any], message: tuple[Any, ...], outcome: tuple[bool, Any]) -> None:
     """Complete ``future`` with the ``outcome`` of its task ``message``, once the
     worker's views of the task's buffers are released (see :func:`_await_release`)."""
-    if message[4] == BUFFERS:
-        _await_release(message[3][1])
+    if message[ARGS_FORMAT] == BUFFERS:
+        _await_release(message[ARGS][PACKED_VIEWS])
     ok, value = outcome
     with contextlib.suppress(InvalidStateError):
         if ok:
@@ -191,7 +210,7 @@ class Scheduler:
         #: running): their reply, if it ever comes, is dropped.
         self._abandoned: set[int] = set()
         #: Tasks whose coroutine runs on a worker's event loop, and that worker's slot
-        #: (see ``_coroutines``): off the queue, but their future still waits.
+        #: (see ``_worker.coroutines``): off the queue, but their future still waits.
         self._accepted: dict[int, int] = {}
         #: Coroutines whose result was collected before their ACCEPTED message (two
         #: threads may drain at once), and whether that ACCEPTED still counts
@@ -247,7 +266,7 @@ class Scheduler:
             self._path,
             (
                 # Ids, not queues: on 3.13 a queue cannot arrive in a fresh
-                # interpreter before _interp has registered its type there.
+                # interpreter before _platform.interpreters has registered its type there.
                 self._task_q.id,
                 self._result_q.id,
                 self._slots.cancel_queues[slot].id,
@@ -413,9 +432,10 @@ class Scheduler:
         b: Any,
         limit: float | None = None,
     ) -> None:
-        """Queue a task (see ``_worker`` for ``kind``, ``a``, ``b`` and ``limit``);
-        ``future`` completes with its outcome.  Raises ``RuntimeError`` after
-        shutdown and ``BrokenPool`` once the pool is broken."""
+        """Queue a task (see ``_wire.protocol`` for ``kind``, ``limit`` and ``a``,
+        ``b``: the message's ``args``, ``args_format``); ``future`` completes with its
+        outcome.  Raises ``RuntimeError`` after shutdown and ``BrokenPool`` once the
+        pool is broken."""
         with self._lock:
             if self._shutdown:
                 if self._broken is not None:
@@ -423,7 +443,7 @@ class Scheduler:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             task_id = next(self._ids)
             future._task_id = task_id  # type: ignore[attr-defined]
-            message = (task_id, key, kind, a, b, limit)
+            message = (task_id, key, kind, a, b, limit)  # see _wire.protocol
             if limit is not None:
                 self._timer.start()
             if self._active < self.max_workers:
@@ -441,8 +461,8 @@ class Scheduler:
 
     def _wake_locked(self) -> None:
         """Wake as many sleeping workers as there are queued messages beyond the
-        polling workers, which will take them anyway (see ``_wakeup``).  The caller
-        holds ``_lock``, which also guards against the signals being closed."""
+        polling workers, which will take them anyway (see ``_platform.signals``).  The
+        caller holds ``_lock``, which also guards against the signals being closed."""
         if self._closed:
             return
         n = self._tasks.count() - self._doorbells.polling()
@@ -463,7 +483,7 @@ class Scheduler:
             future, message = self._pending.popleft()
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled while pending
-            self._running[message[0]] = (future, message)
+            self._running[message[TASK_ID]] = (future, message)
             self._put(message)
             self._in_queue += 1
             moved = True
@@ -517,7 +537,7 @@ class Scheduler:
                     else:
                         skip = task_id & SKIP_MASK
                         # Mark it skipped *before* looking for a worker running it; a
-                        # worker marks it running before it reads the mark (see _worker).
+                        # worker marks it running before it reads the mark (see _worker.loop).
                         self._skips[skip] = 1
                         slot = self._slots.running(task_id)
                         if slot is not None:
@@ -552,7 +572,7 @@ class Scheduler:
 
     def _limit_of(self, task_id: int) -> float | None:
         entry = self._running.get(task_id)
-        return None if entry is None else entry[1][5]
+        return None if entry is None else entry[1][LIMIT]
 
     def _expire(self, task_id: int, slot: int, limit: float) -> None:
         """The timer's call: ``task_id`` ran longer than ``limit`` in ``slot``."""
@@ -575,8 +595,8 @@ class Scheduler:
     def help_wait(self, future: Future[Any], budget: float) -> None:
         """Called by a caller about to block on ``future``: complete arriving results
         for up to ``budget`` seconds, or until ``future`` is done.  While any caller
-        is in here, workers do not wake the collector (see ``_wakeup``).  Returns at
-        once when the process has a single usable CPU."""
+        is in here, workers do not wake the collector (see ``_platform.signals``).
+        Returns at once when the process has a single usable CPU."""
         if not self._poll:
             return
         count = self._results.count
@@ -607,7 +627,7 @@ class Scheduler:
                 self._pollers -= 1
                 if not self._pollers:
                     bells[0] = 0
-            if count():  # a result may have arrived unsignalled: see _wakeup
+            if count():  # a result may have arrived unsignalled: see _platform.signals
                 self._drain()
 
     def _drain(self) -> None:
@@ -620,23 +640,23 @@ class Scheduler:
         lock = self._lock
         while True:
             try:
-                task_id, status, payload, handed = get()
+                task_id, status, payload, handed = get()  # see _wire.protocol
             except QueueEmpty:
                 return
-            if status == worker_loop.INIT_FAILED:
+            if status == INIT_FAILED:
                 self._break(
                     BrokenPool("a worker's initializer failed; the pool cannot run tasks"),
                     rebuild_exception(payload),
                 )
                 continue
-            if status >= worker_loop.ACCEPTED:
-                if status == worker_loop.ACCEPTED:
+            if status >= ACCEPTED:
+                if status == ACCEPTED:
                     self._accept(task_id, payload)
                     continue
-                if status == worker_loop.LEAVING:
+                if status == LEAVING:
                     self._leaving(payload)
                     continue
-                status -= worker_loop.FROM_LOOP  # a coroutine's result: already off the queue
+                status -= FROM_LOOP  # a coroutine's result: already off the queue
                 with lock:
                     if accepted.pop(task_id, None) is None:
                         # Its ACCEPTED is being handled by another thread.
@@ -646,7 +666,7 @@ class Scheduler:
                         entry = None
                     else:
                         entry = running.pop(task_id, None)
-                        if status != worker_loop.CRASHED:
+                        if status != CRASHED:
                             self._results_seen += 1
             else:
                 with lock:
@@ -656,7 +676,7 @@ class Scheduler:
                     else:
                         entry = running.pop(task_id, None)
                         self._in_queue -= 1
-                        if status != worker_loop.CRASHED:
+                        if status != CRASHED:
                             self._results_seen += 1
                         if skips[task_id & SKIP_MASK]:
                             skips[task_id & SKIP_MASK] = 0
@@ -664,11 +684,11 @@ class Scheduler:
                                 self._doomed -= 1
                     if self._pending or self._shutdown:
                         self._refill_locked()
-            if entry is None or status == worker_loop.SKIPPED:
+            if entry is None or status == SKIPPED:
                 for _, address in handed:  # adopt (and drop) what was handed over
                     adopt(address)
                 continue
-            outcome = _outcome(entry[1][2], status, payload, handed)
+            outcome = _outcome(entry[1][KIND], status, payload, handed)
             # Drop the payload (views of a worker's memory, or of ours that a worker
             # returned) before waiting for the release of the task's own views.
             payload = handed = None

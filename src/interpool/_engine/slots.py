@@ -3,8 +3,10 @@
 A pool has ``2 * max_workers`` slots; a worker occupies one for its whole life.  The
 spare slots let a replacement start while the worker it replaces still exists (a
 worker retired because its task timed out or was cancelled keeps its slot until its
-code returns: see ``_watchdog``).  Per slot, in memory the workers share with the
-caller (``bytearray``\\s of the main interpreter, which outlives every worker):
+code returns: see ``_worker.watchdog``).  Per slot, in memory the workers share with the
+caller (``bytearray``\\s of the main interpreter, which outlives every worker); the
+values are defined in ``_wire.protocol``, which the worker side imports (it never
+imports this module):
 
 * ``tasks[i]``: the id of the task worker ``i`` is running, :data:`IDLE` between
   tasks, or :data:`BOOTING` until it has started.  Written by the worker.
@@ -17,7 +19,7 @@ caller (``bytearray``\\s of the main interpreter, which outlives every worker):
   :data:`LEFT_RECYCLED`).
 
 Per slot too, a cancel queue: the pool puts there the id of a task whose coroutine
-the slot's worker runs on its event loop, to cancel it (see ``_coroutines``), and
+the slot's worker runs on its event loop, to cancel it (see ``_worker.coroutines``), and
 notifies the slot's cancel signal.
 
 Plus one shared table, ``skips``: byte ``task_id & SKIP_MASK`` is set while a queued
@@ -30,27 +32,9 @@ from __future__ import annotations
 
 from interpool._platform import interpreters
 from interpool._platform.signals import Signal
+from interpool._wire.protocol import BOOTING, IDLE, RUN, SKIP_MASK
 
-__all__ = [
-    "BOOTING",
-    "IDLE",
-    "LEFT_IDLE",
-    "LEFT_RECYCLED",
-    "RETIRE",
-    "RUN",
-    "SKIP_MASK",
-    "Slots",
-]
-
-IDLE = -1
-BOOTING = -2
-
-RUN = 0
-RETIRE = 1
-LEFT_IDLE = 2
-LEFT_RECYCLED = 3
-
-SKIP_MASK = (1 << 16) - 1
+__all__ = ["Slots"]
 
 
 class Slots:

@@ -19,7 +19,7 @@ Who owns the memory decides what the receiver may keep:
   be destroyed (recycled, shut down) while the caller still holds the result, so the
   caller copies every buffer once into memory of its own before it rebuilds the value
   (:func:`loads` with ``foreign=True``).  Large ``bytes`` results avoid even that copy:
-  see ``_handoff``.
+  see ``handoff``.
 
 Exact ``bytes`` inside lists or dicts stay in the pickle (the C pickler does not let
 a reducer see them); ``bytes`` given as an argument, or in a tuple of arguments,
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUT_OF_BAND_MIN",
+    "PACKED_VIEWS",
     "Packed",
     "by_value",
     "by_value_in_band",
@@ -59,6 +60,8 @@ OUT_OF_BAND_MIN = 64 * 1024
 #: objects in the sender's memory), and the kind of each (:data:`OURS`,
 #: :data:`USER`, :data:`BYTEARRAY`).
 Packed = tuple[bytes, tuple[memoryview, ...], tuple[int, ...]]
+#: Where the views are in a :data:`Packed`.
+PACKED_VIEWS = 1
 
 
 #: Kinds of out-of-band buffers, beside each view in a :data:`Packed`.

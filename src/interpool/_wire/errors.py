@@ -1,29 +1,247 @@
-"""How an exception raised in a worker is rebuilt in the caller (the other half,
-``transport.encode_error``, runs in the worker)."""
+"""How an exception raised in a worker travels to the caller: encoded in the worker
+(:func:`encode_error`), rebuilt in the caller (:func:`rebuild_exception`).
+
+Both interpreters import this module (process and Dask workers too); it must stay free
+of heavy imports (``traceback`` and ``re`` are imported only when used).
+"""
 
 from __future__ import annotations
 
 import io
 import pickle
-import re
-from collections.abc import Callable
-from typing import Any
 
 from interpool.exceptions import IncompatibleModuleError, RemoteError, RemoteTraceback
 
-__all__ = ["rebuild_exception"]
+TYPE_CHECKING = False  # typing is slow to import, and every worker would pay for it
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+__all__ = ["encode_error", "rebuild_exception", "unrebuildable_result", "unsendable_result"]
+
+
+# -- in the worker ------------------------------------------------------------------
+
+
+#: Longest traceback text sent back for one exception: longer ones keep their head and
+#: their tail (a deep recursion's traceback can be hundreds of kilobytes).
+TRACEBACK_MAX_CHARS = 60_000
+
+#: How deep the ``__cause__`` / ``__context__`` chains and the nesting of exception
+#: groups are followed, and how many exceptions get a chain and a traceback text of
+#: their own; past either bound, exceptions travel alone (without chain, group members
+#: pickled inline, no traceback text).
+ERROR_MAX_DEPTH = 50
+ERROR_MAX_LINKS = 200
+
+
+def encode_error(exc: BaseException) -> tuple[tuple[Any, ...], ...]:
+    """The natively shareable encoding of ``exc`` and of the exceptions linked to it,
+    which :func:`rebuild_exception` turns back into exceptions in the caller.
+
+    A tuple of nodes, the first one ``exc``'s, each ``(pickle or None, type qualname,
+    message, traceback text, notes, cause, context, suppress_context)``: ``cause`` and
+    ``context`` are indices of other nodes (``-1`` for none), so chains (and cycles)
+    survive although pickle drops ``__cause__`` and ``__context__``.  Each exception is
+    pickled on its own, so one that cannot be pickled (or rebuilt) costs only its own
+    node (it arrives as a ``RemoteError``); the members of an exception group are
+    pickled as persistent ids, the indices of their own nodes.  Each pickle is checked
+    by loading it back (a common bug in custom exceptions is a pickle that cannot be
+    rebuilt).  The first node's traceback text is the whole chain as Python prints it;
+    the others' are their own only.  Traceback texts are bounded
+    (:data:`TRACEBACK_MAX_CHARS`), and chains and nesting are followed only so far
+    (:data:`ERROR_MAX_DEPTH`, :data:`ERROR_MAX_LINKS`).
+
+    Never raises (a ``RecursionError``, a ``MemoryError``, a broken ``__str__``,
+    ``__reduce__`` or ``__notes__`` must fail the task, not the worker): when
+    encoding the chain fails, ``exc`` travels alone, and as a last resort a single node
+    with no pickle says what happened.
+    """
+    try:
+        return _ErrorEncoder().encode(exc)
+    except BaseException:  # noqa: BLE001 - e.g. MemoryError: try with less
+        pass
+    try:
+        return (_error_node(exc, {}, _traceback_text(exc, chain=False)),)
+    except BaseException:  # noqa: BLE001
+        pass
+    try:
+        type_name = _error_type_name(exc)
+    except BaseException:  # noqa: BLE001
+        type_name = "BaseException"
+    message = "(interpool: this error could not be encoded in the worker)"
+    return ((None, type_name, message, "", (), -1, -1, False),)
+
+
+class _ErrorEncoder:
+    """The nodes of :func:`encode_error`, numbered depth first from the task's error."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.index: dict[int, int] = {}  # id(exception) -> its node
+
+    def encode(self, exc: BaseException) -> tuple[tuple[Any, ...], ...]:
+        self.add(exc, 0)
+        return tuple(self.nodes)
+
+    def add(self, exc: BaseException, depth: int) -> int:
+        i = self.index.get(id(exc))
+        if i is not None:
+            return i
+        i = len(self.nodes)
+        self.index[id(exc)] = i
+        self.nodes.append(None)
+        full = depth < ERROR_MAX_DEPTH and i < ERROR_MAX_LINKS
+        members: dict[int, tuple[int, BaseException]] = {}
+        if full and isinstance(exc, BaseExceptionGroup):
+            for member in exc.exceptions:
+                if isinstance(member, BaseException):
+                    members[id(member)] = (self.add(member, depth + 1), member)
+        tb = _traceback_text(exc, chain=i == 0) if full else ""
+        node = _error_node(exc, members, tb)
+        if full:
+            cause = self._link(exc.__cause__, depth)
+            context = self._link(exc.__context__, depth)
+            node = (*node[:5], cause, context, node[7])
+        self.nodes[i] = node
+        return i
+
+    def _link(self, linked: object, depth: int) -> int:
+        return self.add(linked, depth + 1) if isinstance(linked, BaseException) else -1
+
+
+def _error_node(
+    exc: BaseException, members: dict[int, tuple[int, BaseException]], tb: str
+) -> tuple[Any, ...]:
+    """One node of :func:`encode_error`, without links (``members``: see
+    :class:`_MemberPickler`)."""
+    try:
+        type_name = _error_type_name(exc)
+    except Exception:  # noqa: BLE001 - a strange type
+        type_name = "BaseException"
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 - a broken __str__ must not lose the error
+        message = f"<unprintable {type_name}>"
+    notes: tuple[str, ...] = ()
+    try:
+        raw = getattr(exc, "__notes__", None)
+        if isinstance(raw, (list, tuple)):
+            notes = tuple(n if type(n) is str else repr(n) for n in raw[:1000])
+    except BaseException:  # noqa: BLE001 - odd notes are left out, not fatal
+        notes = ()
+    suppress = exc.__suppress_context__ is True
+    return (_pickled_exception(exc, members), type_name, message, tb, notes, -1, -1, suppress)
+
+
+def _error_type_name(exc: BaseException) -> str:
+    t = type(exc)
+    module = t.__module__
+    return t.__qualname__ if module == "builtins" else f"{module}.{t.__qualname__}"
+
+
+def _traceback_text(exc: BaseException, chain: bool) -> str:
+    """``exc``'s formatted traceback (with its chain or not), bounded in size."""
+    try:
+        import traceback  # only on errors: slow to import, every worker would pay
+
+        text = "".join(traceback.format_exception(exc, chain=chain))
+    except BaseException as failure:  # noqa: BLE001 - e.g. MemoryError, or a broken __str__
+        try:
+            text = f"(interpool: the traceback could not be formatted: {failure!r})\n"
+        except BaseException:  # noqa: BLE001
+            text = "(interpool: the traceback could not be formatted)\n"
+    return _bounded_text(text)
+
+
+def _bounded_text(text: str, limit: int = TRACEBACK_MAX_CHARS) -> str:
+    """``text`` if not longer than ``limit`` (about), else its head and its tail (whole
+    lines) around a line that says how much was left out."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit // 3]
+    head = head[: head.rfind("\n") + 1] or head
+    tail = text[len(text) - (limit - len(head)) :]
+    tail = tail[tail.find("\n") + 1 :] or tail
+    omitted = len(text) - len(head) - len(tail)
+    return f"{head}  ... ({omitted} characters of traceback left out by interpool) ...\n{tail}"
+
+
+class _MemberPickler(pickle.Pickler):
+    """Pickles an exception group with its members as persistent ids: ``members``
+    maps ``id(member)`` to ``(node index, member)``."""
+
+    def __init__(self, file: Any, members: dict[int, tuple[int, BaseException]]) -> None:
+        super().__init__(file, protocol=5)
+        self._members = members
+
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, BaseException):
+            found = self._members.get(id(obj))
+            if found is not None and found[1] is obj:
+                return found[0]
+        return None
+
+
+class _MemberUnpickler(pickle.Unpickler):
+    """Loads what :class:`_MemberPickler` pickled, resolving the persistent ids of a
+    group's members (node indices) through ``build`` (both sides use it: the worker to
+    check a pickle, the caller to rebuild)."""
+
+    def __init__(self, file: Any, build: Callable[[int], BaseException]) -> None:
+        super().__init__(file)
+        self._build = build
+
+    def persistent_load(self, pid: Any) -> Any:
+        if type(pid) is not int:
+            raise pickle.UnpicklingError(f"interpool: unknown persistent id {pid!r}")
+        return self._build(pid)
+
+
+def _pickled_exception(
+    exc: BaseException, members: dict[int, tuple[int, BaseException]]
+) -> bytes | None:
+    """``exc``'s pickle if it loads back as an exception, else ``None``."""
+    try:
+        if not members:
+            blob = pickle.dumps(exc, protocol=5)
+            loaded = pickle.loads(blob)
+        else:
+            buffer = io.BytesIO()
+            _MemberPickler(buffer, members).dump(exc)
+            blob = buffer.getvalue()
+            by_node = {i: member for i, member in members.values()}
+            loaded = _MemberUnpickler(io.BytesIO(blob), by_node.__getitem__).load()
+    except BaseException:  # noqa: BLE001 - anything may fail in user __reduce__
+        return None
+    return blob if isinstance(loaded, BaseException) else None
+
+
+def unsendable_result(
+    value: Any, exc: Exception, where: str = "the worker interpreter"
+) -> TypeError:
+    """The error of a task whose result ``value`` cannot be sent back from ``where``
+    (``exc`` says why)."""
+    t = type(value)
+    return TypeError(
+        f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
+        f"sent back from {where}: {exc}. Return a picklable value."
+    )
+
+
+# -- in the caller ------------------------------------------------------------------
 
 
 #: CPython's message for an extension module that refuses a sub-interpreter; numpy
 #: quotes it inside its own ``ImportError`` ("Original error was: ...").
-_INCOMPATIBLE = re.compile(r"module ([\w.]+) does not support loading in subinterpreters")
+_INCOMPATIBLE = r"module ([\w.]+) does not support loading in subinterpreters"
 
 #: How many exceptions of a chain are searched for an incompatible module.
 _MAX_SEARCH = 200
 
 
 def rebuild_exception(info: tuple[tuple[Any, ...], ...]) -> BaseException:
-    """Turn what ``transport.encode_error`` made in the worker back into exceptions.
+    """Turn what :func:`encode_error` made in the worker back into exceptions.
 
     Each exception of the chain (and each member of an exception group) comes back as
     itself when its pickle loads here, else as a :class:`RemoteError`; its
@@ -49,6 +267,18 @@ def rebuild_exception(info: tuple[tuple[Any, ...], ...]) -> BaseException:
     return _incompatible_module(exc) or exc
 
 
+def unrebuildable_result(exc: Exception, where: str = "the worker") -> TypeError:
+    """The error of a task whose result, sent from ``where``, cannot be rebuilt in the
+    caller (``exc`` says why, and is its cause)."""
+    error = TypeError(
+        f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
+        "values whose classes the caller can import (defined in a module, not only in "
+        f"{where}), and whose unpickling works outside {where}."
+    )
+    error.__cause__ = exc
+    return error
+
+
 def _fallback(info: Any) -> RemoteError:
     try:
         _, type_name, message, tb = info[0][:4]
@@ -60,7 +290,7 @@ def _fallback(info: Any) -> RemoteError:
 
 
 class _Rebuilder:
-    """The exceptions of ``encode_error``'s nodes: built (a group after its members),
+    """The exceptions of :func:`encode_error`'s nodes: built (a group after its members),
     then linked."""
 
     def __init__(self, nodes: tuple[tuple[Any, ...], ...]) -> None:
@@ -109,20 +339,6 @@ class _Rebuilder:
         return loaded if isinstance(loaded, BaseException) else None
 
 
-class _MemberUnpickler(pickle.Unpickler):
-    """Resolves the persistent ids of a group's members (node indices) through
-    ``build``."""
-
-    def __init__(self, file: Any, build: Callable[[int], BaseException]) -> None:
-        super().__init__(file)
-        self._build = build
-
-    def persistent_load(self, pid: Any) -> Any:
-        if type(pid) is not int:
-            raise pickle.UnpicklingError(f"interpool: unknown persistent id {pid!r}")
-        return self._build(pid)
-
-
 def _attach_traceback(top: BaseException, remote: RemoteTraceback) -> None:
     """Make ``remote`` the ``__cause__`` of the last exception of the chain that
     ``traceback`` prints from ``top`` (a note of ``top`` if that chain loops)."""
@@ -149,6 +365,9 @@ def _incompatible_module(exc: BaseException) -> IncompatibleModuleError | None:
     exception in its chain says that an extension module refused a sub-interpreter."""
     if isinstance(exc, IncompatibleModuleError):
         return None
+    import re  # only here: the worker side never needs it
+
+    pattern = re.compile(_INCOMPATIBLE)
     seen: set[int] = set()
     todo = [exc]
     while todo and len(seen) < _MAX_SEARCH:
@@ -161,7 +380,7 @@ def _incompatible_module(exc: BaseException) -> IncompatibleModuleError | None:
             name = link.name
         elif isinstance(link, ImportError):
             try:
-                match = _INCOMPATIBLE.search(str(link))
+                match = pattern.search(str(link))
             except Exception:  # noqa: BLE001 - a broken __str__
                 match = None
             name = match.group(1) if match else None

@@ -26,7 +26,7 @@ The rules, tried in this order:
    ``__main__`` by value too, importable modules and functions by name).
    cloudpickle is imported on first need only, here and in each worker (its pickle
    refers to ``cloudpickle`` functions, which the worker's ordinary unpickler
-   imports; about 40 ms, once).
+   imports, once).
 
 A callable that neither pickle can send (one that captures a lock, a socket, a
 database connection...) gets a ``TypeError`` at submit naming it, the reason and the
@@ -49,7 +49,7 @@ import types
 from interpool._wire.buffers import by_value_in_band
 from interpool._wire.transport import MAIN_ALIAS, load, resolve_qualname, walk_qualname
 
-TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+TYPE_CHECKING = False  # typing is slow to import, and every worker would pay for it
 if TYPE_CHECKING:
     from typing import Any
 

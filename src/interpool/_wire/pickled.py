@@ -6,8 +6,8 @@ plain pickle when the pickle does not mention ``__main__``; otherwise, or when p
 pickle cannot (lambdas, closures, nested functions, classes defined in a function),
 cloudpickle, which sends them by value.  The other side runs it with :func:`run_call`
 or :func:`run_chunk`, which never raise: a result comes back pickled the same way, an
-error encoded as interpool's workers encode it (``_transport.encode_error``).  The
-caller turns the reply into a value or an exception with :func:`decode_call` or
+error encoded as interpool's workers encode it (``errors.encode_error``).  The
+caller turns the reply into a value or an exception with :func:`decode_reply` or
 :func:`decode_chunk`: the exception is rebuilt with ``errors.rebuild_exception``, so
 it arrives as a worker interpreter's would (type, message, and an
 ``interpool.RemoteTraceback`` cause), and a result the caller cannot unpickle fails
@@ -20,22 +20,26 @@ import pickle
 import types
 from typing import Any, Protocol
 
-from interpool._wire.errors import rebuild_exception
-from interpool._wire.transport import encode_error
+from interpool._wire.errors import (
+    encode_error,
+    rebuild_exception,
+    unrebuildable_result,
+    unsendable_result,
+)
 
 __all__ = [
     "ERROR",
     "OK",
     "awaited",
-    "decode_call",
     "decode_chunk",
+    "decode_reply",
     "dump",
     "dump_sent",
     "run_call",
     "run_chunk",
 ]
 
-#: What ``_transport.encode_error`` makes of an exception (opaque here).
+#: What ``errors.encode_error`` makes of an exception (opaque here).
 ErrorInfo = Any
 
 #: The status of :func:`run_call` 's reply.
@@ -84,25 +88,11 @@ def dump_sent(value: Any, what: str, where: str = "a process worker") -> bytes:
         ) from exc
 
 
-def _unsendable_result(value: Any, exc: Exception) -> TypeError:
-    t = type(value)
-    return TypeError(
-        f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
-        f"sent back from the process worker: {exc}. Return a picklable value."
-    )
+#: Where :func:`run_call` and :func:`run_chunk` run, as the errors name it.
+_WHERE = "the process worker"
 
 
-def _unrebuildable_result(exc: Exception) -> TypeError:
-    error = TypeError(
-        f"interpool: the task's result cannot be rebuilt in the caller: {exc}. Return "
-        "values whose classes the caller can import (defined in a module, not only in "
-        "the process worker), and whose unpickling works outside the worker."
-    )
-    error.__cause__ = exc
-    return error
-
-
-def decode_call(reply: tuple[int, Any]) -> tuple[bool, Any]:
+def decode_reply(reply: tuple[int, Any]) -> tuple[bool, Any]:
     """``(True, value)`` or ``(False, exception)`` from :func:`run_call` 's reply."""
     status, payload = reply
     if status == ERROR:
@@ -110,7 +100,7 @@ def decode_call(reply: tuple[int, Any]) -> tuple[bool, Any]:
     try:
         return True, pickle.loads(payload)
     except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
-        return False, _unrebuildable_result(exc)
+        return False, unrebuildable_result(exc, _WHERE)
 
 
 def decode_chunk(reply: tuple[bytes, ErrorInfo | None]) -> tuple[bool, Any]:
@@ -120,7 +110,7 @@ def decode_chunk(reply: tuple[bytes, ErrorInfo | None]) -> tuple[bool, Any]:
     try:
         values = pickle.loads(data)
     except Exception as exc:  # noqa: BLE001 - e.g. a class the caller cannot import
-        return False, _unrebuildable_result(exc)
+        return False, unrebuildable_result(exc, _WHERE)
     return True, (values, None if info is None else rebuild_exception(info))
 
 
@@ -149,7 +139,7 @@ def run_call(blob: bytes) -> tuple[int, Any]:
     try:
         return OK, dump(value)
     except Exception as exc:  # noqa: BLE001 - sent back to the caller
-        return ERROR, encode_error(_unsendable_result(value, exc))
+        return ERROR, encode_error(unsendable_result(value, exc, _WHERE))
 
 
 def run_chunk(
@@ -179,5 +169,5 @@ def run_chunk(
             try:
                 dump(value)
             except Exception as exc:  # noqa: BLE001 - becomes the item's error
-                return dump(results[:i]), encode_error(_unsendable_result(value, exc))
+                return dump(results[:i]), encode_error(unsendable_result(value, exc, _WHERE))
         raise

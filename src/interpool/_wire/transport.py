@@ -5,9 +5,9 @@ Values made only of ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes`` a
 rebuilds them in the other interpreter without pickle (``str``/``bytes`` are
 copied once).  Anything else is pickled (protocol 5) into ``bytes``, which then
 cross natively; large buffers inside it travel beside the pickle as shared
-``memoryview`` s (``_buffers``), and a large ``bytes`` result is handed over whole
-(``_handoff``).  Every payload travels with its format (:data:`NATIVE`,
-:data:`PICKLE`, :data:`BUFFERS`).
+``memoryview`` s (``buffers``), and a large ``bytes`` result is handed over whole
+(``handoff``).  Every payload travels with its format (``protocol.NATIVE``,
+``PICKLE``, ``BUFFERS``).  Errors are encoded by ``errors.encode_error``.
 
 Both interpreters import this module; it must stay free of heavy imports.
 """
@@ -19,8 +19,9 @@ import pickle
 import sys
 
 from interpool._wire import buffers
+from interpool._wire.protocol import BUFFERS, NATIVE, PICKLE
 
-TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+TYPE_CHECKING = False  # typing is slow to import, and every worker would pay for it
 if TYPE_CHECKING:
     from typing import Any
 
@@ -34,7 +35,6 @@ __all__ = [
     "dump",
     "dump_chunk",
     "encode_call",
-    "encode_error",
     "is_native",
     "load",
 ]
@@ -47,7 +47,7 @@ MAIN_ALIAS = "__interpool_main__"
 _NATIVE_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 
-#: Longest tuple sent natively (measured crossover with pickle: ~32 items).
+#: Longest tuple sent natively (about where sharing and pickling cost the same).
 NATIVE_TUPLE_MAX = 32
 
 
@@ -55,7 +55,7 @@ def is_native(value: object) -> bool:
     """True if ``value`` crosses an interpreter boundary without pickle and comes back
     equal and of the same type (exact types only: ``IntEnum``, named tuples and other
     subclasses are pickled so that they keep their type).  Tuples longer than
-    :data:`NATIVE_TUPLE_MAX` are pickled: sharing costs ~0.15 us per item, more than
+    :data:`NATIVE_TUPLE_MAX` are pickled: sharing them item by item costs more than
     pickling them."""
     t = type(value)
     if t in _NATIVE_SCALARS:
@@ -68,12 +68,6 @@ def is_native(value: object) -> bool:
                 return False
         return True
     return False
-
-
-#: How a payload is encoded (the format travels beside it, see ``_worker``).
-NATIVE = 0  #: the value itself, natively shareable
-PICKLE = 1  #: ``bytes``: its pickle
-BUFFERS = 2  #: ``buffers.Packed``: its pickle, with large buffers beside it
 
 
 def dump(value: Any) -> tuple[int, Any]:
@@ -204,198 +198,6 @@ def _unpickler_for(main_loader: Any, data: bytes) -> Any:
     if main_loader is None or not _mentions_main(data):
         return pickle.Unpickler
     return lambda file, buffers: _Unpickler(file, main_loader, buffers)
-
-
-#: Longest traceback text sent back for one exception: longer ones keep their head and
-#: their tail (a deep recursion's traceback can be hundreds of kilobytes).
-TRACEBACK_MAX_CHARS = 60_000
-
-#: How deep the ``__cause__`` / ``__context__`` chains and the nesting of exception
-#: groups are followed, and how many exceptions get a chain and a traceback text of
-#: their own; past either bound, exceptions travel alone (without chain, group members
-#: pickled inline, no traceback text).
-ERROR_MAX_DEPTH = 50
-ERROR_MAX_LINKS = 200
-
-
-def encode_error(exc: BaseException) -> tuple[tuple[Any, ...], ...]:
-    """The natively shareable encoding of ``exc`` and of the exceptions linked to it,
-    which ``errors.rebuild_exception`` turns back into exceptions in the caller.
-
-    A tuple of nodes, the first one ``exc``'s, each ``(pickle or None, type qualname,
-    message, traceback text, notes, cause, context, suppress_context)``: ``cause`` and
-    ``context`` are indices of other nodes (``-1`` for none), so chains (and cycles)
-    survive although pickle drops ``__cause__`` and ``__context__``.  Each exception is
-    pickled on its own, so one that cannot be pickled (or rebuilt) costs only its own
-    node (it arrives as a ``RemoteError``); the members of an exception group are
-    pickled as persistent ids, the indices of their own nodes.  Each pickle is checked
-    by loading it back (a common bug in custom exceptions is a pickle that cannot be
-    rebuilt).  The first node's traceback text is the whole chain as Python prints it;
-    the others' are their own only.  Traceback texts are bounded
-    (:data:`TRACEBACK_MAX_CHARS`), and chains and nesting are followed only so far
-    (:data:`ERROR_MAX_DEPTH`, :data:`ERROR_MAX_LINKS`).
-
-    Never raises (a ``RecursionError``, a ``MemoryError``, a broken ``__str__``,
-    ``__reduce__`` or ``__notes__`` must fail the task, not the worker): when
-    encoding the chain fails, ``exc`` travels alone, and as a last resort a single node
-    with no pickle says what happened.
-    """
-    try:
-        return _ErrorEncoder().encode(exc)
-    except BaseException:  # noqa: BLE001 - e.g. MemoryError: try with less
-        pass
-    try:
-        return (_error_node(exc, {}, _traceback_text(exc, chain=False)),)
-    except BaseException:  # noqa: BLE001
-        pass
-    try:
-        type_name = _error_type_name(exc)
-    except BaseException:  # noqa: BLE001
-        type_name = "BaseException"
-    message = "(interpool: this error could not be encoded in the worker)"
-    return ((None, type_name, message, "", (), -1, -1, False),)
-
-
-class _ErrorEncoder:
-    """The nodes of :func:`encode_error`, numbered depth first from the task's error."""
-
-    def __init__(self) -> None:
-        self.nodes: list[Any] = []
-        self.index: dict[int, int] = {}  # id(exception) -> its node
-
-    def encode(self, exc: BaseException) -> tuple[tuple[Any, ...], ...]:
-        self.add(exc, 0)
-        return tuple(self.nodes)
-
-    def add(self, exc: BaseException, depth: int) -> int:
-        i = self.index.get(id(exc))
-        if i is not None:
-            return i
-        i = len(self.nodes)
-        self.index[id(exc)] = i
-        self.nodes.append(None)
-        full = depth < ERROR_MAX_DEPTH and i < ERROR_MAX_LINKS
-        members: dict[int, tuple[int, BaseException]] = {}
-        if full and isinstance(exc, BaseExceptionGroup):
-            for member in exc.exceptions:
-                if isinstance(member, BaseException):
-                    members[id(member)] = (self.add(member, depth + 1), member)
-        tb = _traceback_text(exc, chain=i == 0) if full else ""
-        node = _error_node(exc, members, tb)
-        if full:
-            cause = self._link(exc.__cause__, depth)
-            context = self._link(exc.__context__, depth)
-            node = (*node[:5], cause, context, node[7])
-        self.nodes[i] = node
-        return i
-
-    def _link(self, linked: object, depth: int) -> int:
-        return self.add(linked, depth + 1) if isinstance(linked, BaseException) else -1
-
-
-def _error_node(
-    exc: BaseException, members: dict[int, tuple[int, BaseException]], tb: str
-) -> tuple[Any, ...]:
-    """One node of :func:`encode_error`, without links (``members``: see
-    :class:`_MemberPickler`)."""
-    try:
-        type_name = _error_type_name(exc)
-    except Exception:  # noqa: BLE001 - a strange type
-        type_name = "BaseException"
-    try:
-        message = str(exc)
-    except BaseException:  # noqa: BLE001 - a broken __str__ must not lose the error
-        message = f"<unprintable {type_name}>"
-    notes: tuple[str, ...] = ()
-    try:
-        raw = getattr(exc, "__notes__", None)
-        if isinstance(raw, (list, tuple)):
-            notes = tuple(n if type(n) is str else repr(n) for n in raw[:1000])
-    except BaseException:  # noqa: BLE001 - odd notes are left out, not fatal
-        notes = ()
-    suppress = exc.__suppress_context__ is True
-    return (_pickled_exception(exc, members), type_name, message, tb, notes, -1, -1, suppress)
-
-
-def _error_type_name(exc: BaseException) -> str:
-    t = type(exc)
-    module = t.__module__
-    return t.__qualname__ if module == "builtins" else f"{module}.{t.__qualname__}"
-
-
-def _traceback_text(exc: BaseException, chain: bool) -> str:
-    """``exc``'s formatted traceback (with its chain or not), bounded in size."""
-    try:
-        import traceback  # only on errors: it costs ~30 ms at every worker's start-up
-
-        text = "".join(traceback.format_exception(exc, chain=chain))
-    except BaseException as failure:  # noqa: BLE001 - e.g. MemoryError, or a broken __str__
-        try:
-            text = f"(interpool: the traceback could not be formatted: {failure!r})\n"
-        except BaseException:  # noqa: BLE001
-            text = "(interpool: the traceback could not be formatted)\n"
-    return _bounded_text(text)
-
-
-def _bounded_text(text: str, limit: int = TRACEBACK_MAX_CHARS) -> str:
-    """``text`` if not longer than ``limit`` (about), else its head and its tail (whole
-    lines) around a line that says how much was left out."""
-    if len(text) <= limit:
-        return text
-    head = text[: limit // 3]
-    head = head[: head.rfind("\n") + 1] or head
-    tail = text[len(text) - (limit - len(head)) :]
-    tail = tail[tail.find("\n") + 1 :] or tail
-    omitted = len(text) - len(head) - len(tail)
-    return f"{head}  ... ({omitted} characters of traceback left out by interpool) ...\n{tail}"
-
-
-class _MemberPickler(pickle.Pickler):
-    """Pickles an exception group with its members as persistent ids: ``members``
-    maps ``id(member)`` to ``(node index, member)``."""
-
-    def __init__(self, file: Any, members: dict[int, tuple[int, BaseException]]) -> None:
-        super().__init__(file, protocol=5)
-        self._members = members
-
-    def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, BaseException):
-            found = self._members.get(id(obj))
-            if found is not None and found[1] is obj:
-                return found[0]
-        return None
-
-
-class _MemberUnpickler(pickle.Unpickler):
-    """Loads what :class:`_MemberPickler` pickled, with ``members`` (node -> member)."""
-
-    def __init__(self, file: Any, members: dict[int, BaseException]) -> None:
-        super().__init__(file)
-        self._members = members
-
-    def persistent_load(self, pid: Any) -> Any:
-        return self._members[pid]
-
-
-def _pickled_exception(
-    exc: BaseException, members: dict[int, tuple[int, BaseException]]
-) -> bytes | None:
-    """``exc``'s pickle if it loads back as an exception, else ``None``."""
-    try:
-        if not members:
-            blob = pickle.dumps(exc, protocol=5)
-            loaded = pickle.loads(blob)
-        else:
-            import io
-
-            buffer = io.BytesIO()
-            _MemberPickler(buffer, members).dump(exc)
-            blob = buffer.getvalue()
-            by_node = {i: member for i, member in members.values()}
-            loaded = _MemberUnpickler(io.BytesIO(blob), by_node).load()
-    except BaseException:  # noqa: BLE001 - anything may fail in user __reduce__
-        return None
-    return blob if isinstance(loaded, BaseException) else None
 
 
 def walk_qualname(obj: Any, qualname: str) -> Any:

@@ -13,7 +13,7 @@ Imported in worker interpreters: it must stay free of heavy imports.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+TYPE_CHECKING = False  # typing is slow to import, and every worker would pay for it
 if TYPE_CHECKING:
     from typing import Any
 

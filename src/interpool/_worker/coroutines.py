@@ -1,12 +1,12 @@
 """Coroutines inside a worker interpreter (worker side).
 
 When a task's call returns a coroutine (its function is ``async def``), the worker
-does not run it itself: it replies :data:`_worker.ACCEPTED` (so the pool counts the
+does not run it itself: it replies ``protocol.ACCEPTED`` (so the pool counts the
 task as taken off the queue, but keeps its future waiting) and hands the coroutine to
 its :class:`CoroutineRunner`, an asyncio event loop on a second thread of the same
 interpreter.  The worker goes back to the queue at once, so one worker serves many
 I/O-bound coroutines at the same time; each coroutine sends its own result message
-(status plus :data:`_worker.FROM_LOOP`) when it ends.
+(status plus ``protocol.FROM_LOOP``) when it ends.
 
 * Time limit: the task's limit applies to the coroutine (``asyncio.timeout``); when it
   passes the coroutine is cancelled and the task fails with ``TimeoutError``.  The
@@ -15,15 +15,14 @@ I/O-bound coroutines at the same time; each coroutine sends its own result messa
   and cannot be timed out until it yields.)
 * Cancellation: the pool puts the task's id in the slot's cancel queue and notifies
   the slot's cancel signal, which the loop watches; the coroutine is cancelled (and
-  its task's reply is :data:`_worker.SKIPPED`).
+  its task's reply is ``protocol.SKIPPED``).
 * The worker leaves (shutdown, retirement, recycling) only after its coroutines have
   ended and sent their results; if the worker loop crashes, each one is cancelled
   and its task fails with ``WorkerCrashed``.
 * ``map`` chunks of a coroutine function run their coroutines concurrently, and the
   worker waits for the chunk (:meth:`CoroutineRunner.run_chunk`).
 
-Imported by a worker only when it first meets a coroutine: asyncio costs ~10 ms to
-import.
+Imported by a worker only when it first meets a coroutine: asyncio is slow to import.
 """
 
 from __future__ import annotations
@@ -34,17 +33,18 @@ import time
 
 from interpool._platform import signals
 from interpool._platform.queues import QueueEmpty, ops
-from interpool._wire.transport import NATIVE, encode_error
-from interpool._worker.loop import (
+from interpool._wire.errors import encode_error
+from interpool._wire.protocol import (
     CRASHED,
     ERROR,
     FROM_LOOP,
-    RELEASE_POLL_SECONDS,
+    NATIVE,
+    R_HANDED,
+    R_STATUS,
+    R_VALUE,
     SKIPPED,
-    call_reply,
-    hold_views,
-    release_views,
 )
+from interpool._worker.replies import RELEASE_POLL_SECONDS, call_reply, hold_views, release_views
 from interpool._worker.watchdog import Interrupted
 
 TYPE_CHECKING = False
@@ -129,7 +129,7 @@ class CoroutineRunner:
     ) -> list[tuple[bool, Any]]:
         """Run a ``map`` chunk's coroutines concurrently and wait for all of them:
         ``(True, value)`` or ``(False, exception)`` each, in order.  While it waits,
-        the chunk's clock (``clock``, see ``_worker._run_chunk``) is kept fresh: each
+        the chunk's clock (``clock``, see ``_worker.loop._run_chunk``) is kept fresh: each
         coroutine has its own time limit here.  An interruption of the worker cancels
         the coroutines."""
         loop = self._ensure_loop()
@@ -242,13 +242,16 @@ class CoroutineRunner:
         except BaseException as exc:  # noqa: BLE001 - the task's error is its result
             reply = (task_id, ERROR, encode_error(exc), ())
         self._tasks.pop(task_id, None)
-        self._finished(task_id, (reply[0], reply[1] + FROM_LOOP, *reply[2:]))
+        status, value, handed = reply[R_STATUS] + FROM_LOOP, reply[R_VALUE], reply[R_HANDED]
+        del reply
+        self._finished(task_id, (task_id, status, value, handed))
 
     def _finished(self, task_id: int, reply: Any) -> None:
         """Send a coroutine's result message and count it as ended."""
         self._send(reply)
-        if reply[1] != NATIVE + FROM_LOOP:
-            hold_views((reply[0], reply[1] - FROM_LOOP, reply[2]), self._held)
+        status = reply[R_STATUS] - FROM_LOOP
+        if status != NATIVE:
+            hold_views((task_id, status, reply[R_VALUE], ()), self._held)
         del reply
         if not self._releasing:
             self._release()
@@ -260,7 +263,7 @@ class CoroutineRunner:
 
     def _release(self) -> None:
         """Release the views of sent results the caller is done with; while some are
-        still read, try again shortly (see ``_worker._sleep`` for why it takes time)."""
+        still read, try again shortly (see ``_worker.loop._sleep`` for why it takes time)."""
         self._releasing = False
         release_views(self._held)
         if self._held and self._loop is not None:

@@ -5,41 +5,18 @@ from the shared task queue, runs them, puts result messages on the result queue 
 unless a caller is polling for results anyway, wakes the caller's collector.  Between
 tasks it checks the queue for a short, bounded time (``spin`` seconds) before blocking
 on its own signal (only one idle worker polls at a time), so a steady stream of
-tasks never pays a kernel wake-up, and an idle pool uses no CPU (see ``_wakeup`` for
-the flags that make this safe).
+tasks never pays a kernel wake-up, and an idle pool uses no CPU (see
+``_platform.signals`` for the flags that make this safe).
 
-It shares its slot's control state with the pool (``_slots``): it marks which task it
-runs (and, for a timed task, since when), skips the queued tasks the pool cancelled,
-and leaves when the pool retires it, after ``max_tasks`` tasks, or after
-``idle_timeout`` seconds without work.  Its watchdog thread (``_watchdog``) interrupts
-a task on the pool's request.
+It shares its slot's control state with the pool (see ``_engine.slots``): it marks
+which task it runs (and, for a timed task, since when), skips the queued tasks the
+pool cancelled, and leaves when the pool retires it, after ``max_tasks`` tasks, or
+after ``idle_timeout`` seconds without work.  Its watchdog thread
+(``_worker.watchdog``) interrupts a task on the pool's request.  A task whose call
+returns a coroutine runs on the worker's event loop (``_worker.coroutines``).
 
-Messages (all natively shareable, see ``_transport``):
-
-* task: ``(task_id, function_key, kind, a, b, limit)``.  For :data:`CALL`, ``a, b``
-  are ``_transport.encode_call``'s output; for :data:`CHUNK` (``map``), ``a`` is the
-  payload of the argument tuples and ``b`` its format (``_transport.dump_chunk``).
-  ``limit`` is the task's time limit in seconds, or ``None``: for a timed task the
-  worker records when it starts (each item of a chunk restarts the clock) and wakes
-  the pool's timer (``_timeouts``).  ``None`` instead of a message tells one worker
-  to stop.
-* result: ``(task_id, status, value, handed)``.  On success ``status`` is the
-  format of the payload ``value`` (``_transport.NATIVE``, ``PICKLE`` or
-  ``BUFFERS``); else :data:`ERROR` (``value`` is ``_transport.encode_error``'s tuple)
-  or :data:`INIT_FAILED` (the same, for the initializer), or :data:`SKIPPED` (the
-  task was cancelled while queued: see ``_slots``), or :data:`CRASHED` (the worker
-  loop failed while it held the task; the payload is as for :data:`ERROR`), or
-  :data:`ACCEPTED` (the call returned a coroutine, which now runs on the worker's
-  event loop, see ``_coroutines``; ``value`` is the worker's slot, and the task's real
-  result message follows when the coroutine ends, its status plus :data:`FROM_LOOP`),
-  or :data:`LEAVING` (task id ``-1``: the worker leaves but first waits for its
-  coroutines; ``value`` is its slot, so the pool can replace it at once).  A
-  cancelled coroutine's task gets :data:`SKIPPED` too.  ``handed`` lists
-  ``(index, address)`` pairs for ``bytes`` results handed over whole (``_handoff``),
-  sent beside the payload so that the caller adopts them whatever happens to it: for
-  a call, ``((0, address),)`` replaces the value; a chunk's value is ``(results,
-  error_or_None)``, the results up to the first call that raised and that call's
-  error, and a handed-over result's place in ``results`` holds ``None``.
+The messages it takes and sends, and the slot states, are defined in
+``_wire.protocol``; its replies are built by ``_worker.replies``.
 """
 
 from __future__ import annotations
@@ -48,50 +25,45 @@ import os
 import time
 from types import CoroutineType
 
-from interpool._engine.slots import IDLE, LEFT_IDLE, LEFT_RECYCLED, SKIP_MASK
 from interpool._platform import signals
 from interpool._platform.interpreters import Queue
 from interpool._platform.queues import QueueEmpty, ops
 from interpool._platform.signals import BUSY, POLLING, SLEEPING
-from interpool._wire import buffers, handoff
+from interpool._wire import buffers
+from interpool._wire.errors import encode_error
 from interpool._wire.functions import FunctionCache, MainRef
-from interpool._wire.transport import BUFFERS, NATIVE, decode, decode_call, dump, encode_error
+from interpool._wire.protocol import (
+    ACCEPTED,
+    CALL,
+    CRASHED,
+    ERROR,
+    IDLE,
+    INIT_FAILED,
+    LEAVING,
+    LEFT_IDLE,
+    LEFT_RECYCLED,
+    NO_TASK,
+    SKIP_MASK,
+    SKIPPED,
+)
+from interpool._wire.transport import decode, decode_call
+from interpool._worker.replies import (
+    HANDOFF_MIN,
+    RELEASE_POLL_SECONDS,
+    call_reply,
+    chunk_reply,
+    hold_views,
+    release_views,
+    value_reply,
+)
 from interpool._worker.watchdog import Interrupted, Watchdog
 
-TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+TYPE_CHECKING = False  # typing is slow to import, and every worker would pay for it
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = [
-    "ACCEPTED",
-    "CALL",
-    "CHUNK",
-    "CRASHED",
-    "ERROR",
-    "FROM_LOOP",
-    "INIT_FAILED",
-    "LEAVING",
-    "SKIPPED",
-    "call_reply",
-    "hold_views",
-    "release_views",
-    "serve",
-]
-
-CALL = 0
-CHUNK = 1
-
-#: Result statuses besides the payload formats of ``_transport`` (0 to 3).
-ERROR = 4
-INIT_FAILED = 5
-SKIPPED = 6
-CRASHED = 7
-ACCEPTED = 8
-LEAVING = 9
-#: Added to the status of a result sent by the worker's event loop (a coroutine's).
-FROM_LOOP = 16
-
-_HANDOFF_MIN = handoff.MIN_SIZE if handoff.enabled else -1
+# "CALL" only until _api/actor.py reads it from _wire.protocol: then drop it here.
+__all__ = ["CALL", "serve"]
 
 
 def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
@@ -110,16 +82,17 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
 ) -> None:
     """Run tasks until a ``None`` message arrives, the pool retires this worker, or
     (with ``max_tasks``, ``idle_timeout``) it leaves of its own accord, saying why in
-    its ``orders`` byte (see ``_slots``).  Never raises for a task's sake: every
-    task's outcome, including ``SystemExit`` and ``KeyboardInterrupt``, goes back as a
-    result message.
+    its ``orders`` byte (see ``_engine.slots``).  Never raises for a task's sake:
+    every task's outcome, including ``SystemExit`` and ``KeyboardInterrupt``, goes
+    back as a result message.
 
     ``slot`` is this worker's place in the shared control state ``control`` (see
-    ``_slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``; ``cancel_qid``
-    its cancel queue (the coroutines the pool cancels).  ``fds`` are
+    ``_engine.slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``;
+    ``cancel_qid`` its cancel queue (the coroutines the pool cancels).  ``fds`` are
     the descriptors of its task signal, of its watchdog signal (read and write ends),
     of the result signal, of the pool's timer signal and of its cancel signal."""
-    # The queues arrive as ids (see _interp); these objects hold a binding each.
+    # The queues arrive as ids (see _platform.interpreters); these objects hold a
+    # binding each.
     task_q, result_q, cancel_q = Queue(task_qid), Queue(result_qid), Queue(cancel_qid)
     task_rfd, watch_rfd, watch_wfd, result_wfd, timer_wfd, cancel_rfd = fds
     tasks_v, started_v, targets_v, orders, skips = control
@@ -181,14 +154,14 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         doorbells[me] = BUSY  # gone: not a sleeper to wake, nor a poller to count on
         try:
             if loops.busy():
-                send((-1, LEAVING, slot, ()))  # so that the pool replaces us now
+                send((NO_TASK, LEAVING, slot, ()))  # so that the pool replaces us now
             loops.finish()  # its coroutines end (and reply) before it leaves
         finally:
             watchdog.stop()
 
 
 class _Loops:
-    """The worker's event loop for coroutines (``_coroutines.CoroutineRunner``),
+    """The worker's event loop for coroutines (``_worker.coroutines.CoroutineRunner``),
     created, and asyncio imported, only when a task first returns a coroutine."""
 
     __slots__ = ("_args", "runner")
@@ -265,7 +238,7 @@ def _serve(  # noqa: PLR0917
             args, kwargs = decode_call(a, b, main_module)
             resolve(init_key)(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
-            put((-1, INIT_FAILED, encode_error(exc), ()))
+            put((NO_TASK, INIT_FAILED, encode_error(exc), ()))
             notify(result_wfd)
             return
     running[slot] = IDLE
@@ -276,7 +249,7 @@ def _serve(  # noqa: PLR0917
             return
         # BUSY before taking: a worker that holds a task must never look like a
         # polling one, or the scheduler would count it as a taker of the next task and
-        # leave a sleeping worker asleep (see Scheduler._wake_locked).
+        # leave a sleeping worker asleep (see _engine.scheduler.Scheduler._wake_locked).
         doorbells[me] = BUSY
         try:
             message = get()
@@ -306,11 +279,11 @@ def _serve(  # noqa: PLR0917
             tasks.put(message)
             doorbells[me] = BUSY
             return
-        task_id, key, kind, a, b, limit = message
+        task_id, key, kind, a, b, limit = message  # see _wire.protocol
         holding[0] = task_id
         message = None
         if limit is not None:
-            started[slot] = monotonic()  # before running[slot]: see _timeouts
+            started[slot] = monotonic()  # before running[slot]: see _engine.task_timer
         running[slot] = task_id  # before reading skips: see Scheduler.cancel
         if limit is not None:
             notify(timer_wfd)
@@ -340,7 +313,7 @@ def _serve(  # noqa: PLR0917
                 finally:
                     running[slot] = IDLE
                     # Only a targeted task can have an interruption pending (see
-                    # _watchdog): the others skip the watchdog's lock.
+                    # _worker.watchdog): the others skip the watchdog's lock.
                     if targets[slot] == task_id:
                         task_ended()
                 # From here on, no interruption can arrive.
@@ -351,19 +324,19 @@ def _serve(  # noqa: PLR0917
                         coro = value
                         value = None
                         reply = (task_id, ACCEPTED, slot, ())
-                    elif type(value) is bytes and _HANDOFF_MIN > 0:
+                    elif type(value) is bytes and HANDOFF_MIN > 0:
                         results = [value]
                         value = None
                         reply = call_reply(task_id, results)
                     else:
-                        reply = _reply(task_id, value)
+                        reply = value_reply(task_id, value)
                 else:
-                    reply = _reply_chunk(task_id, *value)
+                    reply = chunk_reply(task_id, *value)
                 value = None
             except BaseException as exc:  # noqa: BLE001 - the task's error is its result
                 reply = (task_id, ERROR, encode_error(exc), ())
-        # Drop our views of the caller's buffers before replying: the caller waits
-        # for their release before it completes the task (see _scheduler._await_release).
+        # Drop our views of the caller's buffers before replying: the caller waits for
+        # their release before it completes the task (see _engine.scheduler).
         a = b = args = kwargs = None
         # Announce "polling" before replying: the caller may queue the next task as
         # soon as it sees this result, and must not wake another worker for it.
@@ -385,28 +358,6 @@ def _serve(  # noqa: PLR0917
             if not orders[slot]:
                 orders[slot] = LEFT_RECYCLED
             return
-
-
-def hold_views(reply: Any, held: list[memoryview]) -> None:
-    """Add the out-of-band views of a sent result message to ``held``: the caller
-    reads them until it has copied them (see :func:`release_views`)."""
-    if reply[1] == BUFFERS:
-        held.extend(reply[2][1])  # (pickle, views, kinds)
-
-
-def release_views(held: list[memoryview]) -> None:
-    """Release the views in ``held`` that the caller no longer reads; keep the rest."""
-    kept = []
-    for view in held:
-        try:
-            view.release()
-        except BufferError:
-            kept.append(view)
-    held[:] = kept
-
-
-#: How often a sleeping worker checks whether the caller is done with its results.
-RELEASE_POLL_SECONDS = 0.002
 
 
 def _sleep(held: list[memoryview], task_rfd: int, idle_timeout: float) -> bool:
@@ -436,51 +387,6 @@ def _peer_polling(doorbells: memoryview, me: int) -> bool:
         if i != me and doorbells[i] == POLLING:
             return True
     return False
-
-
-def call_reply(task_id: int, box: list[Any]) -> tuple[int, int, Any, Any]:
-    """The result message of a call whose value is ``box``'s only item (in a list so
-    that a large ``bytes`` value, referred to by nothing else, can be handed over
-    whole: see ``_handoff``)."""
-    if type(box[0]) is bytes and _HANDOFF_MIN > 0:
-        handed = _hand_over(box)  # may take it whole
-        if handed:
-            return (task_id, NATIVE, None, handed)
-    return _reply(task_id, box.pop())
-
-
-def _reply(task_id: int, value: Any) -> tuple[int, int, Any, tuple[Any, ...]]:
-    try:
-        return (task_id, *dump(value), ())
-    except Exception as exc:
-        raise _unsendable_result(value, exc) from exc
-
-
-def _unsendable_result(value: Any, exc: Exception) -> TypeError:
-    t = type(value)
-    return TypeError(
-        f"interpool: the task's result ({t.__module__}.{t.__qualname__}) cannot be "
-        f"sent back from the worker interpreter: {exc}. Return a picklable value."
-    )
-
-
-def _hand_over(results: list[Any]) -> tuple[tuple[int, int], ...]:
-    """Hand over (see ``_handoff``) each large ``bytes`` in ``results`` that nothing
-    else in this interpreter refers to; its place in ``results`` then holds ``None``.
-    Return the ``(index, address)`` pairs of what was handed over."""
-    if _HANDOFF_MIN < 0:
-        return ()
-    handed = []
-    for i in range(len(results)):
-        if type(results[i]) is bytes and len(results[i]) >= _HANDOFF_MIN:
-            box = [results[i]]
-            results[i] = None
-            address = handoff.give(box)
-            if address is None:
-                results[i] = box.pop()
-            else:
-                handed.append((i, address))
-    return tuple(handed)
 
 
 def _run_chunk(
@@ -541,22 +447,3 @@ def _run_coroutine_chunk(  # noqa: PLR0917
             return results, encode_error(value)
         results.append(value)
     return results, None if created_error is None else encode_error(created_error)
-
-
-def _reply_chunk(task_id: int, results: list[Any], error: Any) -> tuple[int, int, Any, Any]:
-    """The reply for a chunk's ``results`` and ``error`` (see :func:`_run_chunk`)."""
-    handed = _hand_over(results)
-    try:
-        return (task_id, *dump((tuple(results), error)), handed)
-    except Exception as exc:
-        for i, address in handed:  # take back what was handed over, or it leaks
-            results[i] = handoff.adopt(address)
-        # As for a call that raised: the results before the first one that cannot
-        # cross, then the error for that one.
-        for i, value in enumerate(results):
-            try:
-                dump(value)
-            except Exception as inner:  # noqa: BLE001 - becomes the item's error
-                error = encode_error(_unsendable_result(value, inner))
-                return (task_id, *dump((tuple(results[:i]), error)), ())
-        raise _unsendable_result(results, exc) from exc

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import threading
 
-from interpool._engine.slots import IDLE
 from interpool._platform import signals
 from interpool._wire import handoff
+from interpool._wire.protocol import IDLE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
