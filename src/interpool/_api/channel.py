@@ -15,11 +15,12 @@ which every interpreter of the process reaches by id):
 * ``readers`` / ``senders``: one token per receiver / sender that sleeps (or is about to).
   A ``put`` checks ``readers`` after queueing its item and notifies the ``data``
   eventfd only if it is not empty; a ``get`` checks ``senders`` after taking an item
-  and notifies the ``space`` eventfd.  A sleeper adds its token *before* it checks the
-  items queue one last time, and the waker checks for tokens *after* its queue
-  operation; every queue operation takes the queue's mutex, so at least one of the two
-  sees the other (``_platform.signals``' flag-then-check rule) and no wake-up is lost.  With
-  nobody asleep, ``put`` and ``get`` make no system call.
+  and notifies the ``space`` eventfd (both are non-blocking ``_platform.signals``).  A
+  sleeper adds its token *before* it checks the items queue one last time, and the
+  waker checks for tokens *after* its queue operation; every queue operation takes the
+  queue's mutex, so at least one of the two sees the other (the flag-then-check rule of
+  ``_platform.signals``) and no wake-up is lost.  With nobody asleep, ``put`` and
+  ``get`` make no system call.
 * ``state``: empty while the channel is open; ``close()`` puts a marker in it, then
   notifies both eventfds.
 * Reading an eventfd consumes every pending notification, and each notification may
