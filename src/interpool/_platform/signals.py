@@ -24,10 +24,9 @@ channels.
   and shared with every worker as a ``memoryview`` (zero-copy), so each side can tell
   whether the other needs a kernel wake-up at all:
 
-  - byte ``0`` is set while any caller polls the result queue (see ``Scheduler.help_wait`` in
-    ``_engine.scheduler``):
-    while it is set, workers do not signal the collector thread,
-    whose wake-up would otherwise steal the caller's GIL;
+  - byte ``0`` is set while any caller polls the result queue (see
+    ``Scheduler.help_wait`` in ``_engine.scheduler``): while it is set, workers do not
+    signal the collector thread, whose wake-up would otherwise steal the caller's GIL;
   - byte ``1 + i`` is worker ``i``'s state: :data:`BUSY` (running a task),
     :data:`POLLING` (idle, checking the task queue for a short while) or
     :data:`SLEEPING` (blocked on its own signal).  For the tasks that wait in the
