@@ -1,11 +1,13 @@
 """Awaiting a pool's futures from an event loop: asyncio or trio, with no thread per await.
 
 A pool's futures are completed by its collector thread (or by a caller helping it).
-:class:`Wakeup` carries that completion into the event loop: ``notify()`` may be called
-from any thread, and hands a wake-up to the loop the way the loop itself prescribes
-(``loop.call_soon_threadsafe`` under asyncio, ``TrioToken.run_sync_soon`` under trio;
-anyio runs on one of the two, so it is served too).  The library in use is detected
-when the wake-up is made, in the awaiting task.
+:class:`ThreadsafeLoopEvent` carries that completion into the event loop: ``notify()``
+may be called from any thread, and hands a wake-up to the loop the way the loop itself
+prescribes (``loop.call_soon_threadsafe`` under asyncio, ``TrioToken.run_sync_soon``
+under trio; anyio runs on one of the two, so it is served too).  The library in use
+is detected (``_platform.eventloop``) when the event is made, in the awaiting task.
+(It is not a ``_platform.signals`` signal, which wakes a thread blocked in the kernel,
+in any interpreter.)
 
 Nothing here imports trio: it is only used when the caller already runs it.
 """
@@ -15,28 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import sys
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["Wakeup", "in_thread", "result_of"]
+from interpool._platform import eventloop
+
+__all__ = ["ThreadsafeLoopEvent", "in_thread", "result_of"]
 
 
-def _trio() -> Any | None:
-    """The ``trio`` module if the current task runs under trio, else ``None``."""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return None
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return None
-    return trio
-
-
-class Wakeup:
+class ThreadsafeLoopEvent:
     """A re-armable event of the current event loop that any thread may set.
 
     The waiting side calls :meth:`arm` *before* it checks its condition, and awaits
@@ -48,11 +39,9 @@ class Wakeup:
 
     def __init__(self) -> None:
         self._trio: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._trio = _trio()
+        self._loop: asyncio.AbstractEventLoop | None = eventloop.asyncio_loop()
+        if self._loop is None:
+            self._trio = eventloop.trio()
             if self._trio is None:
                 raise RuntimeError(
                     "interpool: await this from a running asyncio or trio event loop "
@@ -142,7 +131,7 @@ async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
     and the cancellation propagates at once; a result that arrives later is dropped.
     """
     if not future.done():
-        wakeup = Wakeup()
+        wakeup = ThreadsafeLoopEvent()
         future.add_done_callback(wakeup.notify)
         try:
             while not future.done():

@@ -1,13 +1,22 @@
 """Checks of the user's arguments shared by the API's entry points, with errors that
-name the argument and the fix."""
+name the argument and the fix.
+
+Imported by channels in every worker interpreter: it must stay free of imports beyond
+``time``.
+"""
 
 from __future__ import annotations
 
-__all__ = ["check_seconds"]
+import time
+
+__all__ = ["check_seconds", "deadline"]
+
+_monotonic = time.monotonic
 
 
 def check_seconds(name: str, value: float | None) -> float | None:
-    """``value`` as a positive float of seconds, or ``None``; ``ValueError`` if not."""
+    """``value`` as a positive float of seconds, or ``None``; ``ValueError`` if not.
+    For a time limit set up front (a pool's or actor's ``task_timeout``...)."""
     if value is None:
         return None
     if (
@@ -18,3 +27,23 @@ def check_seconds(name: str, value: float | None) -> float | None:
     ):
         raise ValueError(f"{name} must be None or a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def deadline(timeout: float | None, bool_hint: str = "") -> float | None:
+    """The ``time.monotonic()`` at which ``timeout`` seconds from now pass, or ``None``
+    for no limit.  For the ``timeout`` of a call that waits (channels' ``get`` and
+    ``put``).
+
+    ``TypeError`` unless a number (``bool_hint`` ends the message for a bool, taken
+    for a ``block`` flag), ``ValueError`` if negative or NaN."""
+    if timeout is None:
+        return None
+    if type(timeout) is bool or not isinstance(timeout, (int, float)):
+        hint = bool_hint if type(timeout) is bool else ""
+        raise TypeError(
+            f"interpool: timeout must be a number of seconds or None, not "
+            f"{type(timeout).__name__}{hint}"
+        )
+    if not timeout >= 0:  # also NaN
+        raise ValueError(f"interpool: timeout must be >= 0 seconds (or None), not {timeout!r}")
+    return _monotonic() + timeout

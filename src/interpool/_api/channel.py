@@ -15,11 +15,12 @@ which every interpreter of the process reaches by id):
 * ``readers`` / ``senders``: one token per receiver / sender that sleeps (or is about to).
   A ``put`` checks ``readers`` after queueing its item and notifies the ``data``
   eventfd only if it is not empty; a ``get`` checks ``senders`` after taking an item
-  and notifies the ``space`` eventfd.  A sleeper adds its token *before* it checks the
-  items queue one last time, and the waker checks for tokens *after* its queue
-  operation; every queue operation takes the queue's mutex, so at least one of the two
-  sees the other (``_wakeup``'s flag-then-check rule) and no wake-up is lost.  With
-  nobody asleep, ``put`` and ``get`` make no system call.
+  and notifies the ``space`` eventfd (both are non-blocking ``_platform.signals``).  A
+  sleeper adds its token *before* it checks the items queue one last time, and the
+  waker checks for tokens *after* its queue operation; every queue operation takes the
+  queue's mutex, so at least one of the two sees the other (the flag-then-check rule of
+  ``_platform.signals``) and no wake-up is lost.  With nobody asleep, ``put`` and
+  ``get`` make no system call.
 * ``state``: empty while the channel is open; ``close()`` puts a marker in it, then
   notifies both eventfds.
 * Reading an eventfd consumes every pending notification, and each notification may
@@ -67,13 +68,14 @@ import _interpqueues
 import contextlib
 import os
 import pickle
-import select
 import sys
 import threading
 import time
 import types
 import weakref
 
+from interpool._api.arguments import deadline as _deadline
+from interpool._platform import eventloop, signals
 from interpool._platform.interpreters import (
     Queue,
     QueueEmpty,
@@ -85,7 +87,7 @@ from interpool._platform.interpreters import (
 from interpool._wire import buffers, transport
 from interpool.exceptions import ChannelClosed, ItemLost
 
-TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+TYPE_CHECKING = False  # typing is slow to import, and every worker imports this
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, Generic, Self, TypeVar
@@ -124,7 +126,7 @@ WORKER_SLICE_SECONDS = 0.1
 
 # -- raw queue operations ------------------------------------------------------------
 
-# One signature on every Python (see _interp).
+# One signature on every Python (see _platform.interpreters).
 _raw_put: Any = queue_put
 _raw_get: Any = queue_get
 _count: Any = _interpqueues.get_count
@@ -133,8 +135,9 @@ _QueueNotFound: Any = _interpqueues.QueueNotFoundError
 _monotonic = time.monotonic
 _perf = time.perf_counter
 _sched_yield = os.sched_yield
-
-_HAVE_EVENTFD = hasattr(os, "eventfd")
+_notify = signals.notify
+_drain = signals.drain
+_trio = eventloop.trio
 
 
 def _interp_id() -> int:
@@ -157,37 +160,6 @@ _IN_WORKER = _HERE[1] != _main_id()
 _SLICE_MS = int(WORKER_SLICE_SECONDS * 1000)
 
 
-def _new_signal() -> tuple[int, int]:
-    """A non-blocking wake-up counter: ``(read fd, write fd)`` (one eventfd)."""
-    if _HAVE_EVENTFD:
-        fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-        return fd, fd
-    r, w = os.pipe()  # pragma: no cover - non-Linux
-    os.set_blocking(r, False)  # pragma: no cover
-    os.set_blocking(w, False)  # pragma: no cover
-    return r, w  # pragma: no cover
-
-
-def _notify(wfd: int) -> None:
-    try:
-        if _HAVE_EVENTFD:
-            os.eventfd_write(wfd, 1)
-        else:  # pragma: no cover - non-Linux
-            os.write(wfd, b"\0")
-    except BlockingIOError:  # pragma: no cover - counter (or pipe) full: already readable
-        pass
-
-
-def _drain(rfd: int) -> None:
-    try:
-        if _HAVE_EVENTFD:
-            os.eventfd_read(rfd)
-        else:  # pragma: no cover - non-Linux
-            os.read(rfd, 4096)
-    except BlockingIOError:  # another sleeper consumed it first
-        pass
-
-
 def _wait_fd(rfd: int, deadline: float | None) -> bool:
     """Sleep until ``rfd`` is notified (and consume it) or ``deadline`` passes; False
     only if the deadline had passed.  True does not promise anything: re-check."""
@@ -200,9 +172,7 @@ def _wait_fd(rfd: int, deadline: float | None) -> bool:
         ms = int(remaining * 1000) + 1
         if _IN_WORKER:
             ms = min(ms, _SLICE_MS)
-    poller = select.poll()
-    poller.register(rfd, select.POLLIN)
-    if poller.poll(ms):
+    if signals.readable(rfd, ms):
         _drain(rfd)
     return True
 
@@ -213,22 +183,9 @@ def _leave(qid: int) -> None:
         _raw_get(qid)
 
 
-def _deadline(timeout: float | None) -> float | None:
-    if timeout is None:
-        return None
-    if type(timeout) is bool or not isinstance(timeout, (int, float)):
-        hint = (
-            " (channels have no 'block' flag: use put_nowait()/get_nowait())"
-            if type(timeout) is bool
-            else ""
-        )
-        raise TypeError(
-            f"interpool: timeout must be a number of seconds or None, not "
-            f"{type(timeout).__name__}{hint}"
-        )
-    if not timeout >= 0:  # also NaN
-        raise ValueError(f"interpool: timeout must be >= 0 seconds (or None), not {timeout!r}")
-    return _monotonic() + timeout
+#: How a ``timeout`` of ``True``/``False`` is explained (a ``block`` flag, as
+#: ``queue.Queue.put(item, block)`` takes).
+_NO_BLOCK_FLAG = " (channels have no 'block' flag: use put_nowait()/get_nowait())"
 
 
 def _timed_out(what: str, timeout: float | None) -> TimeoutError:
@@ -290,23 +247,27 @@ def _sweep() -> None:
                 _count(qid)
             except _QueueNotFound:
                 if _orphans.pop(qid, None) is not None:
-                    for fd in {fd for fd in fds if fd >= 0}:
-                        with contextlib.suppress(OSError):
-                            os.close(fd)
+                    _close_signals(fds)
+
+
+def _close_signals(fds: tuple[int, ...]) -> None:
+    """Close a channel's signals: ``(data read, data write[, space read, space
+    write])``, -1 for none."""
+    for i in range(0, len(fds), 2):
+        if fds[i] >= 0:
+            with contextlib.suppress(OSError):
+                signals.close(fds[i], fds[i + 1])
 
 
 def _create(maxsize: int) -> _Core:
     _sweep()
-    made: list[int] = []
+    made: tuple[int, ...] = ()
     try:
-        data = _new_signal()
-        made.extend(data)
-        space = _new_signal() if maxsize else (-1, -1)
-        made.extend(space)
+        data = signals.new(blocking=False)
+        made = data
+        space = signals.new(blocking=False) if maxsize else (-1, -1)
     except OSError as exc:
-        for fd in set(made):
-            if fd >= 0:
-                os.close(fd)
+        _close_signals(made)
         raise OSError(
             exc.errno,
             f"interpool: cannot create a channel: {exc.strerror} (each channel needs "
@@ -581,7 +542,7 @@ class Sender(_End, Generic[T]):
 
         Raises :class:`ChannelClosed` if the channel is closed (also while blocked),
         ``TypeError`` if the value cannot be sent (see the module docstring)."""
-        deadline = None if timeout is None else _deadline(timeout)
+        deadline = None if timeout is None else _deadline(timeout, _NO_BLOCK_FLAG)
         if _count(self._state):
             raise self._closed_error("put()")
         item = _encode(value)
@@ -693,7 +654,7 @@ class Receiver(_End, Generic[T]):
         that cannot be rebuilt here (its class does not import) raises the unpickling
         error, and is consumed.  A task that its pool interrupts (``cancel()``,
         ``task_timeout``) while it is in ``get`` may lose the item it was taking."""
-        deadline = None if timeout is None else _deadline(timeout)
+        deadline = None if timeout is None else _deadline(timeout, _NO_BLOCK_FLAG)
         try:
             item, lost = _raw_get(self._items)
         except QueueEmpty:
@@ -823,21 +784,6 @@ def _lost() -> ItemLost:
 # -- event loops --------------------------------------------------------------------------
 
 
-def _trio() -> Any:
-    """The ``trio`` module if this runs in a trio task (and not under asyncio)."""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return None
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is not None and asyncio._get_running_loop() is not None:
-        return None
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return None
-    return trio
-
-
 def _wake(future: Any) -> None:
     if not future.done():
         future.set_result(None)
@@ -848,8 +794,7 @@ async def _readable(rfd: int) -> None:
 
     Each wait watches a duplicate of the descriptor: asyncio keeps one reader per
     descriptor and trio one waiter, and several tasks may wait on one channel."""
-    asyncio = sys.modules.get("asyncio")
-    loop = asyncio._get_running_loop() if asyncio is not None else None
+    loop = eventloop.asyncio_loop()
     trio: Any = None if loop is not None else _trio()
     if loop is None and trio is None:
         raise RuntimeError(

@@ -14,7 +14,7 @@ from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
 
 from interpool._api import progress as progress_bars
-from interpool._api import streams
+from interpool._api import windowed_map
 from interpool._api.aio import in_thread, result_of
 from interpool._api.arguments import check_seconds
 from interpool._api.progress import Progress
@@ -510,7 +510,7 @@ class Pool(Executor):
         _check_count("window", window)
         end = _deadline(timeout)
         args = zip(*iterables, strict=False)
-        return streams.imap_unordered(
+        return windowed_map.imap_unordered(
             self._submitter(fn, limit), args, window or 2 * self.max_workers, end
         )
 
@@ -571,9 +571,9 @@ class Pool(Executor):
         _check_count("window", window)
         if not iterables:
             raise TypeError("amap() needs at least one input iterable")
-        return streams.amap(
+        return windowed_map.amap(
             self._submitter(fn, limit),
-            streams.zip_inputs(iterables),
+            windowed_map.zip_inputs(iterables),
             window or 2 * self.max_workers,
             bool(ordered),
         )

@@ -62,7 +62,7 @@ from concurrent.futures import Future
 from concurrent.futures import thread as _cf_thread  # before _at_exit is registered
 from typing import TYPE_CHECKING, Any
 
-from interpool._backends import deadlines
+from interpool._platform import deadlines
 from interpool._wire.pickled import decode_chunk, decode_reply, dump_sent, run_call, run_chunk
 from interpool.exceptions import BrokenPool
 

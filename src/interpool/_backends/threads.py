@@ -32,8 +32,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from interpool._backends import deadlines
 from interpool._engine.futures import cancel_running
+from interpool._platform import deadlines
 from interpool.exceptions import BrokenPool
 
 if TYPE_CHECKING:

@@ -1,5 +1,6 @@
-"""Task time limits (caller side): one thread per pool, started with its first timed
-task, that fails a task with ``TimeoutError`` when its limit passes.
+"""Task time limits of the interpreters backend (caller side): one thread per pool,
+started with its first timed task, that fails a task with ``TimeoutError`` when its
+limit passes.
 
 A limit counts from the moment a worker starts the task (for a ``map`` chunk, from
 the start of each call in it), not from ``submit``: time spent queued behind other
@@ -10,6 +11,14 @@ It sleeps until the nearest deadline; when one passes and the slot still runs th
 task (and no later call of its chunk restarted the clock) it calls ``expire``, which
 fails the task's future at once and has the worker interrupted and replaced (see
 ``Scheduler._expire``).
+
+How it differs from the callback timer of the threads and Dask backends
+(``_platform.deadlines``): those backends know when a task starts, in the caller's
+interpreter, and schedule a callback then.  Here the start happens in a worker
+interpreter, which can only write shared memory and notify a file descriptor, so this
+thread sleeps on a signal rather than on a condition variable, and learns the
+deadlines from the slots when it wakes.  Being one per pool, a slow ``expire`` (it
+runs the future's done callbacks) delays only its own pool's limits.
 """
 
 from __future__ import annotations

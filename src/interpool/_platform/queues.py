@@ -3,8 +3,8 @@
 ``Queue.put_nowait``/``get_nowait``/``qsize`` are thin Python wrappers over the
 ``_interpqueues`` C module; on the hot path (a few calls per task) calling the C
 functions directly (``_interp.queue_put``/``queue_get``: on 3.14+ the C functions
-themselves) saves about a microsecond per task.  Only the non-blocking
-operations are used: waiting is done on ``_wakeup`` signals instead.
+themselves) saves time on every task.  Only the non-blocking
+operations are used: waiting is done on ``_platform.signals`` instead.
 
 Imported in both the caller's and the workers' interpreters.
 """
@@ -15,7 +15,7 @@ import _interpqueues
 
 from interpool._platform.interpreters import Queue, QueueEmpty, queue_get, queue_put
 
-TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+TYPE_CHECKING = False  # typing is slow to import, and every worker imports this
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any

@@ -1,19 +1,32 @@
-"""The non-polling wake-ups between the caller and its worker interpreters.
+"""The non-polling wake-ups between interpreters: the one eventfd module, used by the
+scheduler and its task timer, the worker loop, the watchdog, the coroutine runner and
+channels.
 
-Two pieces:
-
-* :class:`Signal`: a counter on an ``eventfd`` (a pipe where there is none).  Its file
+* A *signal* is a counter on an ``eventfd`` (a pipe where there is none).  Its file
   descriptors are plain ``int`` s, so they cross into a sub-interpreter natively and
-  both sides use the same kernel object.  ``wait()`` blocks in the kernel with the GIL
-  released and consumes every pending ``notify()``; a blocking
-  ``concurrent.interpreters.Queue.get()``, by contrast, sleeps 10 ms between polls.
+  both sides use the same kernel object: any interpreter may :func:`notify` it, and
+  its waiter blocks in the kernel with the GIL released (a blocking
+  ``concurrent.interpreters.Queue.get()``, by contrast, sleeps between polls).  The
+  functions take the descriptors; :class:`Signal` owns a pair and closes it.
+
+  - A *blocking* signal (:class:`Signal`, ``new(blocking=True)``) has one waiter:
+    :func:`wait` (or :func:`wait_for`) sleeps until it is notified and consumes every
+    pending notification.
+  - A *non-blocking* one (``new(blocking=False)``, the channels') may have several
+    waiters: each sleeps in :func:`readable` (or in an event loop, on the read end)
+    and then :func:`drain` s it, which does not block if another waiter consumed the
+    notification first.
+
+  A signal is not a POSIX signal (the ``signal`` module), and not an event of an event
+  loop (that is ``_api.aio.ThreadsafeLoopEvent``, which wakes an asyncio or trio loop
+  from another thread of the same interpreter).
 * :class:`Doorbells`: a small ``bytearray`` owned by the caller's (main) interpreter
   and shared with every worker as a ``memoryview`` (zero-copy), so each side can tell
   whether the other needs a kernel wake-up at all:
 
-  - byte ``0`` is set while any caller polls the result queue (see ``_future``):
-    while it is set, workers do not signal the collector thread,
-    whose wake-up would otherwise steal the caller's GIL;
+  - byte ``0`` is set while any caller polls the result queue (see
+    ``Scheduler.help_wait`` in ``_engine.scheduler``): while it is set, workers do not
+    signal the collector thread, whose wake-up would otherwise steal the caller's GIL;
   - byte ``1 + i`` is worker ``i``'s state: :data:`BUSY` (running a task),
     :data:`POLLING` (idle, checking the task queue for a short while) or
     :data:`SLEEPING` (blocked on its own signal).  For the tasks that wait in the
@@ -32,27 +45,62 @@ worker, so no view of it can dangle.
 from __future__ import annotations
 
 import os
+import select
 
-__all__ = ["BUSY", "POLLING", "SLEEPING", "Doorbells", "Signal", "notify", "wait"]
+__all__ = [
+    "BUSY",
+    "POLLING",
+    "SLEEPING",
+    "Doorbells",
+    "Signal",
+    "close",
+    "drain",
+    "new",
+    "notify",
+    "readable",
+    "wait",
+    "wait_for",
+]
 
 BUSY = 0
 POLLING = 1
 SLEEPING = 2
 
 _HAVE_EVENTFD = hasattr(os, "eventfd")
+_POLLIN = select.POLLIN
+_poll = select.poll
+
+
+def new(*, blocking: bool = True) -> tuple[int, int]:
+    """A new signal: ``(read fd, write fd)`` (one eventfd on Linux: both are the same
+    descriptor).  The caller closes them (:func:`close`)."""
+    if _HAVE_EVENTFD:
+        flags = os.EFD_CLOEXEC if blocking else os.EFD_CLOEXEC | os.EFD_NONBLOCK
+        fd = os.eventfd(0, flags)
+        return fd, fd
+    r, w = os.pipe()  # pragma: no cover - non-Linux
+    if not blocking:  # pragma: no cover
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+    return r, w  # pragma: no cover
+
+
+def close(rfd: int, wfd: int) -> None:
+    """Close a signal's descriptors (once no interpreter can still use them)."""
+    os.close(rfd)
+    if wfd != rfd:
+        os.close(wfd)
 
 
 class Signal:
-    """A wake-up counter whose ends are plain file descriptors."""
+    """A blocking signal (see the module docstring) that owns its descriptors: its
+    ``rfd`` and ``wfd`` are handed to the workers, and :meth:`close` closes them."""
 
     __slots__ = ("_closed", "rfd", "wfd")
 
     def __init__(self) -> None:
         self._closed = False
-        if _HAVE_EVENTFD:
-            self.rfd = self.wfd = os.eventfd(0, os.EFD_CLOEXEC)
-        else:  # pragma: no cover - non-Linux
-            self.rfd, self.wfd = os.pipe()
+        self.rfd, self.wfd = new()
 
     def notify(self) -> None:
         """Wake the waiter (or make its next ``wait()`` return at once)."""
@@ -67,35 +115,73 @@ class Signal:
         if self._closed:
             return
         self._closed = True
-        os.close(self.rfd)
-        if self.wfd != self.rfd:
-            os.close(self.wfd)
+        close(self.rfd, self.wfd)
 
 
-def notify(wfd: int) -> None:
-    """Notify the signal whose write end is ``wfd``."""
-    if _HAVE_EVENTFD:
-        os.eventfd_write(wfd, 1)
-    else:  # pragma: no cover - non-Linux
-        os.write(wfd, b"\0")
+if _HAVE_EVENTFD:
+    _eventfd_write = os.eventfd_write
+    _eventfd_read = os.eventfd_read
+
+    def notify(wfd: int) -> None:
+        """Notify the signal whose write end is ``wfd``."""
+        try:  # noqa: SIM105 - on the hot path, and contextlib.suppress() is slower
+            _eventfd_write(wfd, 1)
+        except BlockingIOError:  # pragma: no cover - a full counter is readable anyway
+            pass
+
+    def wait(rfd: int) -> None:
+        """Block until the signal whose read end is ``rfd`` is notified; consume it."""
+        _eventfd_read(rfd)
+
+    def drain(rfd: int) -> None:
+        """Consume the pending notifications of a non-blocking signal, if any."""
+        try:  # noqa: SIM105 - as in notify()
+            _eventfd_read(rfd)
+        except BlockingIOError:  # another waiter consumed them first
+            pass
+
+else:  # pragma: no cover - non-Linux: a pipe
+
+    def notify(wfd: int) -> None:
+        """Notify the signal whose write end is ``wfd``."""
+        try:  # noqa: SIM105 - as above
+            os.write(wfd, b"\0")
+        except BlockingIOError:  # a full pipe is readable anyway
+            pass
+
+    def wait(rfd: int) -> None:
+        """Block until the signal whose read end is ``rfd`` is notified; consume it."""
+        os.read(rfd, 4096)
+
+    def drain(rfd: int) -> None:
+        """Consume the pending notifications of a non-blocking signal, if any."""
+        try:  # noqa: SIM105 - as above
+            os.read(rfd, 4096)
+        except BlockingIOError:  # another waiter consumed them first
+            pass
+
+
+def readable(rfd: int, ms: int | None) -> bool:
+    """Sleep (GIL released) until the signal whose read end is ``rfd`` is notified, or
+    ``ms`` milliseconds pass (``None``: no limit); True if it was notified.  Consumes
+    nothing: follow with :func:`wait` (blocking signal) or :func:`drain`.
+
+    (``poll``, not ``select``: a process with many signals has descriptors beyond
+    ``select``'s limit.)"""
+    poller = _poll()
+    poller.register(rfd, _POLLIN)
+    return bool(poller.poll(ms))
 
 
 def wait_for(rfd: int, timeout: float) -> bool:
     """:func:`wait`, for at most ``timeout`` seconds; True if it was notified."""
-    import select
-
-    if not select.select([rfd], [], [], timeout)[0]:
+    ms = int(timeout * 1000)
+    if ms < timeout * 1000:  # round up: never wake before the time
+        ms += 1
+    if not readable(rfd, ms):
         return False
     wait(rfd)
     return True
-
-
-def wait(rfd: int) -> None:
-    """Block until the signal whose read end is ``rfd`` is notified; consume it."""
-    if _HAVE_EVENTFD:
-        os.eventfd_read(rfd)
-    else:  # pragma: no cover - non-Linux
-        os.read(rfd, 4096)
 
 
 class Doorbells:

@@ -1,11 +1,23 @@
-"""One timer thread for the time limits of the threads and Dask backends.
+"""A callback timer: ``at(delay, callback)`` runs ``callback()`` on one shared thread
+``delay`` seconds from now, unless the returned :class:`Deadline` is cancelled first.
 
-``at(delay, callback)`` runs ``callback()`` on the timer thread ``delay`` seconds from
-now, unless the returned :class:`Deadline` is cancelled first.  The thread starts with
-the first deadline and sleeps until the nearest one; callbacks must be quick (they
-fail a future, raise in a thread, release a Dask future) and never raise (an error is
-reported with ``sys.excepthook``-style printing and the timer goes on).  It is a daemon
-thread: a pending deadline never holds the program's exit.
+It serves the time limits of the threads and Dask backends, whose tasks run in the
+caller's own interpreter, so a limit is set by a Python call at a moment the caller
+knows.  The thread starts with the first deadline and sleeps on a condition variable
+until the nearest one; callbacks must be quick (they fail a future, raise in a
+thread, release a Dask future) and never raise (an error is reported with
+``sys.excepthook``-style printing and the timer goes on).  It is a daemon thread: a
+pending deadline never holds the program's exit.
+
+Why the interpreters backend has its own timer (``_engine.task_timer``) instead: its
+tasks start in worker interpreters, which cannot call into this module (a callback is
+an object of the caller's interpreter); a worker can only notify a file descriptor.
+So that timer sleeps on a :mod:`signal <interpool._platform.signals>`, and on each
+wake-up reads the start times the workers wrote into shared memory.  Building one on
+the other would make this thread wait on every pool's descriptor, or make workers
+report their starts through the caller, on their hot path.
+
+A platform primitive: it imports nothing of interpool.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from interpool._api.aio import Wakeup
+from interpool._api.aio import ThreadsafeLoopEvent
 from interpool._engine.futures import PoolFuture
 
 __all__ = ["amap", "imap_unordered", "zip_inputs"]
@@ -92,10 +92,10 @@ class _Reader:
 
     __slots__ = ("_cancel", "_demand", "_source", "_wakeup", "outcome", "reading")
 
-    def __init__(self, source: AsyncIterator[Any], wakeup: Wakeup) -> None:
+    def __init__(self, source: AsyncIterator[Any], wakeup: ThreadsafeLoopEvent) -> None:
         self._source = source
         self._wakeup = wakeup
-        self._demand = Wakeup()
+        self._demand = ThreadsafeLoopEvent()
         self._cancel: Callable[[], object] | None = None
         #: ``None`` while nothing was read; else ``(True, item)``, ``(False, None)``
         #: at the end, or ``(False, exception)``.
@@ -147,7 +147,7 @@ async def amap(
 ) -> AsyncIterator[Any]:
     """Results of the calls, in input order (``ordered``) or as they complete (see the
     module docstring).  A call's exception is raised at its place in the stream."""
-    wakeup = Wakeup()
+    wakeup = ThreadsafeLoopEvent()
     running: deque[PoolFuture[Any]] = deque()
     done: deque[PoolFuture[Any]] = deque()
     reader = _Reader(args, wakeup) if not isinstance(args, Iterator) else None
