@@ -282,7 +282,7 @@ class Actor[T]:
       by a thread of its own; everything below holds there too, reading "process" or
       "thread" for "interpreter" (a time limit or ``cancel(interrupt=True)`` kills the
       process, or interrupts the thread, and loses the actor either way).
-    * **One interpreter per actor.**  Each actor gets a private single-worker pool,
+    * **One interpreter per actor.**  Each actor gets a worker of its own,
       inheriting the pool's ``sys.path``, ``initializer`` and ``task_timeout`` (not
       ``max_tasks_per_worker``, ``idle_timeout`` or ``fallback``, which would lose
       its state).  So a long call on one actor never delays another actor or the

@@ -18,7 +18,7 @@ What this wrapper does that ``client.submit``/``client.map`` alone would not:
   (``client.cancel``), and ``shutdown(cancel_futures=True)`` releases every
   unfinished task;
 * calls and results travel as interpool's process workers send them
-  (``_pickled``): pickled in the caller, by value with cloudpickle for lambdas and
+  (``_wire.pickled``): pickled in the caller, by value with cloudpickle for lambdas and
   ``__main__``, so an argument that cannot be sent raises ``TypeError`` at submit;
   errors arrive with their type and message and the worker's traceback as an
   ``interpool.RemoteTraceback`` cause; ``async def`` functions run with

@@ -18,12 +18,12 @@ segfault, killed from outside), that task fails with :class:`WorkerCrashed` and 
 process is replaced.  Nothing else is affected (unlike ``ProcessPoolExecutor``,
 which then breaks for good).
 
-Callables and values cross pickled (``_pickled``): plain pickle when the pickle does not mention
-``__main__``; otherwise, or when plain pickle cannot (lambdas, closures, nested
+Callables and values cross pickled (``_wire.pickled``): plain pickle when the pickle
+does not mention ``__main__``; otherwise, or when plain pickle cannot (lambdas, closures, nested
 functions, classes defined in a function), cloudpickle, which sends them by value.
 So functions of the REPL, ``python -c``, stdin or a script run with ``python -m
 pkg`` work too.  Errors are encoded as interpool's workers do
-(``_transport.encode_error``) and rebuilt with ``errors.rebuild_exception``: the
+(``_wire.transport.encode_error``) and rebuilt with ``_wire.errors.rebuild_exception``: the
 original type and message, with an ``interpool.RemoteTraceback`` holding the
 process's traceback, or an ``interpool.RemoteError`` if the exception cannot be sent
 back.
@@ -611,7 +611,7 @@ def _main_file_hidden() -> Iterator[None]:
     ``multiprocessing`` makes each new process (and the forkserver) run the file that
     ``__main__.__file__`` names, and the process dies if there is none: a program
     read from stdin has ``__file__ == "<stdin>"``.  Such a ``__main__`` is not needed:
-    what refers to it is sent by value (see ``_pickled.dump``).  Another thread reading
+    what refers to it is sent by value (see ``_wire.pickled.dump``).  Another thread reading
     ``__main__.__file__`` meanwhile would miss it, a small price for such programs."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
