@@ -342,45 +342,41 @@ class _Calls:
 
 
 class Pool(_Calls, Executor):
-    """A pool of workers running calls in parallel: by default reusable
-    sub-interpreters of this process, each with its own GIL.  A drop-in
-    ``concurrent.futures.Executor``, plus ``await pool.run(...)``, streaming maps
-    (:meth:`imap`, :meth:`amap`) and actors (:meth:`actor`).
+    """A pool of workers running calls in parallel, by default sub-interpreters of
+    this process with a GIL each: a drop-in ``concurrent.futures.Executor``, plus
+    ``await pool.run(...)``, streaming maps (:meth:`imap`, :meth:`amap`), actors.
 
     Args:
-        max_workers: how many tasks run at once (default ``os.process_cpu_count()``;
-            with ``backend="dask"``, see ``address``).
-        backend: what runs the tasks: ``"interpreters"`` (the default, except on a
-            free-threaded build: ``"threads"``), ``"processes"``, ``"threads"`` or
-            ``"dask"``.  The API and its semantics are the same on each.
-        address: with ``backend="dask"``, the scheduler to connect to
-            (``"tcp://host:8786"``); ``None``: an embedded ``LocalCluster``.
+        max_workers: how many tasks run at once (default ``os.process_cpu_count()``).
+        backend: ``"interpreters"`` (the default; ``"threads"`` on a free-threaded
+            build), ``"processes"``, ``"threads"`` or ``"dask"``: the same API and
+            semantics on each.
+        address: ``backend="dask"``'s scheduler (``"tcp://host:8786"``); ``None``:
+            an embedded ``LocalCluster``.
         initializer: called with ``*initargs`` once in each worker before its first
             task; if it raises, the pool is broken (``BrokenPool`` for every task).
         task_timeout: seconds each task may run, from its start (``None``: no
             limit); :meth:`options` sets another for some calls.
-        max_tasks_per_worker: replace a worker after that many tasks (interpreters
-            and processes).
-        idle_timeout: an idle worker exits after that many seconds (interpreters).
+        max_tasks_per_worker: replace a worker after that many tasks.
+        idle_timeout: an idle worker exits after that many seconds.
         fallback: ``"processes"``: run in a process a task that fails with
             ``IncompatibleModuleError``, and the later calls of its function.
-        interpreter: how worker interpreters are created: ``"isolated"`` (default),
-            ``"legacy"`` or an :class:`InterpreterOptions`.
+        interpreter: ``"isolated"`` (default), ``"legacy"`` or an
+            :class:`InterpreterOptions`: how worker interpreters are created.
 
     **Bad input** raises at once, before anything runs: ``ValueError`` or
-    ``TypeError`` for a bad option (also one the backend does not have), ``TypeError``
-    for a callable or argument that cannot be sent.  **Cancelling** a future drops a
-    task no worker has started and interrupts a running one, whose worker is
-    replaced (``cancel(interrupt=False)`` leaves it alone; Dask releases the task but
-    cannot stop it).  At its **time limit** a task's future fails with
-    ``TimeoutError`` at once and the task is interrupted as by a cancel; the pool
-    keeps its capacity.  A task's **exception** is raised again with its type and
-    message, the worker's traceback as ``__cause__``; a worker that dies fails its
-    task alone (``WorkerCrashed``).  **Shutdown** (:meth:`shutdown`, leaving
-    ``with``/``async with``, garbage collection, or the program's exit) refuses new
-    tasks (``RuntimeError``), lets the queued ones run unless cancelled, and releases
-    the workers.  The guide, ``docs/guide.md``, tells the rest: each backend's
-    particulars, what can be sent and how, the costs.
+    ``TypeError`` for a bad option (or one the backend lacks), ``TypeError`` for a
+    callable or argument that cannot be sent.  **Cancelling** a future drops a task
+    no worker has started and interrupts a running one, whose worker is replaced
+    (``cancel(interrupt=False)`` leaves it alone; Dask cannot stop a running task).
+    At its **time limit** a task fails with ``TimeoutError`` at once and is
+    interrupted as by a cancel; the pool keeps its capacity.  A task's **exception**
+    comes back with its type, message and the worker's traceback as ``__cause__``;
+    a dying worker fails its task alone (``WorkerCrashed``).  **Shutdown**
+    (:meth:`shutdown`, leaving ``with``, garbage collection, the program's exit)
+    refuses new tasks (``RuntimeError``), runs the queued ones unless cancelled, and
+    releases the workers.  ``docs/guide.md`` tells the rest: each backend, what can
+    be sent and how, the costs.
     """
 
     def __init__(
