@@ -19,14 +19,14 @@ process is replaced.  Nothing else is affected (unlike ``ProcessPoolExecutor``,
 which then breaks for good).
 
 Callables and values cross pickled (``_wire.pickled``): plain pickle when the pickle
-does not mention ``__main__``; otherwise, or when plain pickle cannot (lambdas, closures, nested
-functions, classes defined in a function), cloudpickle, which sends them by value.
-So functions of the REPL, ``python -c``, stdin or a script run with ``python -m
-pkg`` work too.  Errors are encoded as interpool's workers do
-(``_wire.transport.encode_error``) and rebuilt with ``_wire.errors.rebuild_exception``: the
-original type and message, with an ``interpool.RemoteTraceback`` holding the
-process's traceback, or an ``interpool.RemoteError`` if the exception cannot be sent
-back.
+does not mention ``__main__``; otherwise, or when plain pickle cannot (lambdas,
+closures, nested functions, classes defined in a function), cloudpickle, which sends
+them by value.  So functions of the REPL, ``python -c``, stdin or a script run with
+``python -m pkg`` work too.  Errors are encoded as interpool's workers do
+(``_wire.transport.encode_error``) and rebuilt with
+``_wire.errors.rebuild_exception``: the original type and message, with an
+``interpool.RemoteTraceback`` holding the process's traceback, or an
+``interpool.RemoteError`` if the exception cannot be sent back.
 """
 
 from __future__ import annotations
