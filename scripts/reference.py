@@ -47,12 +47,16 @@ def _doc(obj: object) -> str:
 
 
 def _members(cls: type) -> list[tuple[str, object, str]]:
-    """``(name, object, kind)`` of the public members ``cls`` itself defines."""
+    """``(name, object, kind)`` of the public members ``cls`` defines, itself or
+    through a private base class (``Pool``'s calls, shared with ``TaskOptions``)."""
     found = []
     fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
-    for name, raw in vars(cls).items():
-        if name in fields or (name.startswith("_") and name not in _SPECIAL):
+    own = [cls, *(b for b in cls.__mro__[1:] if b.__name__.startswith("_"))]
+    seen: set[str] = set()
+    for name, raw in [item for klass in own for item in vars(klass).items()]:
+        if name in fields or name in seen or (name.startswith("_") and name not in _SPECIAL):
             continue
+        seen.add(name)
         if isinstance(raw, property):
             found.append((name, raw, "property"))
         elif isinstance(raw, classmethod):
@@ -65,7 +69,9 @@ def _members(cls: type) -> list[tuple[str, object, str]]:
 
 
 def _class(name: str, cls: type) -> list[str]:
-    bases = [b.__name__ for b in cls.__bases__ if b is not object]
+    bases = [
+        b.__name__ for b in cls.__bases__ if b is not object and not b.__name__.startswith("_")
+    ]
     kind = "exception" if issubclass(cls, BaseException) else "class"
     lines = [f"## `{name}`", ""]
     lines += [

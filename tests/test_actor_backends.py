@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -97,4 +98,12 @@ def test_dask_refuses_actors_and_says_what_to_use(dask_address: str) -> None:
         interpool.Pool(backend="dask", address=dask_address) as pool,
         pytest.raises(NotImplementedError, match="actor=True"),
     ):
+        pool.actor(at.Counter)
+
+
+@pytest.mark.parametrize("backend", ["processes", "threads"])
+def test_no_actor_after_the_pools_shutdown(backend: Literal["processes", "threads"]) -> None:
+    pool = interpool.Pool(1, backend=backend)
+    pool.shutdown()
+    with pytest.raises(RuntimeError, match="after the pool's shutdown"):
         pool.actor(at.Counter)

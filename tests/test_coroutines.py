@@ -160,7 +160,7 @@ def test_bookkeeping_stays_exact_under_many_coroutines(pool1: interpool.Pool) ->
     before its ACCEPTED message: the queue's count must not drift."""
     for _ in range(300):
         pool1.submit(async_tasks.add_later, 1, 1).result(timeout=PATIENCE)
-    scheduler = pool1._scheduler
+    scheduler = pool1._backend.scheduler
     assert wait_until(lambda: scheduler._in_queue == 0 and not scheduler._accepted)
     assert not scheduler._replied
     # The queue bound holds: most of a burst waits (cancellable) in the pool.

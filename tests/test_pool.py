@@ -370,7 +370,7 @@ def test_single_cpu_process_does_not_poll(tmp_path: Path) -> None:
         "import interpool\n"
         "if __name__ == '__main__':\n"
         "    with interpool.Pool(2) as pool:\n"
-        "        print('POLL', pool._scheduler._poll)\n"
+        "        print('POLL', pool._backend.scheduler._poll)\n"
         "        print('RESULTS', [pool.submit(abs, -i).result() for i in range(200)] == "
         "list(range(200)))\n"
     )

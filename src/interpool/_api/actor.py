@@ -1,53 +1,46 @@
-"""Actors: one instance of a class living in an interpreter of its own, called in order.
+"""Actors: one instance of a class living in a worker of its own, called in order.
 
-``counter = pool.actor(Counter, start=0)`` makes a private single-worker pool (one
-sub-interpreter), runs ``Counter(start=0)`` there as that pool's first task
-(``actor_host.create``), and returns an :class:`Actor` handle.
-``counter.increment(5)`` submits ``actor_host.call(actor_id, "increment", 5)`` to the
-private pool and returns its future.  So everything a task has, a call has: the
-encoding of arguments and results (zero-copy ``bytes`` results, shared buffers),
-errors rebuilt with the worker's traceback, time limits, cancellation.
+``counter = pool.actor(Counter, start=0)`` asks the pool's backend for an actor host
+(``Backend.actor_host``: one worker of its own, an interpreter, a process, or a thread
+of this interpreter), creates ``Counter(start=0)`` there as its first task
+(``_worker.actor_host.create``), and returns an :class:`Actor` handle.
+``counter.increment(5)`` has the host run ``_worker.actor_host.call(actor_id,
+"increment", 5)`` and returns its future.  So everything a task has, a call has: the
+encoding of arguments and results, errors rebuilt with the worker's traceback, time
+limits, cancellation.
 
-The futures are :class:`_CallFuture` s, ``PoolFuture`` s that differ in two ways:
-``cancel()`` does not interrupt a running call unless asked (an interruption replaces
-the interpreter, and the instance with it), and their ``set_exception`` notices what
-loses the actor (a call interrupted by its time limit, a crashed worker, a failed
-``__init__``) and turns the worker's "no such instance" (``actor_host.ActorGone``)
-into :class:`ActorLost`, naming the reason.
+The futures are :class:`_CallFuture` s, ``PoolFuture`` s owned by the host, that
+differ in two ways: ``cancel()`` does not interrupt a running call unless asked (an
+interruption replaces the worker, and the instance with it), and their
+``set_exception`` notices what loses the actor (a call interrupted by its time limit,
+a crashed worker, a failed ``__init__``) and turns the worker's "no such instance"
+(``actor_host.ActorGone``) into :class:`ActorLost`, naming the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import pickle
 import sys
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from itertools import count
 from typing import TYPE_CHECKING, Any, NoReturn, Self
 
 from interpool._api.aio import result_of
 from interpool._api.arguments import check_seconds
-from interpool._api.pool import Pool
 from interpool._engine.futures import PoolFuture
-from interpool._wire.functions import function_key
-from interpool._wire.transport import decode_call, encode_call, resolve_qualname, walk_qualname
 from interpool._worker import actor_host
-from interpool._worker import loop as worker_loop
 from interpool.exceptions import ActorLost, BrokenPool, WorkerCrashed
 
 if TYPE_CHECKING:
-    from interpool._engine.scheduler import Scheduler
+    from interpool._backends.base import ActorHost
 
 __all__ = ["Actor", "ActorMethod"]
 
-_CREATE_KEY = function_key(actor_host.create)
-_CALL_KEY = function_key(actor_host.call)
 _ids = count(1)
-_WORKER = {"interpreters": "interpreter", "processes": "process", "threads": "thread"}
 
 
 class _State:
@@ -57,16 +50,18 @@ class _State:
         "closed",
         "cls",
         "cls_name",
+        "host",
         "lost",
         "lost_cause",
         "lost_vague",
         "methods",
         "name",
-        "pool",
     )
 
-    def __init__(self, pool: Pool, cls: Callable[..., Any], cls_name: str, actor_id: int) -> None:
-        self.pool = pool
+    def __init__(
+        self, host: ActorHost, cls: Callable[..., Any], cls_name: str, actor_id: int
+    ) -> None:
+        self.host = host
         self.cls = cls
         self.cls_name = cls_name
         #: How messages name the actor: ``Counter#3``.
@@ -82,7 +77,7 @@ class _State:
     @property
     def worker(self) -> str:
         """What the instance lives in: ``"interpreter"``, ``"process"`` or ``"thread"``."""
-        return _WORKER[self.pool.backend]
+        return self.host.worker
 
     def lose(self, reason: str, cause: BaseException | None = None, vague: bool = False) -> None:
         """Mark the actor lost and release its interpreter in the background (calls
@@ -96,7 +91,7 @@ class _State:
         self.lost_vague = vague
         self.lost = reason
         if first:
-            self.pool.shutdown(wait=False)
+            self.host.close(False, False, False)
 
     def lost_error(self, detail: str | None = None) -> ActorLost:
         error = ActorLost(
@@ -118,9 +113,7 @@ class _State:
     def closed_error(self) -> RuntimeError:
         return RuntimeError(f"interpool: actor {self.name} is closed; it cannot take calls")
 
-    def settled(
-        self, future: _CallFuture | _BackendCallFuture, exc: BaseException
-    ) -> BaseException:
+    def settled(self, future: _CallFuture, exc: BaseException) -> BaseException:
         """The exception ``future`` (of this actor) gets for the task's ``exc``; notes
         whether it means the actor is lost."""
         what = future._what
@@ -143,22 +136,11 @@ class _State:
             )
         elif isinstance(exc, WorkerCrashed):
             self.lose(f"the worker {self.worker} running {what} failed", exc)
-        elif isinstance(exc, BrokenPool) and (
-            self.pool._scheduler is None
-            or exc is self.pool._scheduler._broken
-            or _made_by_pool(exc)
-        ):
+        elif isinstance(exc, BrokenPool) and (self.host.owns(exc) or _made_by_pool(exc)):
             self.lose(f"its interpreter could not run {what}: {_summary(exc)}", exc)
         elif future._creation:
             self.lose(f"its creation failed: {self.cls_name}(...) raised {_summary(exc)}", exc)
         return exc
-
-
-def _scheduler_of(pool: Pool) -> Scheduler:
-    """The scheduler of an interpreters-backend pool (``Pool.actor`` refuses others)."""
-    scheduler = pool._scheduler
-    assert scheduler is not None, "actors need the interpreters backend"
-    return scheduler
 
 
 def _made_by_pool(exc: BaseException) -> bool:
@@ -177,10 +159,11 @@ def _summary(exc: BaseException) -> str:
 
 
 class _CallFuture(PoolFuture[Any]):
-    """The future of one call (or of the creation) of an actor."""
+    """The future of one call (or of the creation) of an actor; its owner is the
+    actor's host (``Backend.actor_host``), which completes it."""
 
-    def __init__(self, owner: Scheduler, state: _State, what: str, creation: bool = False) -> None:
-        super().__init__(owner)
+    def __init__(self, host: ActorHost, state: _State, what: str, creation: bool = False) -> None:
+        super().__init__(host)
         self._actor = state
         self._what = what
         self._creation = creation
@@ -191,26 +174,26 @@ class _CallFuture(PoolFuture[Any]):
         A call no worker has started is dropped (the calls after it still run, in
         order).  A running call is left alone and False is returned, as in
         ``concurrent.futures``, unless ``interrupt=True``: then it is interrupted
-        (pure Python at once; a C call when it returns), which replaces the actor's
-        interpreter, so the actor is lost (:class:`ActorLost` for the calls after it).
-        A coroutine method's call is cancelled on the worker's event loop instead,
-        and the actor survives.  False if the call has finished.
+        (pure Python at once; a C call when it returns; the processes backend kills
+        the process), which replaces the actor's worker, so the actor is lost
+        (:class:`ActorLost` for the calls after it).  A coroutine method's call is
+        cancelled on the worker's event loop instead, and the actor survives.  False
+        if the call has finished.
         """
-        owner = self._owner
-        if owner.cancel(self, False):
+        host = self._actor.host
+        if host.cancel(self, False):
             if self._creation:
                 self._actor.lose("its creation was cancelled before it ran")
             return True
         if not interrupt or self.done():
-            return False
-        accepted: dict[int, int] = getattr(owner, "_accepted", {})
-        on_loop = self._task_id in accepted
-        if not owner.cancel(self, True):
-            return False
-        if not (on_loop or self._task_id in accepted):
+            return self.cancelled()
+        on_loop = host.on_loop(self)
+        if not host.cancel(self, True):
+            return self.cancelled()
+        if not (on_loop or host.on_loop(self)):
             self._actor.lose(
                 f"{self._what} was cancelled while running (cancel(interrupt=True)), "
-                "which replaced its interpreter"
+                f"which {host.interrupted}"
             )
         return True
 
@@ -220,57 +203,6 @@ class _CallFuture(PoolFuture[Any]):
             with contextlib.suppress(Exception):
                 exception = self._actor.settled(self, exception)
         super().set_exception(exception)
-
-
-class _BackendCallFuture(Future[Any]):
-    """The future of one call (or of the creation) of an actor on the processes or
-    threads backend: follows the backend's future of the ``_actor_host`` task, with
-    :class:`_CallFuture` 's cancel semantics and errors."""
-
-    def __init__(self, state: _State, what: str, creation: bool = False) -> None:
-        super().__init__()
-        self._actor = state
-        self._what = what
-        self._creation = creation
-        self._inner: Future[Any] | None = None
-
-    def follow(self, inner: Future[Any]) -> None:
-        self._inner = inner
-        inner.add_done_callback(self._copy)
-
-    def _copy(self, inner: Future[Any]) -> None:
-        if inner.cancelled():
-            if Future.cancel(self):
-                self.set_running_or_notify_cancel()
-            return
-        with contextlib.suppress(InvalidStateError):
-            error = inner.exception()
-            if error is None:
-                self.set_result(inner.result())
-            else:
-                self.set_exception(self._actor.settled(self, error))
-
-    def cancel(self, *, interrupt: bool = False) -> bool:
-        """As :meth:`_CallFuture.cancel`: a call that has not started is dropped; a
-        running one is left alone (False) unless ``interrupt=True``, which stops it
-        (the threads backend raises in its thread; the processes backend kills the
-        process) and loses the actor."""
-        inner = self._inner
-        if inner is None:
-            return super().cancel()
-        if inner.cancel(interrupt=False):  # type: ignore[call-arg]
-            if self._creation:
-                self._actor.lose("its creation was cancelled before it ran")
-            return True
-        if not interrupt or self.done():
-            return self.cancelled()
-        if not inner.cancel(interrupt=True):  # type: ignore[call-arg]
-            return self.cancelled()
-        self._actor.lose(
-            f"{self._what} was cancelled while running (cancel(interrupt=True)), which "
-            f"stopped its {self._actor.worker}"
-        )
-        return True
 
 
 class ActorMethod:
@@ -296,7 +228,19 @@ class ActorMethod:
         :class:`Actor`).  Raises at once ``TypeError`` for an argument that cannot be
         sent, ``RuntimeError`` if the actor is closed, :class:`ActorLost` if it is
         known to be lost."""
-        return self._actor._call(self._name, args, kwargs, self._limit)
+        state = self._actor._state
+        if state.closed:
+            raise state.closed_error()
+        if state.lost is not None:
+            raise state.lost_error()
+        name = self._name
+        host = state.host
+        future = _CallFuture(host, state, f"call {name!r}")
+        try:
+            host.call(future, name, args, kwargs, self._limit)
+        except RuntimeError as exc:
+            state.raise_refusal(exc)
+        return future
 
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         """Make the call and await its result, under asyncio or trio (anyio on
@@ -304,7 +248,7 @@ class ActorMethod:
         cancels the call as ``future.cancel()`` does: dropped if it has not started;
         if it runs, it finishes (its effect on the instance stays) and its result is
         dropped."""
-        future = self._actor._call(self._name, args, kwargs, self._limit)
+        future = self(*args, **kwargs)
         return await result_of(future, future.cancel)
 
     def options(self, *, task_timeout: float | None = None) -> ActorMethod:
@@ -338,14 +282,14 @@ class Actor[T]:
       by a thread of its own; everything below holds there too, reading "process" or
       "thread" for "interpreter" (a time limit or ``cancel(interrupt=True)`` kills the
       process, or interrupts the thread, and loses the actor either way).
-    * **One interpreter per actor.**  Each actor gets a private single-worker pool,
+    * **One interpreter per actor.**  Each actor gets a worker of its own,
       inheriting the pool's ``sys.path``, ``initializer`` and ``task_timeout`` (not
       ``max_tasks_per_worker``, ``idle_timeout`` or ``fallback``, which would lose
       its state).  So a long call on one actor never delays another actor or the
       pool's tasks, actors run in parallel with each other, and their states are
-      isolated.  The cost, per actor: a sub-interpreter (measured on 2-vCPU VMs:
-      ~60 ms until the instance exists, plus the import of the class's module;
-      ``pool.actor()`` itself returns in ~1 ms), ~5 MB, and two threads.
+      isolated.  The cost, per actor: a sub-interpreter (its start, and the import
+      of the class's module, before the instance exists; ``pool.actor()`` itself
+      returns at once), its memory, and two threads.
     * **Ordering and state.**  Calls run one at a time, in the order they were made
       (the order of ``submit`` across threads), on the same instance, whose state
       persists between them.  (A coroutine method, ``async def``, starts in order
@@ -380,61 +324,38 @@ class Actor[T]:
     task.
     """
 
-    __slots__ = ("__weakref__", "_created", "_finalizer", "_id", "_limit", "_state")
+    __slots__ = ("__weakref__", "_created", "_finalizer", "_limit", "_state")
 
     def __init__(
-        self, pool: Pool, cls: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        host: Callable[[int], ActorHost],
+        limit: float | None,
+        cls: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> None:
+        """(Made by ``Pool.actor``: ``host`` makes the actor's host from its id, as
+        ``Backend.actor_host`` does; ``limit`` is the calls' default time limit.)"""
         if not callable(cls):
             raise TypeError(
                 f"interpool: an actor needs a class (or factory), got {type(cls).__name__}"
             )
-        parent = pool._scheduler
-        if parent is None:
-            initializer, initargs = pool._init
-        else:
-            if parent._shutdown:
-                raise parent._broken or RuntimeError(
-                    "cannot create an actor after the pool's shutdown"
-                )
-            initializer, initargs = _initializer_of(parent)
-        self._id = next(_ids)
-        self._limit = pool._task_timeout
+        actor_id = next(_ids)
+        self._limit = limit
         cls_name = getattr(cls, "__qualname__", None)
         if not isinstance(cls_name, str):
             cls_name = type(cls).__qualname__
-        private = Pool(
-            1,
-            backend=pool.backend,
-            initializer=initializer,
-            initargs=initargs,
-            interpreter=pool.interpreter_options,
-        )
-        state = _State(private, cls, cls_name, self._id)
-        created: Future[None]
+        own = host(actor_id)
+        state = _State(own, cls, cls_name, actor_id)
+        created = _CallFuture(own, state, "its creation", creation=True)
         try:
-            if private._scheduler is None:
-                created = _BackendCallFuture(state, "its creation", creation=True)
-                created.follow(
-                    private._backend.call(
-                        actor_host.create,
-                        (self._id, cls, tuple(args), dict(kwargs)),
-                        {},
-                        self._limit,
-                    )
-                )
-            else:
-                payload = _encode_creation(self._id, cls, args, kwargs)
-                scheduler = private._scheduler
-                created = _CallFuture(scheduler, state, "its creation", creation=True)
-                scheduler.submit(created, _CREATE_KEY, worker_loop.CALL, *payload, self._limit)
+            own.create(created, cls, tuple(args), dict(kwargs), limit)
         except BaseException:
-            private.shutdown(wait=False)
+            own.close(False, False, False)
             raise
         self._state = state
         self._created = created
-        self._finalizer = weakref.finalize(self, _release, state, self._id)
-        pool._actors.add(self)
+        self._finalizer = weakref.finalize(self, _release, state)
 
     # -- calls --------------------------------------------------------------------
 
@@ -458,44 +379,6 @@ class Actor[T]:
             _check_method(state.cls, name)
             state.methods.add(name)
         return ActorMethod(self, name, self._limit)
-
-    def _call(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], limit: float | None
-    ) -> PoolFuture[Any]:
-        state = self._state
-        if state.closed:
-            raise state.closed_error()
-        if state.lost is not None:
-            raise state.lost_error()
-        if state.pool._scheduler is None:
-            return self._backend_call(name, args, kwargs, limit)
-        try:
-            a, b = encode_call((self._id, name, *args), kwargs)
-        except TypeError:
-            encode_call(args, kwargs)  # the error again, naming the method's own argument
-            raise
-        scheduler = _scheduler_of(state.pool)
-        future = _CallFuture(scheduler, state, f"call {name!r}")
-        try:
-            scheduler.submit(future, _CALL_KEY, worker_loop.CALL, a, b, limit)
-        except RuntimeError as exc:
-            state.raise_refusal(exc)
-        return future
-
-    def _backend_call(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], limit: float | None
-    ) -> PoolFuture[Any]:
-        """:meth:`_call` on the processes or threads backend."""
-        state = self._state
-        future = _BackendCallFuture(state, f"call {name!r}")
-        try:
-            inner = state.pool._backend.call(
-                actor_host.call, (self._id, name, *args), kwargs, limit
-            )
-        except RuntimeError as exc:
-            state.raise_refusal(exc)
-        future.follow(inner)
-        return future  # type: ignore[return-value]  # the same cancel(interrupt=...)
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -532,7 +415,7 @@ class Actor[T]:
         """
         self._state.closed = True
         self._finalizer.detach()
-        _shut(self._state, self._id, wait, cancel_pending, cancel_pending and cancel_running)
+        self._state.host.close(wait, cancel_pending, cancel_pending and cancel_running)
 
     def __enter__(self) -> Self:
         return self
@@ -553,11 +436,11 @@ class Actor[T]:
         interrupted = exc_type is not None and issubclass(exc_type, _cancellations())
         self.close(False, cancel_pending=interrupted, cancel_running=interrupted)
         done: Future[None] = Future()
-        pool = self._state.pool
+        host = self._state.host
 
         def join() -> None:
             try:
-                pool._backend.join()
+                host.join()
             finally:
                 done.set_result(None)
 
@@ -594,32 +477,14 @@ class Actor[T]:
 
 
 #: The handle's own attributes, which ``__getattr__`` must never treat as methods.
-_OWN = frozenset({*Actor.__slots__, "_call"})
+_OWN = frozenset(Actor.__slots__)
 
 
-def _release(state: _State, actor_id: int) -> None:
-    """The handle was garbage-collected: close the actor in the background."""
+def _release(state: _State) -> None:
+    """The handle was garbage-collected: close the actor in the background (its
+    queued calls still run)."""
     state.closed = True
-    _shut(state, actor_id, False, False, False)
-
-
-def _shut(state: _State, actor_id: int, wait: bool, cancel: bool, interrupt: bool) -> None:
-    """Shut the actor's private pool down.  On the threads backend the instance lives
-    in this interpreter's ``_actor_host`` registry: it is dropped once the pool's
-    thread is done (at once with ``wait``, else by a helper thread)."""
-    pool = state.pool
-    pool.shutdown(wait, cancel_futures=cancel, cancel_running=interrupt)
-    if pool.backend != "threads":
-        return
-
-    def forget() -> None:
-        pool._backend.join()
-        actor_host.forget(actor_id)
-
-    if wait:
-        forget()
-    else:
-        threading.Thread(target=forget, name="interpool-actor-forget", daemon=True).start()
+    state.host.close(False, False, False)
 
 
 def _cancellations() -> tuple[type[BaseException], ...]:
@@ -655,42 +520,3 @@ def _check_method(cls: Callable[..., Any], name: str) -> None:
             f"{type(attr).__qualname__}; an actor handle only calls methods (add one "
             "that returns what you need)"
         )
-
-
-def _encode_creation(
-    actor_id: int, cls: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Any, Any]:
-    """The task arguments of ``actor_host.create``; ``TypeError`` naming what
-    cannot be sent (the class or one of its arguments)."""
-    try:
-        return encode_call((actor_id, cls, tuple(args), dict(kwargs)), {})
-    except TypeError as exc:
-        try:
-            encode_call((cls,), {})
-        except TypeError as inner:
-            raise TypeError(
-                f"interpool: the actor's class {cls!r} cannot be sent to its interpreter: "
-                f"{inner.__cause__ or inner}"
-            ) from exc
-        encode_call(tuple(args), dict(kwargs))  # names the argument
-        raise
-
-
-def _initializer_of(scheduler: Scheduler) -> tuple[Callable[..., object] | None, tuple[Any, ...]]:
-    """The pool's ``initializer`` and ``initargs``, rebuilt from what it gave its
-    scheduler (``(function key, *encoded initargs)``), for the actor's own pool."""
-    init = scheduler._initializer
-    if init is None:
-        return None, ()
-    key, a, b = init
-    args, _ = decode_call(a, b)
-    fn: Callable[..., object]
-    if isinstance(key, bytes):
-        fn = pickle.loads(key)
-    else:
-        module, _, qualname = key.partition(":")
-        if module == "__main__":
-            fn = walk_qualname(sys.modules["__main__"], qualname)
-        else:
-            fn = resolve_qualname(module, qualname)
-    return fn, tuple(args)

@@ -1,11 +1,13 @@
-"""``Pool``: the public executor and async API over a scheduler of worker interpreters."""
+"""``Pool``: the public executor and async API over a backend (worker interpreters by
+default), and ``TaskOptions``, the same calls with other options.  Both take their
+calls through :class:`_Calls`: each goes to the backend with the time limit of the
+object it was made on."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import sys
-import threading
 import time
 import weakref
 from collections import deque
@@ -18,8 +20,8 @@ from interpool._api import windowed_map
 from interpool._api.aio import in_thread, result_of
 from interpool._api.arguments import check_seconds
 from interpool._api.progress import Progress
-from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend
-from interpool._backends.interpreters import Interpreters, live_schedulers
+from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend, exiting
+from interpool._backends.interpreters import Interpreters
 from interpool._engine.interpreter_options import InterpreterOptions, Preset, resolve
 from interpool._wire import handoff
 from interpool._wire.functions import alias_main
@@ -27,136 +29,354 @@ from interpool._wire.functions import alias_main
 if TYPE_CHECKING:
     from interpool._api.actor import Actor
     from interpool._engine.futures import PoolFuture
-    from interpool._engine.scheduler import Scheduler
 
 __all__ = ["Pool", "TaskOptions"]
 
 #: Upper bound of the automatic ``map`` chunk size.
 MAX_AUTO_CHUNKSIZE = 256
 
-_exiting = False
 
+class _Calls:
+    """The calls a pool takes, shared by :class:`Pool` and :class:`TaskOptions`: each
+    goes to ``_backend`` with the time limit ``_limit`` (the pool's ``task_timeout``,
+    or the one given to :meth:`Pool.options`)."""
 
-def _at_exit() -> None:
-    """Before the interpreter joins its threads at exit: stop every pool that is still
-    open, letting queued tasks finish, so no sub-interpreter outlives the program."""
-    global _exiting
-    _exiting = True
-    for scheduler in list(live_schedulers):
-        scheduler.shutdown(wait=False, cancel_futures=False)
-    for scheduler in list(live_schedulers):
-        # Every worker interpreter, retired ones included, must be gone before the
-        # interpreter finalizes (destroying a running one crashes it).  Ctrl-C while
-        # waiting cancels the remaining tasks and interrupts the running ones, and
-        # the wait goes on: they stop promptly (a C call, when it returns).
-        while True:
+    __slots__ = ()
+
+    _backend: Backend
+    _limit: float | None
+
+    @overload
+    def submit[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[R]: ...
+    @overload
+    def submit[**P, R](
+        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Future[R]: ...
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Schedule ``fn(*args, **kwargs)`` in a worker and return its future.
+
+        If ``fn`` is a coroutine function (``async def``), or returns a coroutine, the
+        coroutine runs on an asyncio event loop inside the worker interpreter and the
+        future gets what it returns.  That worker takes further tasks meanwhile, so
+        one worker serves many I/O-bound coroutines at once; a time limit applies to
+        the coroutine (it is cancelled when the limit passes, and the worker stays),
+        and cancelling the future cancels the coroutine.
+
+        The future's ``cancel()`` drops the task if no worker has started it, and
+        interrupts it if one has (see ``PoolFuture.cancel``; up to ``2 *
+        max_workers`` tasks wait in the workers' queue, and can still be cancelled
+        there).  Raises ``TypeError`` at once if ``fn`` or an argument cannot be sent
+        to a worker, ``RuntimeError`` after :meth:`shutdown`, and ``BrokenPool`` if
+        the pool is broken.
+        """
+        return self._backend.call(fn, args, kwargs, self._limit)
+
+    def map[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """Like ``concurrent.futures.Executor.map``: ``fn`` over the zipped
+        ``iterables``, results in input order.
+
+        Args:
+            timeout: seconds from this call after which ``__next__`` raises
+                ``TimeoutError`` for a result that is not ready; the rest is cancelled.
+            chunksize: how many calls are sent to a worker as one task.  ``None`` (the
+                default) picks one: about 8 chunks per worker, at most
+                ``MAX_AUTO_CHUNKSIZE``, and 1 when the input is read lazily and has no
+                ``len()``.  Pass ``1`` for one task per call.
+            buffersize: with a value, at most that many chunks are submitted ahead of
+                the results yielded so far, so the input is consumed lazily (it may
+                then be infinite).  Without, the input is consumed at once, as the
+                standard library does, except on the Dask backend, which is lazy by
+                default (a few chunks per worker thread ahead), so that a large input
+                does not flood the cluster's scheduler.
+            progress: ``True`` shows a tqdm progress bar in the caller, advanced by
+                one per result yielded, with a total when the inputs have ``len()``;
+                a dict of ``tqdm()`` keyword arguments makes one with them; a bar
+                object (a ``tqdm`` instance) is advanced and left open.  Needs the
+                ``interpool[progress]`` extra (``ImportError`` at this call, before
+                anything runs, without it).  The same holds for :meth:`imap`,
+                :meth:`imap_unordered` and :meth:`amap`.
+
+        An exception raised by a call is raised by ``__next__`` at that item, after
+        the results before it.  Closing the iterator early (or an error) cancels the
+        chunks no worker has started; started ones finish, and their results are
+        dropped.  With a task time limit, each call has it; a call that exceeds it
+        fails its whole chunk with ``TimeoutError``.
+        """
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: self._map(fn, iterables, timeout, chunksize, buffersize),
+        )
+
+    def _map[R](
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        timeout: float | None,
+        chunksize: int | None,
+        buffersize: int | None,
+    ) -> Iterator[R]:
+        _check_count("buffersize", buffersize)
+        _check_count("chunksize", chunksize)
+        end = _deadline(timeout)
+        mapper = self._backend.mapper(fn, self._limit)
+        if buffersize is None:
+            buffersize = self._backend.default_buffersize
+        args: Iterable[tuple[Any, ...]] = zip(*iterables, strict=False)
+        if buffersize is None:
+            args = list(args)
+        if chunksize is None:
+            chunksize = self._auto_chunksize(args, iterables)
+        size = chunksize
+        chunks = enumerate(itertools.batched(args, size, strict=False))
+        submit_encoded = cast("Callable[[Any], _ChunkFuture]", mapper.submit)
+
+        def encode(numbered: _Numbered) -> Any:
+            number, chunk = numbered
+            return mapper.encode(chunk, number * size)
+
+        def submit_chunk(numbered: _Numbered) -> _ChunkFuture:
+            return submit_encoded(encode(numbered))
+
+        # Encode every chunk before submitting any, so that an item that cannot be
+        # sent makes map() raise with nothing run.
+        if buffersize is None:
+            encoded = [encode(c) for c in chunks]
+            futures = deque(submit_encoded(e) for e in encoded)
+            del encoded
+            return _map_results(futures, end, None, submit_chunk)
+        first = [encode(c) for c in itertools.islice(chunks, buffersize)]
+        futures = deque(submit_encoded(e) for e in first)
+        del first
+        return _map_results(futures, end, chunks, submit_chunk)
+
+    def _auto_chunksize(self, args: Iterable[Any], iterables: tuple[Iterable[Any], ...]) -> int:
+        """About 8 chunks per worker, from the number of calls: known when the input
+        was read at once (``args`` a list) or when every input has a ``len()`` (a
+        lazy ``map`` over lists and ranges, the Dask backend's default); else 1."""
+        if isinstance(args, list):
+            count = len(args)
+        else:
             try:
-                scheduler.join(everything=True)
-                break
-            except KeyboardInterrupt:
-                scheduler.shutdown(False, True, True)
+                count = min(len(it) for it in iterables)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return 1
+        return max(1, min(count // (8 * self._backend.max_workers), MAX_AUTO_CHUNKSIZE))
+
+    @overload
+    async def run[**P, R](
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+    @overload
+    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` in a worker and await its result, under asyncio
+        or trio (and so under anyio on either).
+
+        The event loop is never blocked: the result is handed to the loop by the
+        pool's collector thread when it arrives, with no thread per call.  Cancelling
+        the awaiting task cancels the call, and the cancellation reaches the awaiting
+        task at once: a call no worker has started is dropped; a running one is
+        interrupted (and its worker replaced), as ``PoolFuture.cancel`` does, and a
+        result that arrives anyway is discarded.  If the pool itself cancels the call
+        (``shutdown(cancel_futures=True)``), this raises
+        ``concurrent.futures.CancelledError`` (an ``Exception``), not the loop's own
+        cancellation: the awaiting task was not cancelled.  ``fn`` may be a coroutine
+        function: see :meth:`submit`.
+        """
+        return await _run(self._backend.call(fn, args, kwargs, self._limit))
+
+    def imap[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        chunksize: int = 1,
+        timeout: float | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """``fn`` over the zipped ``iterables``, results in input order, as they arrive.
+
+        The input is read lazily (it may be endless): at most ``window`` tasks
+        (default ``2 * max_workers``; each a chunk of ``chunksize`` calls) are
+        submitted ahead of the results yielded so far.  Errors, ``timeout`` and
+        leaving early behave as for :meth:`map`: closing the iterator (``break`` in a
+        ``for`` loop is enough once it is garbage-collected; call ``close()`` to be
+        sure) cancels the tasks no worker has started, lets started ones finish and
+        drops their results.  ``progress``: a progress bar, as for :meth:`map`.
+        """
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: self._imap(fn, iterables, window, chunksize, timeout),
+        )
+
+    def _imap[R](
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        window: int | None,
+        chunksize: int,
+        timeout: float | None,
+    ) -> Iterator[R]:
+        _check_count("window", window)
+        _check_count("chunksize", chunksize)
+        window = window or 2 * self._backend.max_workers
+        return self._map(fn, iterables, timeout, chunksize, window)
+
+    def imap_unordered[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        window: int | None = None,
+        timeout: float | None = None,
+        progress: Progress = None,
+    ) -> Iterator[R]:
+        """Like :meth:`imap`, but each result is yielded as soon as it is ready,
+        whatever its place in the input (one task per call).  A call's exception is
+        raised when it arrives, and the remaining calls are cancelled as when the
+        iterator is closed early.  ``timeout``: seconds from this call after which
+        waiting for a result raises ``TimeoutError``.  ``progress``: a progress bar,
+        as for :meth:`map`."""
+        return progress_bars.tracked(
+            progress,
+            iterables,
+            lambda: self._imap_unordered(fn, iterables, window, timeout),
+        )
+
+    def _imap_unordered[R](
+        self,
+        fn: Callable[..., R],
+        iterables: tuple[Iterable[Any], ...],
+        window: int | None,
+        timeout: float | None,
+    ) -> Iterator[R]:
+        _check_count("window", window)
+        end = _deadline(timeout)
+        args = zip(*iterables, strict=False)
+        return windowed_map.imap_unordered(
+            self._submitter(fn), args, window or 2 * self._backend.max_workers, end
+        )
+
+    @overload
+    def amap[R](
+        self,
+        fn: Callable[..., Coroutine[Any, Any, R]],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+        progress: Progress = None,
+    ) -> AsyncIterator[R]: ...
+    @overload
+    def amap[R](
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+        progress: Progress = None,
+    ) -> AsyncIterator[R]: ...
+    def amap(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any] | AsyncIterable[Any],
+        ordered: bool = True,
+        window: int | None = None,
+        progress: Progress = None,
+    ) -> AsyncIterator[Any]:
+        """``async for result in pool.amap(fn, xs)``: ``fn`` over the zipped inputs,
+        streamed to an asyncio or trio task.
+
+        Inputs may be plain or async iterables, even endless ones: they are read
+        lazily, at most ``window`` calls (default ``2 * max_workers``) being submitted
+        ahead of the results yielded so far; an async input is read in a background
+        task, so results keep flowing while it is slow.  ``ordered=True`` yields in
+        input order; ``ordered=False`` as the results complete.  A call's exception
+        is raised at its place in the stream.  Leaving the loop early (``break``,
+        or ``aclose()``) cancels the calls no worker has started and drops the
+        results of the running ones; cancelling the consuming task also interrupts
+        the running ones, as for :meth:`run`.  ``progress``: a progress bar, as for
+        :meth:`map`, advanced on the event loop's thread.
+        """
+        return progress_bars.tracked_async(
+            progress,
+            iterables,
+            lambda: self._amap(fn, iterables, ordered, window),
+        )
+
+    def _amap(
+        self,
+        fn: Callable[..., Any],
+        iterables: tuple[Iterable[Any] | AsyncIterable[Any], ...],
+        ordered: bool,
+        window: int | None,
+    ) -> AsyncIterator[Any]:
+        _check_count("window", window)
+        if not iterables:
+            raise TypeError("amap() needs at least one input iterable")
+        return windowed_map.amap(
+            self._submitter(fn),
+            windowed_map.zip_inputs(iterables),
+            window or 2 * self._backend.max_workers,
+            bool(ordered),
+        )
+
+    def _submitter(self, fn: Callable[..., Any]) -> Callable[[tuple[Any, ...]], PoolFuture[Any]]:
+        """What submits one call of ``fn`` (its argument tuple) for the windowed maps."""
+        call, limit = self._backend.call, self._limit
+
+        def submit_one(args: tuple[Any, ...]) -> PoolFuture[Any]:
+            return call(fn, args, {}, limit)  # type: ignore[return-value]
+
+        return submit_one
 
 
-threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
-
-
-class Pool(Executor):
-    """A pool of reusable sub-interpreters, each with its own GIL, running calls in
-    parallel.  A drop-in ``concurrent.futures.Executor``, plus ``await pool.run(...)``.
-
-    Workers start at once (in the background) and live until :meth:`shutdown`.  Each
-    one is a sub-interpreter on its own thread, with the caller's ``sys.path``, which
-    imports what a task needs once and keeps it.
+class Pool(_Calls, Executor):
+    """A pool of workers running calls in parallel, by default sub-interpreters of
+    this process with a GIL each: a drop-in ``concurrent.futures.Executor``, plus
+    ``await pool.run(...)``, streaming maps (:meth:`imap`, :meth:`amap`), actors.
 
     Args:
-        max_workers: number of workers (tasks run at once); defaults to
-            ``os.process_cpu_count()`` (CPU-bound work gains nothing from more).
-            With ``backend="dask"``: see ``address``.
-        backend: what runs the tasks; the API and its semantics are the same on
-            each (the differences are stated where they arise):
-
-            * ``"interpreters"``: sub-interpreters of this process, each with its
-              own GIL (the default, except on a free-threaded build);
-            * ``"processes"``: one process per worker, for extension modules that
-              cannot load in a sub-interpreter (numpy...) and for hard time limits:
-              a task past its ``task_timeout``, or cancelled while running, has its
-              process killed and replaced, and a process that dies fails only its
-              task (``WorkerCrashed``).  Arguments and results are pickled.
-            * ``"threads"``: threads of this interpreter (the default on a
-              free-threaded build running without the GIL, where they run Python in
-              parallel; elsewhere only I/O and GIL-releasing C code overlap).
-              Nothing is copied or pickled.  A time limit or a cancellation raises
-              an exception in the task's thread, as for interpreters.
-            * ``"dask"``: a Dask ``distributed`` cluster (``pip install
-              interpool[dask]``), for work that outgrows one machine.  See ``address``.
-              A cancelled or timed-out task is released in the cluster and its
-              result dropped; Dask cannot stop a task that runs, so it runs on.
-        address: with ``backend="dask"``, the scheduler to connect to
-            (``"tcp://host:8786"``); ``max_workers`` then defaults to the cluster's
-            threads when the pool is made (it sizes ``imap``'s window and ``map``'s
-            look-ahead and chunks; the cluster runs what it has).  ``None`` (the
-            default) starts an embedded ``LocalCluster`` on 127.0.0.1 with
-            ``max_workers`` worker processes of one thread each (default
-            ``os.process_cpu_count()``), closed by :meth:`shutdown`; its workers
-            start the way ``multiprocessing`` starts processes, loading the
-            caller's ``__main__`` script again, so create the pool under ``if
-            __name__ == "__main__":``.
+        max_workers: how many tasks run at once (default ``os.process_cpu_count()``).
+        backend: ``"interpreters"`` (the default; ``"threads"`` on a free-threaded
+            build), ``"processes"``, ``"threads"`` or ``"dask"``: the same API and
+            semantics on each.
+        address: ``backend="dask"``'s scheduler (``"tcp://host:8786"``); ``None``:
+            an embedded ``LocalCluster``.
         initializer: called with ``*initargs`` once in each worker before its first
-            task (replacement workers run it too).  If it raises, the pool is broken:
-            pending and later tasks fail with ``BrokenPool``; it is not retried.
-        task_timeout: time limit, in seconds, of every task (``None``: no limit); see
-            :meth:`options` for one call or one ``map``.  It counts from the moment
-            a worker starts the task (for ``map``, each call).  When it passes, the
-            task's future fails with ``TimeoutError`` at once, the task is
-            interrupted in its worker (pure Python code stops at once; a C call such
-            as ``time.sleep`` only when it returns) and a fresh worker takes that
-            worker's place, so the pool keeps its capacity.  (Processes: the
-            process is killed.  Dask: the limit counts from the task's submission,
-            as Dask does not report when a task starts, and the task is released.)
-        max_tasks_per_worker: replace each worker by a fresh interpreter (or
-            process) after it has run that many tasks (a ``map`` chunk counts as
-            one), to bound what leaky code can accumulate.  ``None``: never.
-            Interpreters and processes only.
-        idle_timeout: a worker idle for that many seconds exits; workers start
-            again when tasks arrive.  ``None``: workers stay until shutdown.
-            Interpreters only.
-        fallback: ``"processes"`` to run, in a process instead, a task that fails
-            with ``IncompatibleModuleError`` (it imports numpy, orjson... which
-            cannot load in a sub-interpreter), and from then on every call of the
-            same function.  The processes (up to ``max_workers``, started on first
-            need, with the same ``initializer``) are the processes backend's: they
-            get copies of the arguments, a time limit or a cancellation kills the
-            task's process, and a process that dies fails its task alone
-            (``WorkerCrashed``).  ``None`` (the default):
-            such tasks fail with ``IncompatibleModuleError``.  Interpreters only.
-        interpreter: how each worker interpreter is created: ``"isolated"`` (the
-            default, also meant by ``None``: its own GIL, so workers run in parallel; only extension
-            modules that support sub-interpreters load; no daemon threads),
-            ``"legacy"`` (the main interpreter's GIL and allocator: isolation
-            without parallelism, every extension module may load, daemon threads,
-            fork and exec allowed), or an :class:`InterpreterOptions` for anything
-            in between, such as ``InterpreterOptions.isolated(allow_daemon_threads=
-            True)``.  See :class:`InterpreterOptions` for what each option costs.
-            Options CPython refuses, or that workers cannot run with, raise
-            ``ValueError`` here, before any worker starts.  Interpreters only.
+            task; if it raises, the pool is broken (``BrokenPool`` for every task).
+        task_timeout: seconds each task may run, from its start (``None``: no
+            limit); :meth:`options` sets another for some calls.
+        max_tasks_per_worker: replace a worker after that many tasks.
+        idle_timeout: an idle worker exits after that many seconds.
+        fallback: ``"processes"``: run in a process a task that fails with
+            ``IncompatibleModuleError``, and the later calls of its function.
+        interpreter: ``"isolated"`` (default), ``"legacy"`` or an
+            :class:`InterpreterOptions`: how worker interpreters are created.
 
-    An option the chosen backend does not have raises ``ValueError`` naming it.
-
-    What can be sent: any callable.  Importable ones (module-level functions,
-    classes, builtins, and functions of the ``__main__`` script, which workers load
-    under another name so its ``if __name__ == "__main__":`` block does not run
-    again) go by name; lambdas, closures and functions of the REPL, ``python -c`` or
-    a notebook go by value (cloudpickle), at every call.  Arguments and results made
-    of ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes`` and short tuples of
-    them cross without pickle; large buffers (``bytearray``, ``memoryview``,
-    ``array``, ``PickleBuffer``) cross beside the pickle as shared views, copied at
-    most once by the receiver; a large ``bytes`` result is handed over without a
-    copy; anything else picklable is pickled.  A task's exception is re-raised with
-    its type and message, with the worker's traceback as ``__cause__``.
-
-    Use as a context manager (``with`` or ``async with``) or call :meth:`shutdown`.
-    A pool that is never shut down is stopped when it is garbage-collected or when
-    the program exits, after its queued tasks have run.
+    **Bad input** raises at once, before anything runs: ``ValueError`` or
+    ``TypeError`` for a bad option (or one the backend lacks), ``TypeError`` for a
+    callable or argument that cannot be sent.  **Cancelling** a future drops a task
+    no worker has started and interrupts a running one, whose worker is replaced
+    (``cancel(interrupt=False)`` leaves it alone; Dask cannot stop a running task).
+    At its **time limit** a task fails with ``TimeoutError`` at once and is
+    interrupted as by a cancel; the pool keeps its capacity.  A task's **exception**
+    comes back with its type, message and the worker's traceback as ``__cause__``;
+    a dying worker fails its task alone (``WorkerCrashed``).  **Shutdown**
+    (:meth:`shutdown`, leaving ``with``, garbage collection, the program's exit)
+    refuses new tasks (``RuntimeError``), runs the queued ones unless cancelled, and
+    releases the workers.  ``docs/guide.md`` tells the rest: each backend, what can
+    be sent and how, the costs.
     """
 
     def __init__(
@@ -203,15 +423,12 @@ class Pool(Executor):
         if fallback not in (None, "processes"):
             raise ValueError(f'fallback must be None or "processes", got {fallback!r}')
         options = resolve("isolated" if interpreter is None else interpreter)
-        if _exiting:
+        if exiting():
             raise RuntimeError("cannot start a Pool during interpreter shutdown")
         path = tuple(p for p in sys.path if isinstance(p, str))
         initargs = tuple(initargs)
-        self._task_timeout = task_timeout
-        #: For the private pools of actors.
-        self._init = (initializer, initargs)
-        #: The interpreters backend's scheduler (actors use it), else None.
-        self._scheduler: Scheduler | None = None
+        #: The time limit of the calls made through the pool itself.
+        self._limit = task_timeout
         engine: Backend
         if backend == "interpreters":
             assert max_workers is not None
@@ -221,7 +438,6 @@ class Pool(Executor):
                 max_workers, path, initializer, initargs, max_tasks_per_worker, idle,
                 fallback == "processes", options,
             )  # fmt: skip
-            self._scheduler = engine.scheduler
         elif backend == "processes":
             from interpool._backends.processes import Processes
 
@@ -263,43 +479,8 @@ class Pool(Executor):
     def interpreter_options(self) -> InterpreterOptions | None:
         """The options every worker interpreter is created with (``interpreter=``);
         ``None`` for a backend other than interpreters."""
-        return None if self._scheduler is None else self._scheduler.options
-
-    @overload
-    def submit[**P, R](
-        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]: ...
-    @overload
-    def submit[**P, R](
-        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]: ...
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Schedule ``fn(*args, **kwargs)`` in a worker and return its future.
-
-        If ``fn`` is a coroutine function (``async def``), or returns a coroutine, the
-        coroutine runs on an asyncio event loop inside the worker interpreter and the
-        future gets what it returns.  That worker takes further tasks meanwhile, so
-        one worker serves many I/O-bound coroutines at once; a time limit applies to
-        the coroutine (it is cancelled when the limit passes, and the worker stays),
-        and cancelling the future cancels the coroutine.
-
-        The future's ``cancel()`` drops the task if no worker has started it, and
-        interrupts it if one has (see ``PoolFuture.cancel``; up to ``2 *
-        max_workers`` tasks wait in the workers' queue, and can still be cancelled
-        there).  Raises ``TypeError`` at once if ``fn`` or an argument cannot be sent
-        to a worker, ``RuntimeError`` after :meth:`shutdown`, and ``BrokenPool`` if
-        the pool is broken.
-        """
-        return self._submit(fn, args, kwargs, self._task_timeout)
-
-    def _submit[R](
-        self,
-        fn: Callable[..., R],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        limit: float | None,
-    ) -> Future[R]:
-        return self._backend.call(fn, args, kwargs, limit)
+        backend = self._backend
+        return backend.options if isinstance(backend, Interpreters) else None
 
     def options(self, *, task_timeout: float | None = None) -> TaskOptions:
         """The same pool with options for the calls made through the result::
@@ -315,280 +496,6 @@ class Pool(Executor):
         """
         return TaskOptions(self, check_seconds("task_timeout", task_timeout))
 
-    def map[R](
-        self,
-        fn: Callable[..., R],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = None,
-        buffersize: int | None = None,
-        progress: Progress = None,
-    ) -> Iterator[R]:
-        """Like ``concurrent.futures.Executor.map``: ``fn`` over the zipped
-        ``iterables``, results in input order.
-
-        Args:
-            timeout: seconds from this call after which ``__next__`` raises
-                ``TimeoutError`` for a result that is not ready; the rest is cancelled.
-            chunksize: how many calls are sent to a worker as one task.  ``None`` (the
-                default) picks one: about 8 chunks per worker, at most
-                ``MAX_AUTO_CHUNKSIZE``, and 1 when the input is read lazily and has no
-                ``len()``.  Pass ``1`` for one task per call.
-            buffersize: with a value, at most that many chunks are submitted ahead of
-                the results yielded so far, so the input is consumed lazily (it may
-                then be infinite).  Without, the input is consumed at once, as the
-                standard library does, except on the Dask backend, which is lazy by
-                default (a few chunks per worker thread ahead), so that a large input
-                does not flood the cluster's scheduler.
-            progress: ``True`` shows a tqdm progress bar in the caller, advanced by
-                one per result yielded, with a total when the inputs have ``len()``;
-                a dict of ``tqdm()`` keyword arguments makes one with them; a bar
-                object (a ``tqdm`` instance) is advanced and left open.  Needs the
-                ``interpool[progress]`` extra (``ImportError`` at this call, before
-                anything runs, without it).  The same holds for :meth:`imap`,
-                :meth:`imap_unordered` and :meth:`amap`.
-
-        An exception raised by a call is raised by ``__next__`` at that item, after
-        the results before it.  Closing the iterator early (or an error) cancels the
-        chunks no worker has started; started ones finish, and their results are
-        dropped.  With a task time limit, each call has it; a call that exceeds it
-        fails its whole chunk with ``TimeoutError``.
-        """
-        return progress_bars.tracked(
-            progress,
-            iterables,
-            lambda: self._map(fn, iterables, timeout, chunksize, buffersize, self._task_timeout),
-        )
-
-    def _map[R](  # noqa: PLR0917 - internal
-        self,
-        fn: Callable[..., R],
-        iterables: tuple[Iterable[Any], ...],
-        timeout: float | None,
-        chunksize: int | None,
-        buffersize: int | None,
-        limit: float | None,
-    ) -> Iterator[R]:
-        """:meth:`map`, with the time limit ``limit`` for each call."""
-        _check_count("buffersize", buffersize)
-        _check_count("chunksize", chunksize)
-        end = _deadline(timeout)
-        mapper = self._backend.mapper(fn, limit)
-        if buffersize is None:
-            buffersize = self._backend.default_buffersize
-        args: Iterable[tuple[Any, ...]] = zip(*iterables, strict=False)
-        if buffersize is None:
-            args = list(args)
-        if chunksize is None:
-            chunksize = self._auto_chunksize(args, iterables)
-        size = chunksize
-        chunks = enumerate(itertools.batched(args, size, strict=False))
-        submit_encoded = cast("Callable[[Any], _ChunkFuture]", mapper.submit)
-
-        def encode(numbered: _Numbered) -> Any:
-            number, chunk = numbered
-            return mapper.encode(chunk, number * size)
-
-        def submit_chunk(numbered: _Numbered) -> _ChunkFuture:
-            return submit_encoded(encode(numbered))
-
-        # Encode every chunk before submitting any, so that an item that cannot be
-        # sent makes map() raise with nothing run.
-        if buffersize is None:
-            encoded = [encode(c) for c in chunks]
-            futures = deque(submit_encoded(e) for e in encoded)
-            del encoded
-            return _map_results(futures, end, None, submit_chunk)
-        first = [encode(c) for c in itertools.islice(chunks, buffersize)]
-        futures = deque(submit_encoded(e) for e in first)
-        del first
-        return _map_results(futures, end, chunks, submit_chunk)
-
-    def _auto_chunksize(self, args: Iterable[Any], iterables: tuple[Iterable[Any], ...]) -> int:
-        """About 8 chunks per worker, from the number of calls: known when the input
-        was read at once (``args`` a list) or when every input has a ``len()`` (a
-        lazy ``map`` over lists and ranges, the Dask backend's default); else 1."""
-        if isinstance(args, list):
-            count = len(args)
-        else:
-            try:
-                count = min(len(it) for it in iterables)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                return 1
-        return max(1, min(count // (8 * self.max_workers), MAX_AUTO_CHUNKSIZE))
-
-    @overload
-    async def run[**P, R](
-        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R: ...
-    @overload
-    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
-    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn(*args, **kwargs)`` in a worker and await its result, under asyncio
-        or trio (and so under anyio on either).
-
-        The event loop is never blocked: the result is handed to the loop by the
-        pool's collector thread when it arrives, with no thread per call.  Cancelling
-        the awaiting task cancels the call, and the cancellation reaches the awaiting
-        task at once: a call no worker has started is dropped; a running one is
-        interrupted (and its worker replaced), as ``PoolFuture.cancel`` does, and a
-        result that arrives anyway is discarded.  If the pool itself cancels the call
-        (``shutdown(cancel_futures=True)``), this raises
-        ``concurrent.futures.CancelledError`` (an ``Exception``), not the loop's own
-        cancellation: the awaiting task was not cancelled.  ``fn`` may be a coroutine
-        function: see :meth:`submit`.
-        """
-        return await _run(self._submit(fn, args, kwargs, self._task_timeout))
-
-    def imap[R](
-        self,
-        fn: Callable[..., R],
-        *iterables: Iterable[Any],
-        window: int | None = None,
-        chunksize: int = 1,
-        timeout: float | None = None,
-        progress: Progress = None,
-    ) -> Iterator[R]:
-        """``fn`` over the zipped ``iterables``, results in input order, as they arrive.
-
-        The input is read lazily (it may be endless): at most ``window`` tasks
-        (default ``2 * max_workers``; each a chunk of ``chunksize`` calls) are
-        submitted ahead of the results yielded so far.  Errors, ``timeout`` and
-        leaving early behave as for :meth:`map`: closing the iterator (``break`` in a
-        ``for`` loop is enough once it is garbage-collected; call ``close()`` to be
-        sure) cancels the tasks no worker has started, lets started ones finish and
-        drops their results.  ``progress``: a progress bar, as for :meth:`map`.
-        """
-        return progress_bars.tracked(
-            progress,
-            iterables,
-            lambda: self._imap(fn, iterables, window, chunksize, timeout, self._task_timeout),
-        )
-
-    def _imap[R](  # noqa: PLR0917 - internal
-        self,
-        fn: Callable[..., R],
-        iterables: tuple[Iterable[Any], ...],
-        window: int | None,
-        chunksize: int,
-        timeout: float | None,
-        limit: float | None,
-    ) -> Iterator[R]:
-        _check_count("window", window)
-        _check_count("chunksize", chunksize)
-        window = window or 2 * self.max_workers
-        return self._map(fn, iterables, timeout, chunksize, window, limit)
-
-    def imap_unordered[R](
-        self,
-        fn: Callable[..., R],
-        *iterables: Iterable[Any],
-        window: int | None = None,
-        timeout: float | None = None,
-        progress: Progress = None,
-    ) -> Iterator[R]:
-        """Like :meth:`imap`, but each result is yielded as soon as it is ready,
-        whatever its place in the input (one task per call).  A call's exception is
-        raised when it arrives, and the remaining calls are cancelled as when the
-        iterator is closed early.  ``timeout``: seconds from this call after which
-        waiting for a result raises ``TimeoutError``.  ``progress``: a progress bar,
-        as for :meth:`map`."""
-        return progress_bars.tracked(
-            progress,
-            iterables,
-            lambda: self._imap_unordered(fn, iterables, window, timeout, self._task_timeout),
-        )
-
-    def _imap_unordered[R](
-        self,
-        fn: Callable[..., R],
-        iterables: tuple[Iterable[Any], ...],
-        window: int | None,
-        timeout: float | None,
-        limit: float | None,
-    ) -> Iterator[R]:
-        _check_count("window", window)
-        end = _deadline(timeout)
-        args = zip(*iterables, strict=False)
-        return windowed_map.imap_unordered(
-            self._submitter(fn, limit), args, window or 2 * self.max_workers, end
-        )
-
-    @overload
-    def amap[R](
-        self,
-        fn: Callable[..., Coroutine[Any, Any, R]],
-        *iterables: Iterable[Any] | AsyncIterable[Any],
-        ordered: bool = True,
-        window: int | None = None,
-        progress: Progress = None,
-    ) -> AsyncIterator[R]: ...
-    @overload
-    def amap[R](
-        self,
-        fn: Callable[..., R],
-        *iterables: Iterable[Any] | AsyncIterable[Any],
-        ordered: bool = True,
-        window: int | None = None,
-        progress: Progress = None,
-    ) -> AsyncIterator[R]: ...
-    def amap(
-        self,
-        fn: Callable[..., Any],
-        *iterables: Iterable[Any] | AsyncIterable[Any],
-        ordered: bool = True,
-        window: int | None = None,
-        progress: Progress = None,
-    ) -> AsyncIterator[Any]:
-        """``async for result in pool.amap(fn, xs)``: ``fn`` over the zipped inputs,
-        streamed to an asyncio or trio task.
-
-        Inputs may be plain or async iterables, even endless ones: they are read
-        lazily, at most ``window`` calls (default ``2 * max_workers``) being submitted
-        ahead of the results yielded so far; an async input is read in a background
-        task, so results keep flowing while it is slow.  ``ordered=True`` yields in
-        input order; ``ordered=False`` as the results complete.  A call's exception
-        is raised at its place in the stream.  Leaving the loop early (``break``,
-        or ``aclose()``) cancels the calls no worker has started and drops the
-        results of the running ones; cancelling the consuming task also interrupts
-        the running ones, as for :meth:`run`.  ``progress``: a progress bar, as for
-        :meth:`map`, advanced on the event loop's thread.
-        """
-        return progress_bars.tracked_async(
-            progress,
-            iterables,
-            lambda: self._amap(fn, iterables, ordered, window, self._task_timeout),
-        )
-
-    def _amap(
-        self,
-        fn: Callable[..., Any],
-        iterables: tuple[Iterable[Any] | AsyncIterable[Any], ...],
-        ordered: bool,
-        window: int | None,
-        limit: float | None,
-    ) -> AsyncIterator[Any]:
-        _check_count("window", window)
-        if not iterables:
-            raise TypeError("amap() needs at least one input iterable")
-        return windowed_map.amap(
-            self._submitter(fn, limit),
-            windowed_map.zip_inputs(iterables),
-            window or 2 * self.max_workers,
-            bool(ordered),
-        )
-
-    def _submitter(
-        self, fn: Callable[..., Any], limit: float | None
-    ) -> Callable[[tuple[Any, ...]], PoolFuture[Any]]:
-        """What submits one call of ``fn`` (its argument tuple) for the streams."""
-        submit = self._submit
-
-        def submit_one(args: tuple[Any, ...]) -> PoolFuture[Any]:
-            return submit(fn, args, {}, limit)  # type: ignore[return-value]
-
-        return submit_one
-
     def actor[T](self, cls: Callable[..., T], /, *args: Any, **kwargs: Any) -> Actor[T]:
         """Create ``cls(*args, **kwargs)`` in a worker of its own and return a
         handle whose method calls run there, in order, on that one instance (see
@@ -598,14 +505,11 @@ class Pool(Executor):
         its own).  :meth:`shutdown` closes the pool's actors."""
         from interpool._api.actor import Actor
 
-        if self.backend == "dask":
-            raise NotImplementedError(
-                "interpool: actors run on the interpreters, processes and threads "
-                "backends, not on 'dask' (a Dask worker can be lost, and the instance "
-                "with it); use Dask's own actors (client.submit(cls, actor=True)) or "
-                "another backend"
-            )
-        return Actor(self, cls, args, kwargs)
+        if exiting():
+            raise RuntimeError("cannot start a Pool during interpreter shutdown")
+        actor = Actor(self._backend.actor_host, self._limit, cls, args, kwargs)
+        self._actors.add(actor)
+        return actor
 
     def shutdown(
         self, wait: bool = True, *, cancel_futures: bool = False, cancel_running: bool = False
@@ -654,104 +558,17 @@ class Pool(Executor):
         await in_thread(self._backend.join)
 
 
-class TaskOptions:
+class TaskOptions(_Calls):
     """A pool seen through :meth:`Pool.options`: ``submit``, ``map``, ``run``,
-    ``imap``, ``imap_unordered`` and ``amap`` with those options.  Cheap to make;
-    holds no resources of its own."""
+    ``imap``, ``imap_unordered`` and ``amap`` with those options (each as
+    :class:`Pool`'s).  Cheap to make; holds no resources of its own."""
 
-    __slots__ = ("_limit", "_pool")
+    __slots__ = ("_backend", "_limit", "_pool")
 
     def __init__(self, pool: Pool, task_timeout: float | None) -> None:
-        self._pool = pool
+        self._pool = pool  # (kept alive while its options are used)
+        self._backend = pool._backend
         self._limit = task_timeout
-
-    @overload
-    def submit[**P, R](
-        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]: ...
-    @overload
-    def submit[**P, R](
-        self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]: ...
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """:meth:`Pool.submit` with these options."""
-        return self._pool._submit(fn, args, kwargs, self._limit)
-
-    def map[R](
-        self,
-        fn: Callable[..., R],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = None,
-        buffersize: int | None = None,
-        progress: Progress = None,
-    ) -> Iterator[R]:
-        """:meth:`Pool.map` with these options."""
-        pool, limit = self._pool, self._limit
-        return progress_bars.tracked(
-            progress,
-            iterables,
-            lambda: pool._map(fn, iterables, timeout, chunksize, buffersize, limit),
-        )
-
-    @overload
-    async def run[**P, R](
-        self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R: ...
-    @overload
-    async def run[**P, R](self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
-    async def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """:meth:`Pool.run` with these options."""
-        return await _run(self._pool._submit(fn, args, kwargs, self._limit))
-
-    def imap[R](
-        self,
-        fn: Callable[..., R],
-        *iterables: Iterable[Any],
-        window: int | None = None,
-        chunksize: int = 1,
-        timeout: float | None = None,
-        progress: Progress = None,
-    ) -> Iterator[R]:
-        """:meth:`Pool.imap` with these options."""
-        pool, limit = self._pool, self._limit
-        return progress_bars.tracked(
-            progress,
-            iterables,
-            lambda: pool._imap(fn, iterables, window, chunksize, timeout, limit),
-        )
-
-    def imap_unordered[R](
-        self,
-        fn: Callable[..., R],
-        *iterables: Iterable[Any],
-        window: int | None = None,
-        timeout: float | None = None,
-        progress: Progress = None,
-    ) -> Iterator[R]:
-        """:meth:`Pool.imap_unordered` with these options."""
-        pool, limit = self._pool, self._limit
-        return progress_bars.tracked(
-            progress,
-            iterables,
-            lambda: pool._imap_unordered(fn, iterables, window, timeout, limit),
-        )
-
-    def amap(
-        self,
-        fn: Callable[..., Any],
-        *iterables: Iterable[Any] | AsyncIterable[Any],
-        ordered: bool = True,
-        window: int | None = None,
-        progress: Progress = None,
-    ) -> AsyncIterator[Any]:
-        """:meth:`Pool.amap` with these options."""
-        pool, limit = self._pool, self._limit
-        return progress_bars.tracked_async(
-            progress,
-            iterables,
-            lambda: pool._amap(fn, iterables, ordered, window, limit),
-        )
 
 
 async def _run[R](future: Future[R]) -> R:

@@ -18,18 +18,17 @@ What this wrapper does that ``client.submit``/``client.map`` alone would not:
   (``client.cancel``), and ``shutdown(cancel_futures=True)`` releases every
   unfinished task;
 * calls and results travel as interpool's process workers send them
-  (``_pickled``): pickled in the caller, by value with cloudpickle for lambdas and
+  (``_wire.pickled``): pickled in the caller, by value with cloudpickle for lambdas and
   ``__main__``, so an argument that cannot be sent raises ``TypeError`` at submit;
   errors arrive with their type and message and the worker's traceback as an
   ``interpool.RemoteTraceback`` cause; ``async def`` functions run with
   ``asyncio.run`` in the worker's thread.  The workers import ``interpool`` to run
   them: install it on a remote cluster's workers, as any module the tasks import.
 
-Costs (2 local workers on a 2-CPU machine): a call's result comes back 10-20 ms
-after ``submit``, and Dask runs about 300 tasks a second; results are fetched in
-batches (one ``client.gather`` for the tasks that finished meanwhile).  So give
-``map`` a ``chunksize`` for short calls: one-item chunks ran ~280 items/s, chunks of
-16 ~2,500, chunks of 256 ~45,000.
+Costs: every task is a round trip through the Dask scheduler, far slower than a
+call to a local worker; results are fetched in batches (one ``client.gather`` for
+the tasks that finished meanwhile).  So give ``map`` a ``chunksize`` for short calls
+(``docs/performance.md`` has the measured figures).
 
 The embedded cluster's workers are started as ``multiprocessing`` starts processes
 ("spawn"): each loads the caller's ``__main__`` script again, so a script must create
@@ -59,9 +58,9 @@ import weakref
 from collections.abc import Callable
 from concurrent import futures as cf
 from concurrent.futures import Future
-from concurrent.futures import thread as _cf_thread  # before _at_exit is registered
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from interpool._backends.base import Mapper, at_exit
 from interpool._platform import deadlines
 from interpool._wire.pickled import decode_chunk, decode_reply, dump_sent, run_call, run_chunk
 from interpool.exceptions import BrokenPool
@@ -80,12 +79,11 @@ DaskFuture = Any
 #: ``distributed.LocalCluster``
 DaskCluster = Any
 
-#: ``default_buffersize`` is this many chunks per worker.  A result takes 10-20 ms to
-#: come back from a Dask worker (submission, scheduling, completion, fetch): with
-#: short tasks, fewer chunks in flight leave the workers waiting for the caller (on
-#: 2 local workers, one-item chunks: 2 per worker, ~90 items/s; 8, ~160; 16, ~280,
-#: about what Dask itself runs, ~350 tasks/s).  The scheduler keeps what its workers
-#: have not taken, cheaply.
+#: ``default_buffersize`` is this many chunks per worker.  A result takes a round
+#: trip to come back from a Dask worker (submission, scheduling, completion, fetch):
+#: with short tasks, fewer chunks in flight leave the workers waiting for the caller
+#: (16 per worker reaches about what Dask itself runs; see ``docs/performance.md``).
+#: The scheduler keeps what its workers have not taken, cheaply.
 LOOK_AHEAD_PER_WORKER = 16
 
 
@@ -243,10 +241,19 @@ class Dask:
         blob = dump_sent((fn, tuple(args), dict(kwargs)), "the call", "a Dask worker")
         return self._submit(run_call, (blob,), decode_reply, _task_name(fn), limit)
 
-    def mapper(self, fn: Callable[..., Any], limit: float | None) -> _DaskMapper:
+    def mapper(self, fn: Callable[..., Any], limit: float | None) -> DaskMapper:
         """Chunks of ``fn`` calls, each chunk one Dask task whose time limit is
         ``limit`` per call (``len(chunk) * limit`` from its submission)."""
-        return _DaskMapper(self, fn, limit)
+        return DaskMapper(self, fn, limit)
+
+    def actor_host(self, actor_id: int) -> NoReturn:
+        """Dask has no actors of interpool's: ``NotImplementedError``."""
+        raise NotImplementedError(
+            "interpool: actors run on the interpreters, processes and threads "
+            "backends, not on 'dask' (a Dask worker can be lost, and the instance "
+            "with it); use Dask's own actors (client.submit(cls, actor=True)) or "
+            "another backend"
+        )
 
     def _submit(
         self,
@@ -386,15 +393,15 @@ class Dask:
 _Arrival = tuple["_DaskFuture[Any]", DaskFuture, Callable[[Any], tuple[bool, Any]]]
 
 
-class _DaskMapper:
+class DaskMapper(Mapper[Dask]):
     """:class:`~interpool._backends.base.Mapper` of the Dask backend: ``fn`` is pickled
     once, each chunk's arguments at :meth:`encode`."""
 
+    __slots__ = ("_name",)
+
     def __init__(self, backend: Dask, fn: Callable[..., Any], limit: float | None) -> None:
-        self._backend = backend
-        self._fn = dump_sent(fn, "the function", "a Dask worker")
+        super().__init__(backend, dump_sent(fn, "the function", "a Dask worker"), limit)
         self._name = _task_name(fn)
-        self._limit = limit
 
     def encode(self, chunk: tuple[tuple[Any, ...], ...], start: int) -> tuple[bytes, int]:
         del start
@@ -510,16 +517,15 @@ _live: weakref.WeakSet[Dask] = weakref.WeakSet()
 
 
 def _at_exit() -> None:
-    """At exit, before the threads are joined: let the tasks of every open backend
-    finish, then close its client and cluster, while Dask's own threads still run
-    (later, Dask's callback executor refuses work and the tasks' callbacks fail)."""
+    """At exit, before the threads are joined (``base.EXIT_STEPS``): let the tasks of
+    every open backend finish, then close its client and cluster, while Dask's own
+    threads still run (later, Dask's callback executor refuses work and the tasks'
+    callbacks fail)."""
     for backend in list(_live):
         backend.shutdown(True, False, False)
 
 
-# Registered after concurrent.futures.thread's own hook, so run before it (LIFO).
-threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
-del _cf_thread
+at_exit("dask", _at_exit)
 
 
 # -- both sides ------------------------------------------------------------------------

@@ -1,39 +1,47 @@
 """The ``"interpreters"`` backend: tasks on interpool's warm sub-interpreters.
 
-A call is keyed (``_functions.function_key``: by name, or pickled by value once),
-its arguments encoded (``_transport``), and handed to the :class:`~._scheduler.Scheduler`
-with a :class:`~._future.PoolFuture`; the scheduler's workers (``_workers``,
-``_worker``) run it and the collector completes the future.  With
-``fallback="processes"`` every task goes through a :class:`~._reroute.Rerouter`,
-which runs it again on the workers of a processes backend
-(:class:`~._backend_processes.Processes`) if it hits an extension module that cannot
-load in a sub-interpreter.
+A call is keyed (``_wire.functions.function_key``: by name, or pickled by value
+once), its arguments encoded (``_wire.transport``), and handed to the
+:class:`~interpool._engine.scheduler.Scheduler` with a
+:class:`~interpool._engine.futures.PoolFuture`; the scheduler's workers
+(``_engine.worker_thread``, ``_worker.loop``) run it and the collector completes the
+future.  With ``fallback="processes"`` every task goes through a
+:class:`~interpool._backends.fallback.Rerouter`, which runs it again on the workers of
+a processes backend (:class:`~interpool._backends.processes.Processes`) if it hits an
+extension module that cannot load in a sub-interpreter.  An actor's host is a
+scheduler of one worker interpreter of its own (:class:`_ActorHost`).
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from interpool._backends.base import Mapper, at_exit
 from interpool._engine.futures import PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions
 from interpool._engine.scheduler import Scheduler
 from interpool._wire.functions import function_key, main_ref
 from interpool._wire.protocol import CALL, CHUNK
 from interpool._wire.transport import dump_chunk, encode_call
+from interpool._worker import actor_host
 
 if TYPE_CHECKING:
     from interpool._backends.base import BackendName, ChunkOutcome
     from interpool._backends.fallback import Rerouter
 
-__all__ = ["Interpreters", "live_schedulers"]
+__all__ = ["Interpreters"]
 
-#: Every scheduler still open, for the program's exit (``_pool._at_exit``).
-live_schedulers: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+#: Every scheduler still open, for the program's exit (:func:`_at_exit`).
+_live: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+
+_CREATE_KEY = function_key(actor_host.create)
+_CALL_KEY = function_key(actor_host.call)
 
 
 class Interpreters:
@@ -54,12 +62,15 @@ class Interpreters:
         options: InterpreterOptions,
     ) -> None:
         init = None
+        #: For the actors' own interpreters.
+        self._initializer = initializer
+        self._initargs = initargs
         if initializer is not None:
             init = (function_key(initializer), *encode_call(initargs, {}))
         self.max_workers = max_workers
         self.reroute: Rerouter | None = None
         if fallback:
-            # Imported only here: multiprocessing costs the pool's start-up ~10 ms.
+            # Imported only here: multiprocessing slows the pool's start-up.
             from interpool._backends.fallback import Rerouter
             from interpool._backends.processes import Processes
 
@@ -76,7 +87,7 @@ class Interpreters:
             max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle_timeout or 0.0,
             options,
         )  # fmt: skip
-        live_schedulers.add(self.scheduler)
+        _live.add(self.scheduler)
         #: The thread that stops the processes of the fallback after a
         #: ``shutdown(wait=False)`` (it waits for the interpreters first).
         self._stopper: threading.Thread | None = None
@@ -103,8 +114,25 @@ class Interpreters:
         self.scheduler.submit(future, key, kind, a, b, limit)
         return future
 
-    def mapper(self, fn: Callable[..., Any], limit: float | None) -> _Mapper:
-        return _Mapper(self, fn, limit)
+    @property
+    def options(self) -> InterpreterOptions:
+        """How every worker interpreter is created."""
+        return self.scheduler.options
+
+    def mapper(self, fn: Callable[..., Any], limit: float | None) -> InterpreterMapper:
+        return InterpreterMapper(self, fn, limit)
+
+    def actor_host(self, actor_id: int) -> _ActorHost:
+        scheduler = self.scheduler
+        if scheduler.closed:
+            raise scheduler.broken or RuntimeError(
+                "cannot create an actor after the pool's shutdown"
+            )
+        path = tuple(p for p in sys.path if isinstance(p, str))
+        own = Interpreters(
+            1, path, self._initializer, self._initargs, None, None, False, scheduler.options
+        )
+        return _ActorHost(own, actor_id)
 
     def shutdown(self, wait: bool, cancel_futures: bool, cancel_running: bool) -> None:
         self.scheduler.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
@@ -130,17 +158,15 @@ class Interpreters:
             self._stopper.join()
 
 
-class _Mapper:
+class InterpreterMapper(Mapper[Interpreters]):
     """``map`` chunks of one function: keyed once, each chunk encoded in the caller
     (so an item that cannot be sent raises before anything runs)."""
 
-    __slots__ = ("_backend", "_fn", "_key", "_limit")
+    __slots__ = ("_key",)
 
     def __init__(self, backend: Interpreters, fn: Callable[..., Any], limit: float | None) -> None:
-        self._backend = backend
-        self._fn = fn
+        super().__init__(backend, fn, limit)
         self._key = function_key(fn)
-        self._limit = limit
 
     def encode(
         self, chunk: tuple[tuple[Any, ...], ...], start: int
@@ -156,3 +182,85 @@ class _Mapper:
             to_interpreter = functools.partial(backend.schedule, key, CHUNK, payload, fmt, limit)
             return backend.reroute.chunk(key, self._fn, chunk, to_interpreter, limit=limit)
         return backend.schedule(key, CHUNK, payload, fmt, limit)
+
+
+class _ActorHost:
+    """:meth:`Interpreters.actor_host`: a scheduler of one worker interpreter, which
+    holds the instance; the creation and the calls are tasks of ``_worker.actor_host``
+    submitted with the actor's own futures (``PoolFuture`` s whose owner is this
+    host: their ``cancel`` and ``result`` go straight to the scheduler)."""
+
+    worker = "interpreter"
+    interrupted = "replaced its interpreter"
+
+    def __init__(self, backend: Interpreters, actor_id: int) -> None:
+        scheduler = backend.scheduler
+        self._scheduler = scheduler
+        self._id = actor_id
+        self._submit = scheduler.submit
+        self.cancel = scheduler.cancel
+        self.help_wait = scheduler.help_wait
+        self.on_loop = scheduler.on_loop
+        self.close = backend.shutdown
+        self.join = backend.join
+
+    def create(
+        self,
+        future: PoolFuture[Any],
+        cls: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        limit: float | None,
+    ) -> None:
+        try:
+            a, b = encode_call((self._id, cls, tuple(args), dict(kwargs)), {})
+        except TypeError as exc:
+            try:
+                encode_call((cls,), {})
+            except TypeError as inner:
+                raise TypeError(
+                    f"interpool: the actor's class {cls!r} cannot be sent to its "
+                    f"interpreter: {inner.__cause__ or inner}"
+                ) from exc
+            encode_call(tuple(args), dict(kwargs))  # names the argument
+            raise
+        self._submit(future, _CREATE_KEY, CALL, a, b, limit)
+
+    def call(
+        self,
+        future: PoolFuture[Any],
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        limit: float | None,
+    ) -> None:
+        try:
+            a, b = encode_call((self._id, name, *args), kwargs)
+        except TypeError:
+            encode_call(args, kwargs)  # the error again, naming the method's own argument
+            raise
+        self._submit(future, _CALL_KEY, CALL, a, b, limit)
+
+    def owns(self, error: BaseException) -> bool:
+        return error is self._scheduler.broken
+
+
+def _at_exit() -> None:
+    """Stop every pool of worker interpreters still open, letting queued tasks finish,
+    so no sub-interpreter outlives the program (see ``base.EXIT_STEPS``)."""
+    for scheduler in list(_live):
+        scheduler.shutdown(wait=False, cancel_futures=False)
+    for scheduler in list(_live):
+        # Every worker interpreter, retired ones included, must be gone before the
+        # interpreter finalizes (destroying a running one crashes it).  Ctrl-C while
+        # waiting cancels the remaining tasks and interrupts the running ones, and
+        # the wait goes on: they stop promptly (a C call, when it returns).
+        while True:
+            try:
+                scheduler.join(everything=True)
+                break
+            except KeyboardInterrupt:
+                scheduler.shutdown(False, True, True)
+
+
+at_exit("interpreters", _at_exit)

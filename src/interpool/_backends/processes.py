@@ -18,20 +18,19 @@ segfault, killed from outside), that task fails with :class:`WorkerCrashed` and 
 process is replaced.  Nothing else is affected (unlike ``ProcessPoolExecutor``,
 which then breaks for good).
 
-Callables and values cross pickled (``_pickled``): plain pickle when the pickle does not mention
-``__main__``; otherwise, or when plain pickle cannot (lambdas, closures, nested
-functions, classes defined in a function), cloudpickle, which sends them by value.
-So functions of the REPL, ``python -c``, stdin or a script run with ``python -m
-pkg`` work too.  Errors are encoded as interpool's workers do
-(``errors.encode_error``) and rebuilt with ``errors.rebuild_exception``: the
-original type and message, with an ``interpool.RemoteTraceback`` holding the
-process's traceback, or an ``interpool.RemoteError`` if the exception cannot be sent
-back.
+Callables and values cross pickled (``_wire.pickled``): plain pickle when the pickle
+does not mention ``__main__``; otherwise, or when plain pickle cannot (lambdas,
+closures, nested functions, classes defined in a function), cloudpickle, which sends
+them by value.  So functions of the REPL, ``python -c``, stdin or a script run with
+``python -m pkg`` work too.  Errors are encoded as interpool's workers do
+(``_wire.errors.encode_error``) and rebuilt with
+``_wire.errors.rebuild_exception``: the original type and message, with an
+``interpool.RemoteTraceback`` holding the process's traceback, or an
+``interpool.RemoteError`` if the exception cannot be sent back.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import itertools
 import multiprocessing
@@ -49,7 +48,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from interpool._backends.base import BackendName, ChunkOutcome
+from interpool._backends.base import BackendName, CallHost, ChunkOutcome, Mapper, at_exit
 from interpool._engine.futures import cancel_running
 from interpool._wire.errors import encode_error, rebuild_exception
 from interpool._wire.pickled import NEXT, decode_chunk, decode_reply, dump_sent, run_call, run_chunk
@@ -92,11 +91,11 @@ def _at_exit() -> None:
     worker process outlives the program.  Ctrl-C while waiting cancels the rest and
     kills the running tasks' processes.
 
-    An ``atexit`` hook, with daemon worker threads, rather than one of
-    ``threading``'s exit hooks: it then runs after the pools have stopped their
-    worker interpreters (``Pool``'s hook, and the non-daemon threads, come first), so
-    that a task those reroute to a process at exit still runs; and before
-    ``multiprocessing``'s own hook, which would wait for the processes."""
+    The last step of the exit (``base.EXIT_STEPS``), with daemon worker threads: it
+    runs after the pools have stopped their worker interpreters and the non-daemon
+    threads were joined, so that a task those reroute to a process at exit still
+    runs; and before ``multiprocessing``'s own hook, which would wait for the
+    processes."""
     for backend in list(_live):
         backend.shutdown(False, False, False)
     for backend in list(_live):
@@ -108,7 +107,7 @@ def _at_exit() -> None:
                 backend.shutdown(False, True, True)
 
 
-atexit.register(_at_exit)
+at_exit("processes", _at_exit)
 
 
 class Processes:
@@ -215,10 +214,21 @@ class Processes:
         blob = dump_sent((fn, tuple(args), dict(kwargs or {})), "the call")
         return self._submit(_CALL, blob, limit)
 
-    def mapper(self, fn: Callable[..., Any], limit: float | None = None) -> _Mapper:
+    def mapper(self, fn: Callable[..., Any], limit: float | None = None) -> ProcessMapper:
         """How ``map`` sends chunks of ``fn`` calls to processes (``fn`` is pickled
         once, here: ``TypeError`` if it cannot be); ``limit`` applies to each call."""
-        return _Mapper(self, dump_sent(fn, "the function"), limit)
+        return ProcessMapper(self, dump_sent(fn, "the function"), limit)
+
+    def actor_host(self, actor_id: int) -> CallHost:
+        """A process of its own for an actor (with this backend's initializer)."""
+        with self._lock:
+            if self._closed:
+                raise self._broken or RuntimeError(
+                    "cannot create an actor after the pool's shutdown"
+                )
+        own = Processes(1)
+        own._init = self._init
+        return CallHost(own, actor_id, "process")
 
     def _submit(self, kind: int, payload: Any, limit: float | None) -> ProcessFuture[Any]:
         future: ProcessFuture[Any] = ProcessFuture(self)
@@ -554,13 +564,10 @@ class ProcessFuture[T](Future[T]):
         return self._owner.cancel(self, interrupt)
 
 
-class _Mapper:
+class ProcessMapper(Mapper[Processes]):
     """``Processes.mapper``: chunks of calls of one function, pickled once."""
 
-    def __init__(self, owner: Processes, fn: bytes, limit: float | None) -> None:
-        self._owner = owner
-        self._fn = fn
-        self._limit = limit
+    __slots__ = ()
 
     def encode(self, chunk: tuple[tuple[Any, ...], ...], start: int) -> bytes:
         """The chunk's argument tuples, pickled (``TypeError`` if one cannot be)."""
@@ -568,7 +575,7 @@ class _Mapper:
 
     def submit(self, encoded: bytes) -> Future[ChunkOutcome]:
         """Run an encoded chunk in one process; its future gives ``(results, error)``."""
-        return self._owner._submit(_MAP, (self._fn, encoded), self._limit)
+        return self._backend._submit(_MAP, (self._fn, encoded), self._limit)
 
 
 def _ended(conn: Connection | None) -> bool:
@@ -603,7 +610,7 @@ def _main_file_hidden() -> Iterator[None]:
     ``multiprocessing`` makes each new process (and the forkserver) run the file that
     ``__main__.__file__`` names, and the process dies if there is none: a program
     read from stdin has ``__file__ == "<stdin>"``.  Such a ``__main__`` is not needed:
-    what refers to it is sent by value (see ``_pickled.dump``).  Another thread reading
+    what refers to it is sent by value (see ``_wire.pickled.dump``).  Another thread reading
     ``__main__.__file__`` meanwhile would miss it, a small price for such programs."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)

@@ -32,8 +32,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from interpool._backends.base import CallHost, Mapper, at_exit
 from interpool._engine.futures import cancel_running
 from interpool._platform import deadlines
+from interpool._worker import actor_host
 from interpool.exceptions import BrokenPool
 
 if TYPE_CHECKING:
@@ -168,10 +170,21 @@ class Threads:
 
         return self._submit(run, limit)
 
-    def mapper(self, fn: Callable[..., Any], limit: float | None) -> _Mapper:
+    def mapper(self, fn: Callable[..., Any], limit: float | None) -> ThreadMapper:
         if not callable(fn):
             raise TypeError(f"interpool: map needs a callable, got {type(fn).__name__}")
-        return _Mapper(self, fn, limit)
+        return ThreadMapper(self, fn, limit)
+
+    def actor_host(self, actor_id: int) -> CallHost:
+        """A thread of its own for an actor (with this backend's initializer)."""
+        with self._lock:
+            if self._closed:
+                raise self._broken or RuntimeError(
+                    "cannot create an actor after the pool's shutdown"
+                )
+        return _ActorHost(
+            Threads(1, initializer=self._initializer, initargs=self._initargs), actor_id
+        )
 
     def _submit(self, run: Callable[[_Task], Any], limit: float | None) -> ThreadFuture[Any]:
         future: ThreadFuture[Any] = ThreadFuture(self)
@@ -399,16 +412,11 @@ class Threads:
                 thread.join()
 
 
-class _Mapper:
+class ThreadMapper(Mapper[Threads]):
     """``map`` chunks of one function: each chunk one task, each call with the time
     limit restarted."""
 
-    __slots__ = ("_backend", "_fn", "_limit")
-
-    def __init__(self, backend: Threads, fn: Callable[..., Any], limit: float | None) -> None:
-        self._backend = backend
-        self._fn = fn
-        self._limit = limit
+    __slots__ = ()
 
     def encode(self, chunk: tuple[tuple[Any, ...], ...], start: int) -> tuple[tuple[Any, ...], ...]:
         return chunk
@@ -432,6 +440,33 @@ class _Mapper:
         return self._backend._submit(run, self._limit)
 
 
+class _ActorHost(CallHost):
+    """:meth:`Threads.actor_host`: a thread of its own serves the actor, whose
+    instance lives in this interpreter's ``_worker.actor_host`` registry; it is
+    dropped once the thread is done (at once with ``close(wait=True)``, else by a
+    helper thread)."""
+
+    __slots__ = ("_forgetter",)
+
+    def __init__(self, backend: Threads, actor_id: int) -> None:
+        super().__init__(backend, actor_id, "thread")
+        self._forgetter: threading.Thread | None = None
+
+    def close(self, wait: bool, cancel_futures: bool, cancel_running: bool) -> None:
+        super().close(wait, cancel_futures, cancel_running)
+        if wait:
+            self._forget()
+        elif self._forgetter is None:
+            self._forgetter = threading.Thread(
+                target=self._forget, name="interpool-actor-forget", daemon=True
+            )
+            self._forgetter.start()
+
+    def _forget(self) -> None:
+        self._backend.join()
+        actor_host.forget(self._id)
+
+
 def _awaited(value: Any) -> Any:
     """``value``, or what it returns if it is a coroutine, run on an event loop of its
     own in this thread."""
@@ -441,9 +476,10 @@ def _awaited(value: Any) -> Any:
 
 
 def _at_exit() -> None:
-    """At exit, let the queued tasks run (as ``ThreadPoolExecutor`` does)."""
+    """At exit, let the queued tasks run (as ``ThreadPoolExecutor`` does); see
+    ``base.EXIT_STEPS``."""
     for backend in list(_live):
         backend.shutdown(True, False, False)
 
 
-threading._register_atexit(_at_exit)  # type: ignore[attr-defined]
+at_exit("threads", _at_exit)

@@ -75,7 +75,7 @@ class _Condition(_thread.RLock):  # type: ignore[misc]  # final in typeshed, not
                 waiter.release()
 
 
-class _Owner(Protocol):
+class Owner(Protocol):
     """What a future needs of its pool's scheduler."""
 
     def help_wait(self, future: Future[Any], budget: float) -> None: ...
@@ -88,7 +88,7 @@ class PoolFuture[T](Future[T]):
     Unlike the standard library's, :meth:`cancel` also stops a task that is running.
     """
 
-    def __init__(self, owner: _Owner) -> None:
+    def __init__(self, owner: Owner) -> None:
         # Future.__init__'s attributes (same on 3.14 and 3.15; a test checks they
         # still match), without the threading.Condition it would create.
         self._condition = _Condition()  # type: ignore[assignment]

@@ -898,6 +898,21 @@ class Scheduler:
         self._finished.set()
 
     @property
+    def closed(self) -> bool:
+        """True once the pool takes no more tasks (shut down, or broken)."""
+        return self._shutdown
+
+    @property
+    def broken(self) -> BrokenPool | None:
+        """The error that broke the pool (its initializer failed...), or ``None``."""
+        return self._broken
+
+    def on_loop(self, future: Future[Any]) -> bool:
+        """Whether ``future``'s task is a coroutine on its worker's event loop (which
+        an interruption cancels, leaving the worker in place)."""
+        return future._task_id in self._accepted  # type: ignore[attr-defined]
+
+    @property
     def finished(self) -> bool:
         """True once every worker has exited and resources are released."""
         return self._finished.is_set()

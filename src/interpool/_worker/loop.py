@@ -62,8 +62,7 @@ TYPE_CHECKING = False  # typing is slow to import, and every worker would pay fo
 if TYPE_CHECKING:
     from typing import Any
 
-# "CALL" only until _api/actor.py reads it from _wire.protocol: then drop it here.
-__all__ = ["CALL", "serve"]
+__all__ = ["serve"]
 
 
 def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
