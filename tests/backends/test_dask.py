@@ -76,7 +76,7 @@ def test_embedded_cluster_runs_tasks_and_closes_with_shutdown(
         assert type(error) is ValueError
         assert str(error) == "boom"
         assert isinstance(error.__cause__, interpool.RemoteTraceback)
-        assert "dask_tasks.py" in str(error.__cause__)
+        assert "tasks/on_dask.py" in str(error.__cause__)
         mapper = backend.mapper(operator.truediv, None)
         chunk = mapper.submit(mapper.encode(((1, 2), (1, 0), (3, 1)), 0)).result()
         assert chunk[0] == [0.5]

@@ -34,7 +34,7 @@ def test_remote_traceback_is_the_cause(pool: interpool.Pool) -> None:
     # The worker's traceback: the function, its raise line, the message.
     assert "raise_value_error" in cause.tb
     assert "raise ValueError(message)" in cause.tb
-    assert "tasks.py" in cause.tb
+    assert "tasks/basic.py" in cause.tb
     assert "ValueError: boom" in cause.tb
     assert cause.tb in str(cause)
 
