@@ -23,7 +23,7 @@ from ..tasks import basic as tasks
 
 pytestmark = pytest.mark.timeout(120)
 
-BACKENDS = ["interpreters", "processes", "threads", "dask"]
+BACKENDS = ["interpreters", "processes", "threads", pytest.param("dask", marks=pytest.mark.dask)]
 
 
 def make_pool(backend: str, request: pytest.FixtureRequest, **options: Any) -> interpool.Pool:

@@ -28,7 +28,7 @@ from interpool.dask_worker import PREVIOUS_EXECUTOR, SubinterpreterPlugin
 from ..support import run_python, wait_until
 from ..tasks import on_dask as dask_tasks
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.dask, pytest.mark.timeout(120)]
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import interpool
 
 from ..support import run_python
 
+pytestmark = pytest.mark.version_independent
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)

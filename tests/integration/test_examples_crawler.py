@@ -13,6 +13,8 @@ import pytest
 
 from ..support import assert_clean_stderr, run_python
 
+pytestmark = pytest.mark.version_independent
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytest.importorskip("httpx")

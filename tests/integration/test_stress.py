@@ -12,6 +12,8 @@ import pytest
 
 from ..support import run_python
 
+pytestmark = pytest.mark.version_independent
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "stress.py"
 SECONDS = 6
 

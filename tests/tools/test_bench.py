@@ -22,6 +22,8 @@ from interpool._tools.bench.progress import Progress
 
 from ..support import run_python
 
+pytestmark = pytest.mark.version_independent
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HAVE_IPE = sys.version_info >= (3, 14)
 POOLS = ["thread", "process", *(["ipe"] if HAVE_IPE else []), "interpool"]

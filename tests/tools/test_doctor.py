@@ -16,7 +16,7 @@ from interpool._tools.doctor import Target, diagnose, requirement_targets
 
 from ..support import run_python, write
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.version_independent, pytest.mark.timeout(120)]
 
 needs_numpy = pytest.mark.skipif(find_spec("numpy") is None, reason="needs numpy (dev extra)")
 

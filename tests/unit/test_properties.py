@@ -28,7 +28,7 @@ import interpool
 from ..support import PATIENCE
 from ..tasks import basic as tasks
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.version_independent, pytest.mark.timeout(120)]
 
 # The pool fixture is module-scoped: one pool serves every example.  No example
 # database: it would leave a .hypothesis directory in the working tree.
