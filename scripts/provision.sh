@@ -101,6 +101,10 @@ if ! "$VENV/bin/python" -m ensurepip --upgrade >/dev/null 2>&1; then
     [[ -n "$wheel" ]] || { log "no pip wheel found to bootstrap pip"; exit 1; }
     "$VENV/bin/python" "$wheel/pip" install -q pip
 fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[dev]"
+# interpool (editable) with every public extra, and the contributors' tools: the `dev`
+# dependency group of pyproject.toml (PEP 735), which pip installs from 25.1 on.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "pip>=25.1"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+    -e "$ROOT[dask,bench,progress,examples]" --group "$ROOT/pyproject.toml:dev"
 want_stamp > "$STAMP"
 echo "$VENV/bin/python"

@@ -29,6 +29,14 @@ def pool1() -> Iterator[interpool.Pool]:
         yield p
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the session's Dask cluster is a ``dask`` test (see the markers
+    in pyproject.toml), whether or not its module says so."""
+    for item in items:
+        if "dask_address" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.dask)
+
+
 # -- a stuck pool must not hang the test run -------------------------------------------
 
 _exit_status = 0

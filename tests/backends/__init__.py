@@ -1,0 +1,2 @@
+"""The backends: the shared contract suite, and what only processes, threads, Dask or
+the processes fallback do."""

@@ -1,0 +1,1 @@
+"""The docs' examples, the example programs and the stress run."""

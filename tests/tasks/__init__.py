@@ -1,0 +1,1 @@
+"""Task functions and types that workers import by name (``tests.tasks.basic``...)."""

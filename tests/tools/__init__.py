@@ -1,0 +1,1 @@
+"""The tools: ``python -m interpool bench``, ``doctor`` and ``check_modules``."""

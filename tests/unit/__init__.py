@@ -1,0 +1,2 @@
+"""The layers under the pool: the wire (values, functions, errors, buffers), the
+platform shim, and the import layers themselves."""
