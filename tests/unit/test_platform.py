@@ -13,7 +13,7 @@ import pytest
 from interpool._api import arguments
 from interpool._platform import deadlines, eventloop, signals
 
-from .support import run_python
+from ..support import run_python
 
 pytestmark = pytest.mark.timeout(60)
 
