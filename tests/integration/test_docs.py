@@ -1,6 +1,10 @@
-"""The documentation stays true: every Python example of the README and of ``docs/``
-runs (each block as a script of its own, as a user would paste it), and
-``docs/reference.md`` is what ``scripts/reference.py`` makes from the docstrings."""
+"""The documentation stays true: every Python example of the README, CONTRIBUTING and
+``docs/`` runs (each ```python block as a script of its own, as a user would paste it),
+their relative links and images point to files (and headings) that exist, and
+``docs/reference.md`` is what ``scripts/reference.py`` makes from the docstrings.
+
+Blocks that must not run (shell sessions, output, fragments) are tagged ``sh``,
+``console`` or ``text`` instead of ``python`` (see CONTRIBUTING.md)."""
 
 from __future__ import annotations
 
@@ -18,8 +22,20 @@ from ..support import run_python
 pytestmark = pytest.mark.version_independent
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+REFERENCE = ROOT / "docs" / "reference.md"
+#: The documents whose examples run: every Markdown file of the documentation but the
+#: generated reference.
+DOCUMENTS = [
+    ROOT / "README.md",
+    ROOT / "CONTRIBUTING.md",
+    *sorted(p for p in (ROOT / "docs").glob("*.md") if p != REFERENCE),
+]
+#: The documents whose links are checked.
+LINKED = [*DOCUMENTS, REFERENCE, ROOT / "benchmarks" / "README.md"]
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+_FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6} (.+)$", re.MULTILINE)
 
 
 def _examples() -> list[tuple[str, str]]:
@@ -37,6 +53,35 @@ EXAMPLES = _examples()
 
 def test_the_documents_have_examples() -> None:
     assert len([name for name, _ in EXAMPLES if name.startswith("README")]) >= 5
+    assert len([name for name, _ in EXAMPLES if name.startswith("docs/guide")]) >= 10
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to
+    hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    return {_anchor(heading) for heading in _HEADING.findall(text)}
+
+
+@pytest.mark.parametrize("path", LINKED, ids=[str(p.relative_to(ROOT)) for p in LINKED])
+def test_relative_links_resolve(path: Path) -> None:
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    broken = []
+    for target in _LINK.findall(text):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:...
+            continue
+        file_part, _, anchor = target.partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
+            broken.append(f"{target}: no such heading")
+    assert not broken, f"{path.relative_to(ROOT)}: {broken}"
 
 
 @pytest.mark.parametrize("code", [code for _, code in EXAMPLES], ids=[n for n, _ in EXAMPLES])
