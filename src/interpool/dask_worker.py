@@ -41,7 +41,6 @@ This module imports ``distributed``: install ``interpool[dask]``.
 from __future__ import annotations
 
 import copy
-import pickle
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -233,16 +232,3 @@ async def dask_setup(worker: Worker) -> None:
     """The ``dask worker --preload interpool.dask_worker`` hook: installs a
     :class:`SubinterpreterPlugin` with its defaults in that worker."""
     await worker.plugin_add(SubinterpreterPlugin(), catch_errors=False)
-
-
-class _RunInitializer(WorkerPlugin):
-    """The Dask backend's ``initializer``: runs it once in every worker, present and
-    future (``blob``: ``(initializer, initargs)`` pickled in the caller)."""
-
-    def __init__(self, blob: bytes, name: str) -> None:
-        self.blob = blob
-        self.name = name
-
-    def setup(self, worker: Worker) -> None:
-        fn, args = pickle.loads(self.blob)
-        fn(*args)

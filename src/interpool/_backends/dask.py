@@ -205,11 +205,11 @@ class Dask:
         _live.add(self)
 
     def _register_initializer(self, blob: bytes) -> None:
-        from interpool.dask_worker import _RunInitializer
+        from interpool._backends.dask_initializer import RunInitializer
 
         name = f"interpool-initializer-{uuid.uuid4().hex}"
         try:
-            self._client.register_plugin(_RunInitializer(blob, name), name=name)
+            self._client.register_plugin(RunInitializer(blob, name), name=name)
         except Exception as exc:  # noqa: BLE001 - any error of the initializer
             # Unregistered, so that workers that join later do not fail to start.
             self._unregister(name)
