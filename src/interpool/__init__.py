@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import importlib
 
-TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+TYPE_CHECKING = False  # typing is slow to import, and every worker imports this
 if TYPE_CHECKING:
     from typing import Any
 

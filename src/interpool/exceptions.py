@@ -12,7 +12,7 @@ neither ``typing`` nor ``concurrent.futures`` (``BrokenPool`` is made on first u
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing costs ~20 ms to import in every worker
+TYPE_CHECKING = False  # typing is slow to import, and every worker imports this
 if TYPE_CHECKING:
     from concurrent.futures import BrokenExecutor
 

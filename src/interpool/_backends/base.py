@@ -16,7 +16,7 @@ backend object:
 
 Every backend honours the same contract (:class:`Backend`: calls, ``map`` chunks
 through a :class:`Mapper`, actors through an :class:`ActorHost`, shutdown), checked
-by one shared test suite (``tests/test_backends.py``).  The program's exit stops them
+by one shared test suite (``tests/backends/test_backends.py``).  The program's exit stops them
 all through one ordered hook (:func:`at_exit`).
 """
 

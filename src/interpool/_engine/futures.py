@@ -5,7 +5,7 @@ to make and whose blocking calls first help the pool for a moment.
   pool's result queue themselves for a short, bounded time (:data:`SPIN_SECONDS`),
   completing whatever results arrived, before falling back to the ordinary blocking
   wait.  A quick task is then picked up without a kernel wake-up of the collector
-  thread and of the caller (each ~25-40 µs on our VMs); a long task costs at most
+  thread and of the caller (see docs/performance.md); a long task costs at most
   one bounded spin before the caller sleeps.  ``wait()``, ``as_completed()`` and
   callbacks are unaffected: the collector thread completes futures on its own.
 * Its ``_condition`` is a :class:`_Condition`: the part of ``threading.Condition``

@@ -180,7 +180,7 @@ class Scheduler:
         options: InterpreterOptions | None = None,
     ) -> None:
         self.max_workers = max_workers
-        #: How every worker interpreter is created (see ``_options``).
+        #: How every worker interpreter is created (see ``_engine.interpreter_options``).
         self.options = options or InterpreterOptions()
         self._path = path
         self._main = main

@@ -1,5 +1,5 @@
 """The caller-side half of a worker: a thread that creates one sub-interpreter, runs
-the worker loop (``_worker.serve``) inside it until told to stop, then destroys it."""
+the worker loop (``_worker.loop.serve``) inside it until told to stop, then destroys it."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ serve(*_interpool_args)
 class WorkerThread:
     """Owns one worker interpreter for its whole life.
 
-    The interpreter is created with ``options`` (``_options.create_interpreter``).
+    The interpreter is created with ``options`` (``interpreter_options.create_interpreter``).
     ``path`` becomes the worker's ``sys.path`` (sub-interpreters do not inherit the
-    caller's); ``args`` are passed to ``_worker.serve`` inside the interpreter.  When the
+    caller's); ``args`` are passed to ``_worker.loop.serve`` inside the interpreter.  When the
     loop ends, normally or not, ``before_close()`` runs while the interpreter still
     exists (to take the results it queued), then the interpreter is closed and
     ``on_exit(error)`` is called with ``None`` or the exception that ended the loop

@@ -9,7 +9,7 @@ private ones: ``Interpreter`` (``prepare_main``, ``exec``, ``close``), ``create`
 ``create_queue``, ``QueueEmpty``, ``QueueFull``, ``ExecutionFailed`` and
 ``InterpreterError``, with 3.14's behaviour.
 
-Also here, for the hot paths (``_xiqueue``, ``_channel``): ``queue_put(qid, obj)`` and
+Also here, for the hot paths (``_platform.queues``, ``_api.channel``): ``queue_put(qid, obj)`` and
 ``queue_get(qid) -> (obj, unbound)``, the raw queue operations with one signature on
 every version (``unbound`` is ``None``, or a flag when the item's interpreter is gone).
 

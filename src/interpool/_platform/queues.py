@@ -2,7 +2,7 @@
 
 ``Queue.put_nowait``/``get_nowait``/``qsize`` are thin Python wrappers over the
 ``_interpqueues`` C module; on the hot path (a few calls per task) calling the C
-functions directly (``_interp.queue_put``/``queue_get``: on 3.14+ the C functions
+functions directly (``interpreters.queue_put``/``queue_get``: on 3.14+ the C functions
 themselves) saves time on every task.  Only the non-blocking
 operations are used: waiting is done on ``_platform.signals`` instead.
 
@@ -41,7 +41,7 @@ class QueueOps:
 
         def get() -> Any:
             obj, unbound = raw_get(qid)
-            if unbound is not None:  # the putting interpreter is gone (see _workers)
+            if unbound is not None:  # the putting interpreter is gone (see _engine.worker_thread)
                 raise LookupError("interpool: a queued item's interpreter was destroyed")
             return obj
 

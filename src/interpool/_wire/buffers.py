@@ -191,7 +191,7 @@ def dumps(value: Any) -> bytes | Packed:
 
 
 def _main_has_script() -> bool:
-    """Whether a worker can load the caller's ``__main__`` (see ``_functions.main_ref``):
+    """Whether a worker can load the caller's ``__main__`` (see ``functions.main_ref``):
     a script file, or a module run with ``python -m``."""
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)

@@ -79,7 +79,7 @@ def dump(value: Any) -> tuple[int, Any]:
 
 
 def _formatted(payload: bytes | buffers.Packed) -> tuple[int, Any]:
-    """``(format, payload)`` for what ``_buffers`` pickled."""
+    """``(format, payload)`` for what ``buffers`` pickled."""
     return (PICKLE if type(payload) is bytes else BUFFERS), payload
 
 

@@ -1,4 +1,4 @@
-"""The worker side of actors (see ``_actor``): where their instances live.
+"""The worker side of actors (see ``_api.actor``): where their instances live.
 
 An actor's interpreter imports this module when it runs the actor's first task
 (``create``); every later call of a method is an ordinary pool task, ``call``.
