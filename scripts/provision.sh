@@ -3,7 +3,8 @@
 #
 #   scripts/provision.sh 3.14      -> prints .venv-3.14/bin/python (created on first use)
 #
-# Versions: 3.13, 3.14, 3.15 (see README, "Supported Pythons").
+# Versions: 3.13, 3.14, 3.15 (the supported Pythons: docs/compatibility.md, "Python versions",
+# which the README's Install section points to).
 # Where the interpreter comes from, first that works:
 #   1. python3.X already on PATH (for 3.13, release 3.13.8 or later: older ones are
 #      skipped, as pyenv's 3.13.0 on our machines, in favour of Debian's current 3.13);

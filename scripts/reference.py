@@ -4,8 +4,8 @@ its docstring (where the semantics are stated), so the reference is the code's o
     python scripts/reference.py           # rewrite docs/reference.md
     python scripts/reference.py --check   # exit 1 (and say so) if it is out of date
 
-``tests/test_docs.py`` runs the check, so a docstring changed without regenerating
-the reference fails the tests.  Generated with Python 3.14 (signatures print a little
+``tests/integration/test_docs.py`` runs the check, so a docstring changed without
+regenerating the reference fails the tests.  Generated with Python 3.14 (signatures print a little
 differently elsewhere); the test checks on 3.14 only.
 """
 
@@ -27,9 +27,10 @@ _HEADER = """\
 # interpool reference
 
 Every public name of `interpool`, with its signature and docstring. Generated from the
-code by `python scripts/reference.py` (do not edit by hand: `tests/test_docs.py` fails
-when this file and the docstrings differ). The [README](../README.md) has the tour and
-the measured figures; this page is the contract.
+code by `python scripts/reference.py` (do not edit by hand:
+`tests/integration/test_docs.py` fails when this file and the docstrings differ). The
+[README](../README.md) has the tour and the measured figures; the
+[user guide](guide.md) the full semantics; this page is the contract.
 
 """
 
