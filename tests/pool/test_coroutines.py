@@ -56,8 +56,8 @@ def test_time_limit_cancels_the_coroutine_and_keeps_the_worker(pool1: interpool.
     worker = pool1.submit(tasks.interp_id).result(timeout=PATIENCE)
     # The task's module (and asyncio) loaded first, so that the limit finds the
     # coroutine on the worker's event loop: under load, importing them can outlast the
-    # limit, and an interruption that lands in a weakref callback during the import is
-    # lost (a known bug, not what this test is about).
+    # limit, which then interrupts the worker like any running task, and replaces it
+    # (see test_a_lost_interruption_never_starts_the_coroutine).
     assert pool1.submit(async_tasks.add_later, 1, 1).result(timeout=PATIENCE) == 2
     with tempfile.TemporaryDirectory() as directory:
         future = pool1.options(task_timeout=0.2).submit(async_tasks.mark_when_cancelled, directory)
@@ -70,8 +70,9 @@ def test_time_limit_cancels_the_coroutine_and_keeps_the_worker(pool1: interpool.
 def test_cancel_cancels_the_coroutine_in_the_worker(pool1: interpool.Pool) -> None:
     with tempfile.TemporaryDirectory() as directory:
         future = pool1.submit(async_tasks.mark_when_cancelled, directory)
-        # Wait until the worker runs it (it then takes further tasks at once).
-        assert pool1.submit(tasks.add, 1, 1).result(timeout=PATIENCE) == 2
+        # Wait until the coroutine runs: cancelled before its first step, it would
+        # never run at all (as an asyncio task cancelled before it starts).
+        assert wait_until(lambda: Path(directory, "started").exists())
         assert future.cancel()
         assert future.cancelled()
         assert wait_until(lambda: Path(directory, "cancelled").exists())
@@ -87,20 +88,54 @@ def test_cancel_without_interrupt_leaves_a_running_coroutine(pool1: interpool.Po
 
 
 def test_cancelling_the_awaiting_task_cancels_the_coroutine() -> None:
+    # Several times: the order of events varies from one round to the next.
     async def main(directory: str) -> None:
-        async with interpool.Pool(1) as pool:
-            task = asyncio.ensure_future(pool.run(async_tasks.mark_when_cancelled, directory))
-            await asyncio.sleep(0.2)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert await asyncio.to_thread(
-                wait_until, lambda: Path(directory, "cancelled").exists()
-            )
-            assert await pool.run(async_tasks.add_later, 2, 2) == 4
+        task = asyncio.ensure_future(pool.run(async_tasks.mark_when_cancelled, directory))
+        # Wait until the coroutine runs.  (Not by awaiting another pool.run() first:
+        # ensure_future() submits only once the new task first runs, after that other
+        # call, whose result then says nothing about the coroutine, which may still be
+        # queued or not begun, and then never runs at all.)
+        while not Path(directory, "started").exists():
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(wait_until, lambda: Path(directory, "cancelled").exists())
 
-    with tempfile.TemporaryDirectory() as directory:
-        asyncio.run(main(directory))
+    async def rounds() -> None:
+        worker = await pool.run(tasks.interp_id)
+        for _ in range(5):
+            with tempfile.TemporaryDirectory() as directory:
+                await main(directory)
+        assert await pool.run(async_tasks.add_later, 2, 2) == 4
+        assert await pool.run(tasks.interp_id) == worker  # nothing was interrupted
+
+    with interpool.Pool(1) as pool:
+        asyncio.run(rounds())
+
+
+@pytest.mark.parametrize("how", ["time limit", "cancel"])
+def test_a_lost_interruption_never_starts_the_coroutine(how: str) -> None:
+    """The pool interrupts a task whose call will return a coroutine (the worker is
+    still importing or calling): the interruption lands in a weakref callback and is
+    lost, then the call returns its coroutine.  The future has already failed: the
+    worker must not run the coroutine (nor stay: it is replaced)."""
+    with tempfile.TemporaryDirectory() as directory, interpool.Pool(1) as pool:
+        worker = pool.submit(tasks.interp_id).result(timeout=PATIENCE)
+        if how == "cancel":
+            future = pool.submit(async_tasks.loses_an_interruption, directory)
+            assert wait_until(lambda: Path(directory, "calling").exists())
+            assert future.cancel()
+        else:
+            future = pool.options(task_timeout=0.1).submit(
+                async_tasks.loses_an_interruption, directory
+            )
+            with pytest.raises(TimeoutError, match=r"time limit of 0\.1 s"):
+                future.result(timeout=PATIENCE)
+        assert pool.submit(async_tasks.add_later, 1, 1).result(timeout=PATIENCE) == 2
+        assert pool.submit(tasks.interp_id).result(timeout=PATIENCE) != worker
+        assert Path(directory, "calling").exists()
+        assert not wait_until(lambda: Path(directory, "started").exists(), timeout=0.5)
 
 
 def test_map_of_an_async_function_runs_each_chunk_concurrently(pool1: interpool.Pool) -> None:

@@ -44,12 +44,37 @@ async def wait_for_files(directory: str, name: str, parties: int, timeout: float
 
 
 async def mark_when_cancelled(directory: str) -> None:
-    """Sleep until cancelled; on cancellation, leave a file behind as evidence."""
+    """Leave a file ``started`` behind, then sleep until cancelled; on cancellation,
+    leave a file ``cancelled`` behind as evidence."""
+    Path(directory, "started").touch()
     try:
         await asyncio.sleep(3600)
     except asyncio.CancelledError:
         Path(directory, "cancelled").touch()
         raise
+
+
+def loses_an_interruption(directory: str) -> Any:
+    """Return ``mark_when_cancelled(directory)``, after waiting in a weakref callback
+    (for at most 10 s; a file ``calling`` says it waits) until the worker is
+    interrupted: the interruption ends the callback and is lost ("Exception ignored
+    ... weakref callback"), as one that lands in an import's weakref callback is."""
+    import weakref
+
+    class Referent:
+        pass
+
+    def wait_for_an_interruption(_: object) -> None:
+        Path(directory, "calling").touch()
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    referent = Referent()
+    ref = weakref.ref(referent, wait_for_an_interruption)
+    del referent  # the callback runs here
+    del ref
+    return mark_when_cancelled(directory)
 
 
 async def big_bytes(size: int) -> bytes:

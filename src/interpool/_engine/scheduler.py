@@ -708,8 +708,10 @@ class Scheduler:
                     self._clear_skip_locked(task_id)
             elif task_id in self._abandoned:
                 # Cancelled or timed out while its coroutine was being made: already
-                # uncounted, and its worker retired.  Cancel the coroutine; its reply
-                # is dropped.
+                # uncounted, and its worker retired.  The worker does not start such a
+                # coroutine if it saw the interruption's target (see _worker.loop);
+                # this one it did not, as the target came just after the call ended.
+                # Cancel the coroutine; its reply is dropped.
                 self._accepted[task_id] = slot
                 self._cancel_coroutine_locked(task_id, slot)
             else:

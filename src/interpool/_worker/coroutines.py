@@ -15,7 +15,14 @@ I/O-bound coroutines at the same time; each coroutine sends its own result messa
   and cannot be timed out until it yields.)
 * Cancellation: the pool puts the task's id in the slot's cancel queue and notifies
   the slot's cancel signal, which the loop watches; the coroutine is cancelled (and
-  its task's reply is ``protocol.SKIPPED``).
+  its task's reply is ``protocol.SKIPPED``).  A coroutine cancelled before its first
+  step never runs, as an asyncio task cancelled before it starts.
+* Before ``ACCEPTED`` (the worker still imports the task's module or calls its
+  function) the task is an ordinary running one: a time limit or cancel interrupts
+  the worker, which is retired.  If that interruption is lost (swallowed by a weakref
+  callback, say) and the call returns a coroutine, the worker closes it unstarted
+  (``_worker.loop``), or, if the pool's target came too late for it to see, the pool
+  cancels it as soon as ``ACCEPTED`` arrives.
 * The worker leaves (shutdown, retirement, recycling) only after its coroutines have
   ended and sent their results; if the worker loop crashes, each one is cancelled
   and its task fails with ``WorkerCrashed``.

@@ -318,11 +318,21 @@ def _serve(  # noqa: PLR0917
                 # From here on, no interruption can arrive.
                 if kind == CALL:
                     if type(value) is CoroutineType:
-                        # Run on the event loop once the pool knows (see ACCEPTED).
-                        loops.get().expect(task_id)
-                        coro = value
+                        if targets[slot] == task_id:
+                            # The pool interrupted this task while its coroutine was
+                            # being made (its time limit passed, or it was cancelled),
+                            # and the interruption was lost (swallowed, e.g. by a
+                            # weakref callback during an import): its future has
+                            # failed and this worker is retired.  Never start the
+                            # coroutine; the pool drops this reply.
+                            value.close()
+                            reply = (task_id, SKIPPED, None, ())
+                        else:
+                            # Run on the event loop once the pool knows (see ACCEPTED).
+                            loops.get().expect(task_id)
+                            coro = value
+                            reply = (task_id, ACCEPTED, slot, ())
                         value = None
-                        reply = (task_id, ACCEPTED, slot, ())
                     elif type(value) is bytes and HANDOFF_MIN > 0:
                         results = [value]
                         value = None
