@@ -13,7 +13,11 @@ pool of the default backend:
   of 2,000 calls' per-call time, after 200 warm-up calls);
 * ``map rate``: ``list(pool.map(inc, range(100_000)))``, calls per second (median of 5).
 
-The table gives each tree's median over the rounds and the ratio new/old.
+The table gives each tree's median over the rounds, the ratio new/old, and the
+middle half of the rounds' figures (25th-75th percentile) of each tree, so that a
+ratio can be read against the noise: on a shared 2-CPU machine one process's round
+trip varies by +-30% from the next (each depends on whether the worker was still
+spinning or had to be woken).
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ def measure() -> dict[str, float]:
     return {"round_trip_us": statistics.median(times) * 1e6, "map_per_s": statistics.median(rates)}
 
 
+def _middle_half(values: list[float]) -> str:
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return f"{q1:.4g}-{q3:.4g}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old")
@@ -76,10 +85,11 @@ def main() -> None:
         name: {k: statistics.median(row[k] for row in rows) for k in rows[0]}
         for name, rows in results.items()
     }
-    print(f"{'':14}{'old':>12}{'new':>12}{'new/old':>10}")
+    print(f"{'':14}{'old':>12}{'new':>12}{'new/old':>10}   middle half old | new")
     for key in ("round_trip_us", "map_per_s"):
         old, new = summary["old"][key], summary["new"][key]
-        print(f"{key:14}{old:12.1f}{new:12.1f}{new / old:10.2f}")
+        spread = " | ".join(_middle_half([row[key] for row in results[n]]) for n in ("old", "new"))
+        print(f"{key:14}{old:12.1f}{new:12.1f}{new / old:10.2f}   {spread}")
     if args.json:
         with open(args.json, "w") as f:
             record = {"python": sys.version.split()[0], "trees": trees}
