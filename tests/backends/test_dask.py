@@ -1,4 +1,4 @@
-"""What is specific to the Dask backend (``_backend_dask.Dask``) and to sub-interpreters
+"""What is specific to the Dask backend (``interpool._backends.dask.Dask``) and to sub-interpreters
 inside Dask workers (``interpool.dask_worker``); the shared behaviour of every backend
 is ``test_backends``.  Every cluster is on 127.0.0.1."""
 

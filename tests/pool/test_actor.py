@@ -102,7 +102,7 @@ def test_static_and_class_methods(pool: interpool.Pool) -> None:
 
 
 def test_method_keywords_may_use_any_name(pool: interpool.Pool) -> None:
-    # _actor_host.call's own parameters are positional-only.
+    # _worker.actor_host.call's own parameters are positional-only.
     with pool.actor(Counter) as counter:
         assert counter.echo(actor_id=1, name=2).result(timeout=PATIENCE) == (
             (),

@@ -135,10 +135,10 @@ def drop_stash() -> int:
 def break_handoff() -> None:
     """Make this worker's handover machinery fail to load (as a failed ctypes import
     would)."""
-    from interpool._wire import handoff as _handoff
+    from interpool._wire import handoff
 
     def fail() -> None:
         raise ImportError("simulated: ctypes cannot be imported")
 
-    _handoff._api = None
-    _handoff._load = fail  # type: ignore[assignment]
+    handoff._api = None
+    handoff._load = fail  # type: ignore[assignment]

@@ -1,6 +1,7 @@
 """Large binary data: what crosses without copies, and memory ownership.
 
-See ``_buffers`` and ``_handoff`` for the rules these tests pin down."""
+See ``interpool._wire.buffers`` and ``interpool._wire.handoff`` for the rules these
+tests pin down."""
 
 from __future__ import annotations
 

@@ -29,13 +29,16 @@ def check_seconds(name: str, value: float | None) -> float | None:
     return float(value)
 
 
-def deadline(timeout: float | None, bool_hint: str = "") -> float | None:
+def deadline(
+    timeout: float | None, bool_hint: str = "", *, negative_ok: bool = False
+) -> float | None:
     """The ``time.monotonic()`` at which ``timeout`` seconds from now pass, or ``None``
     for no limit.  For the ``timeout`` of a call that waits (channels' ``get`` and
-    ``put``).
+    ``put``, ``map``'s and ``imap``'s results).
 
     ``TypeError`` unless a number (``bool_hint`` ends the message for a bool, taken
-    for a ``block`` flag), ``ValueError`` if negative or NaN."""
+    for a ``block`` flag), ``ValueError`` if negative or NaN, unless ``negative_ok``
+    (``concurrent.futures``' rule for ``map``: such a deadline has passed already)."""
     if timeout is None:
         return None
     if type(timeout) is bool or not isinstance(timeout, (int, float)):
@@ -44,6 +47,6 @@ def deadline(timeout: float | None, bool_hint: str = "") -> float | None:
             f"interpool: timeout must be a number of seconds or None, not "
             f"{type(timeout).__name__}{hint}"
         )
-    if not timeout >= 0:  # also NaN
+    if not negative_ok and not timeout >= 0:  # also NaN
         raise ValueError(f"interpool: timeout must be >= 0 seconds (or None), not {timeout!r}")
     return _monotonic() + timeout

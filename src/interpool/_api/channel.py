@@ -359,9 +359,7 @@ def _pickle_in_band(value: Any) -> bytes:
         try:
             data = pickle.dumps(value, 5)
         except Exception:  # noqa: BLE001 - e.g. a memoryview: the pool's pickler knows it
-            packed = buffers._fresh(buffers._Pickler, value, in_band=True)
-            assert isinstance(packed, bytes)
-            data = packed
+            data = buffers.dumps_in_band(value)
         if buffers.by_value_needed(data):  # __main__ of a REPL or python -c: by value
             return buffers.by_value_in_band(value)
         return data
@@ -388,7 +386,7 @@ def _decode(item: Any) -> Any:
     return transport.load(item[1], _main_loader)
 
 
-#: How workers find the caller's ``__main__`` script (``_functions.MainRef``): learnt
+#: How workers find the caller's ``__main__`` script (``_wire.functions.MainRef``): learnt
 #: from the ends of channels created in the main interpreter.
 _main_hint: Any = None
 
@@ -542,7 +540,7 @@ class Sender(_End, Generic[T]):
 
         Raises :class:`ChannelClosed` if the channel is closed (also while blocked),
         ``TypeError`` if the value cannot be sent (see the module docstring)."""
-        deadline = None if timeout is None else _deadline(timeout, _NO_BLOCK_FLAG)
+        deadline = _deadline(timeout, _NO_BLOCK_FLAG)
         if _count(self._state):
             raise self._closed_error("put()")
         item = _encode(value)
@@ -654,7 +652,7 @@ class Receiver(_End, Generic[T]):
         that cannot be rebuilt here (its class does not import) raises the unpickling
         error, and is consumed.  A task that its pool interrupts (``cancel()``,
         ``task_timeout``) while it is in ``get`` may lose the item it was taking."""
-        deadline = None if timeout is None else _deadline(timeout, _NO_BLOCK_FLAG)
+        deadline = _deadline(timeout, _NO_BLOCK_FLAG)
         try:
             item, lost = _raw_get(self._items)
         except QueueEmpty:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
 from interpool._api import progress as progress_bars
 from interpool._api import windowed_map
 from interpool._api.aio import in_thread, result_of
-from interpool._api.arguments import check_seconds
+from interpool._api.arguments import check_seconds, deadline
 from interpool._api.progress import Progress
 from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend, exiting
 from interpool._backends.interpreters import Interpreters
@@ -128,7 +128,7 @@ class _Calls:
     ) -> Iterator[R]:
         _check_count("buffersize", buffersize)
         _check_count("chunksize", chunksize)
-        end = _deadline(timeout)
+        end = deadline(timeout, negative_ok=True)
         mapper = self._backend.mapper(fn, self._limit)
         if buffersize is None:
             buffersize = self._backend.default_buffersize
@@ -262,7 +262,7 @@ class _Calls:
         timeout: float | None,
     ) -> Iterator[R]:
         _check_count("window", window)
-        end = _deadline(timeout)
+        end = deadline(timeout, negative_ok=True)
         args = zip(*iterables, strict=False)
         return windowed_map.imap_unordered(
             self._submitter(fn), args, window or 2 * self._backend.max_workers, end
@@ -608,15 +608,6 @@ def _check_count(name: str, value: int | None) -> None:
     """``ValueError`` unless ``value`` is ``None`` or a positive int (not a bool)."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise ValueError(f"{name} must be None or a positive int, got {value!r}")
-
-
-def _deadline(timeout: float | None) -> float | None:
-    """The ``time.monotonic()`` at which ``timeout`` seconds from now pass."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be None or a number of seconds, got {timeout!r}")
-    return time.monotonic() + timeout
 
 
 #: A map chunk (argument tuples), and the same with its number.

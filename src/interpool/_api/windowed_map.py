@@ -90,11 +90,11 @@ class _Reader:
     managers (``asyncio.timeout``, trio cancel scopes) stay in the task they began in.
     """
 
-    __slots__ = ("_cancel", "_demand", "_source", "_wakeup", "outcome", "reading")
+    __slots__ = ("_cancel", "_demand", "_event", "_source", "outcome", "reading")
 
     def __init__(self, source: AsyncIterator[Any], wakeup: ThreadsafeLoopEvent) -> None:
         self._source = source
-        self._wakeup = wakeup
+        self._event = wakeup
         self._demand = ThreadsafeLoopEvent()
         self._cancel: Callable[[], object] | None = None
         #: ``None`` while nothing was read; else ``(True, item)``, ``(False, None)``
@@ -107,7 +107,7 @@ class _Reader:
         notified, when it is there)."""
         self.reading = True
         if self._cancel is None:
-            self._cancel = self._wakeup.spawn(self._run)
+            self._cancel = self._event.spawn(self._run)
         else:
             self._demand.notify()
 
@@ -124,14 +124,14 @@ class _Reader:
                 except Exception as exc:  # noqa: BLE001 - handed to the consumer
                     self.outcome = (False, exc)
                 self.reading = False
-                self._wakeup.notify()
+                self._event.notify()
                 if not self.outcome[0]:
                     return
         except BaseException as exc:  # noqa: BLE001 - stopped (cancelled) by the consumer
             if self.reading:  # an interruption of the input itself: pass it on
                 self.outcome = (False, exc)
                 self.reading = False
-                self._wakeup.notify()
+                self._event.notify()
 
     def stop(self) -> None:
         """Stop the background task (the consumer is gone)."""

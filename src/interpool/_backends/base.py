@@ -26,9 +26,10 @@ import atexit
 import concurrent.futures.thread  # noqa: F401 - its exit hook first: see _run_exit
 import contextlib
 import functools
+import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -49,6 +50,7 @@ __all__ = [
     "at_exit",
     "default_backend",
     "exiting",
+    "main_file_hidden",
 ]
 
 BackendName = Literal["interpreters", "processes", "threads", "dask"]
@@ -364,3 +366,25 @@ def default_backend() -> BackendName:
     if is_gil_enabled is not None and not is_gil_enabled():
         return "threads"
     return "interpreters"
+
+
+@contextlib.contextmanager
+def main_file_hidden() -> Iterator[None]:
+    """Hide ``__main__.__file__`` while a process starts, if it names no file.
+
+    ``multiprocessing`` makes each new process (and the forkserver) run the file that
+    ``__main__.__file__`` names, and the process dies if there is none: a program
+    read from stdin has ``__file__ == "<stdin>"``.  Such a ``__main__`` is not needed:
+    what refers to it is sent by value (see ``_wire.pickled.dump``).  Another thread
+    reading ``__main__.__file__`` meanwhile would miss it, a small price for such programs."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    if spec is not None or not isinstance(path, str) or os.path.isfile(path):
+        yield
+        return
+    del main.__file__  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        main.__file__ = path  # type: ignore[union-attr]

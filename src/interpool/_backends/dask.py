@@ -60,7 +60,7 @@ from concurrent import futures as cf
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from interpool._backends.base import Mapper, at_exit
+from interpool._backends.base import Mapper, at_exit, main_file_hidden
 from interpool._platform import deadlines
 from interpool._wire.pickled import decode_chunk, decode_reply, dump_sent, run_call, run_chunk
 from interpool.exceptions import BrokenPool
@@ -163,13 +163,10 @@ class Dask:
         dd = _import_distributed()
         self._cluster: DaskCluster | None = None
         if address is None:
-            # (Imported here: only an embedded cluster needs it.)
-            from interpool._backends.processes import _main_file_hidden
-
             n = max_workers or os.process_cpu_count() or 1
             # The workers start now; hiding a __main__.__file__ that names no file
             # (a program read from stdin) lets them start at all.
-            with _main_file_hidden():
+            with main_file_hidden():
                 self._cluster = loopback_cluster(n, 1)
             try:
                 self._client: DaskClient = dd.Client(self._cluster, set_as_default=False)

@@ -42,13 +42,20 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, InvalidStateError
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from interpool._backends.base import BackendName, CallHost, ChunkOutcome, Mapper, at_exit
+from interpool._backends.base import (
+    BackendName,
+    CallHost,
+    ChunkOutcome,
+    Mapper,
+    at_exit,
+    main_file_hidden,
+)
 from interpool._engine.futures import cancel_running
 from interpool._wire.errors import encode_error, rebuild_exception
 from interpool._wire.pickled import NEXT, decode_chunk, decode_reply, dump_sent, run_call, run_chunk
@@ -64,7 +71,7 @@ STOP_GRACE = 5.0
 # Messages.  Caller to process: ``(kind, payload, progress)`` or ``None`` (exit).
 # Process to caller: ``(_READY, pid)``, ``(_INIT_FAILED, error info)``, ``NEXT`` (a
 # chunk's call finished; only with ``progress``), then the reply: ``(_CALL_DONE,
-# _pickled.run_call's reply)`` for a call, ``(_CHUNK_DONE, _pickled.run_chunk's reply)``
+# pickled.run_call's reply)`` for a call, ``(_CHUNK_DONE, pickled.run_chunk's reply)``
 # for a chunk.
 _CALL = 0
 _MAP = 1
@@ -82,7 +89,7 @@ _STOPPED = 3  # cancelled or timed out: the process is being killed
 _live: weakref.WeakSet[Processes] = weakref.WeakSet()
 _names = itertools.count(1)
 #: Starting a process may hide ``__main__.__file__`` for a moment (see
-#: :func:`_main_file_hidden`): one start at a time.
+#: :func:`base.main_file_hidden`): one start at a time.
 _start_lock = threading.Lock()
 
 
@@ -345,7 +352,7 @@ class Processes:
             name=f"interpool-process-{worker.number}",
         )
         try:
-            with _start_lock, _main_file_hidden():
+            with _start_lock, main_file_hidden():
                 process.start()
         except Exception as exc:  # noqa: BLE001 - becomes the pool's BrokenPool
             here.close()
@@ -601,28 +608,6 @@ def _how_it_ended(process: BaseProcess) -> str:
             name = f"signal {-code}"
         return f"was killed by {name}"
     return f"exited with code {code}"
-
-
-@contextlib.contextmanager
-def _main_file_hidden() -> Iterator[None]:
-    """Hide ``__main__.__file__`` while a process starts, if it names no file.
-
-    ``multiprocessing`` makes each new process (and the forkserver) run the file that
-    ``__main__.__file__`` names, and the process dies if there is none: a program
-    read from stdin has ``__file__ == "<stdin>"``.  Such a ``__main__`` is not needed:
-    what refers to it is sent by value (see ``_wire.pickled.dump``).  Another thread reading
-    ``__main__.__file__`` meanwhile would miss it, a small price for such programs."""
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    spec = getattr(main, "__spec__", None)
-    if spec is not None or not isinstance(path, str) or os.path.isfile(path):
-        yield
-        return
-    del main.__file__  # type: ignore[union-attr]
-    try:
-        yield
-    finally:
-        main.__file__ = path  # type: ignore[union-attr]
 
 
 # -- caller side ------------------------------------------------------------------------

@@ -78,8 +78,8 @@ class _Condition(_thread.RLock):  # type: ignore[misc]  # final in typeshed, not
 class Owner(Protocol):
     """What a future needs of its pool's scheduler."""
 
-    def help_wait(self, future: Future[Any], budget: float) -> None: ...
-    def cancel(self, future: Future[Any], interrupt: bool) -> bool: ...
+    def help_wait(self, future: PoolFuture[Any], budget: float) -> None: ...
+    def cancel(self, future: PoolFuture[Any], interrupt: bool) -> bool: ...
 
 
 class PoolFuture[T](Future[T]):
@@ -98,7 +98,8 @@ class PoolFuture[T](Future[T]):
         self._waiters: list[Any] = []
         self._done_callbacks: list[Callable[[Future[T]], object]] = []
         self._owner = owner
-        self._task_id = -1
+        #: The task's id in its scheduler (``-1`` until it is submitted).
+        self.task_id = -1
 
     def cancel(self, *, interrupt: bool = True) -> bool:
         """Cancel the task; return True if it is (now) cancelled.

@@ -36,7 +36,7 @@ from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
-from interpool._engine.futures import NOT_DONE, RUNNING
+from interpool._engine.futures import NOT_DONE, RUNNING, PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions
 from interpool._engine.slots import Slots
 from interpool._engine.task_timer import TaskTimer
@@ -204,8 +204,8 @@ class Scheduler:
         self._lock = threading.Lock()
         #: Notified (under ``_lock``) when a worker is retired or has exited.
         self._changed = threading.Condition(self._lock)
-        self._pending: deque[tuple[Future[Any], tuple[Any, ...]]] = deque()
-        self._running: dict[int, tuple[Future[Any], tuple[Any, ...]]] = {}
+        self._pending: deque[tuple[PoolFuture[Any], tuple[Any, ...]]] = deque()
+        self._running: dict[int, tuple[PoolFuture[Any], tuple[Any, ...]]] = {}
         #: Tasks failed before their worker replied (timed out, or cancelled while
         #: running): their reply, if it ever comes, is dropped.
         self._abandoned: set[int] = set()
@@ -425,7 +425,7 @@ class Scheduler:
 
     def submit(  # noqa: PLR0917 - the hot path: positional
         self,
-        future: Future[Any],
+        future: PoolFuture[Any],
         key: str | bytes,
         kind: int,
         a: Any,
@@ -442,7 +442,7 @@ class Scheduler:
                     raise self._broken
                 raise RuntimeError("cannot schedule new futures after shutdown")
             task_id = next(self._ids)
-            future._task_id = task_id  # type: ignore[attr-defined]
+            future.task_id = task_id
             message = (task_id, key, kind, a, b, limit)  # see _wire.protocol
             if limit is not None:
                 self._timer.start()
@@ -503,7 +503,7 @@ class Scheduler:
 
     # -- cancelling and time limits -------------------------------------------------
 
-    def cancel(self, future: Future[Any], interrupt: bool) -> bool:
+    def cancel(self, future: PoolFuture[Any], interrupt: bool) -> bool:
         """``future.cancel()``: a pending task is dropped; a queued one is skipped by
         the worker that takes it; a running one (with ``interrupt``) is interrupted,
         its worker retired and replaced; a running coroutine (with ``interrupt``) is
@@ -525,7 +525,7 @@ class Scheduler:
                     # refill.
                     future._state = _CANCELLED
                 else:
-                    task_id: int = future._task_id  # type: ignore[attr-defined]
+                    task_id: int = future.task_id
                     if task_id not in self._running:
                         return False  # its result is being delivered
                     on_loop = self._accepted.get(task_id)
@@ -592,7 +592,7 @@ class Scheduler:
 
     # -- results ------------------------------------------------------------------
 
-    def help_wait(self, future: Future[Any], budget: float) -> None:
+    def help_wait(self, future: PoolFuture[Any], budget: float) -> None:
         """Called by a caller about to block on ``future``: complete arriving results
         for up to ``budget`` seconds, or until ``future`` is done.  While any caller
         is in here, workers do not wake the collector (see ``_platform.signals``).
@@ -909,10 +909,10 @@ class Scheduler:
         """The error that broke the pool (its initializer failed...), or ``None``."""
         return self._broken
 
-    def on_loop(self, future: Future[Any]) -> bool:
+    def on_loop(self, future: PoolFuture[Any]) -> bool:
         """Whether ``future``'s task is a coroutine on its worker's event loop (which
         an interruption cancels, leaving the worker in place)."""
-        return future._task_id in self._accepted  # type: ignore[attr-defined]
+        return future.task_id in self._accepted
 
     @property
     def finished(self) -> bool:

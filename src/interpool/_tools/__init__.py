@@ -1,1 +1,2 @@
-"""Tools built on the public API: ``doctor`` and the module checks behind it, and ``bench``."""
+"""The tools, on top of every other layer (they may use any of them): ``doctor`` and the
+module checks behind it, and ``bench``."""

@@ -49,6 +49,7 @@ __all__ = [
     "by_value_in_band",
     "by_value_needed",
     "dumps",
+    "dumps_in_band",
     "loads",
 ]
 
@@ -219,6 +220,15 @@ def by_value_in_band(value: Any) -> bytes:
     """:func:`by_value`, all in the pickle (for a function key, which must be bytes).
     Raises ``ImportError`` if cloudpickle is not installed."""
     data = _fresh(_cloud_pickler(), value, in_band=True)
+    assert isinstance(data, bytes)  # in band: no buffers beside it
+    return data
+
+
+def dumps_in_band(value: Any) -> bytes:
+    """``value`` pickled as :func:`dumps` does (memoryviews and arrays included), but
+    with every buffer inside the pickle: for a value read after its sender may be gone
+    (a channel's item)."""
+    data = _fresh(_Pickler, value, in_band=True)
     assert isinstance(data, bytes)  # in band: no buffers beside it
     return data
 

@@ -123,7 +123,8 @@ NATIVE = 0  #: the value itself, natively shareable
 PICKLE = 1  #: ``bytes``: its pickle
 BUFFERS = 2  #: ``buffers.Packed``: its pickle, with large buffers beside it
 
-#: Result statuses besides the payload formats (0 to 3 are kept for those).
+#: Result statuses besides the payload formats (0 to 3 are reserved for those; 3 is
+#: unused).
 ERROR = 4
 INIT_FAILED = 5
 SKIPPED = 6

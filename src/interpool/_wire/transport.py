@@ -1,4 +1,5 @@
-"""How arguments, results and errors are encoded to cross between interpreters.
+"""How arguments and results are encoded to cross between interpreters (errors: see
+``errors``).
 
 Values made only of ``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes`` and
 (exact) ``tuple`` s of those cross natively: ``concurrent.interpreters.Queue``
@@ -26,10 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
-    "BUFFERS",
     "MAIN_ALIAS",
-    "NATIVE",
-    "PICKLE",
     "decode",
     "decode_call",
     "dump",

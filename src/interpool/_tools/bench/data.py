@@ -552,7 +552,7 @@ def _encoders(
     encoders: dict[str, tuple[str, Callable[[Any], Callable[[], Any]]]] = {
         "pickle": ("pickle.dumps + loads (protocol 5)", pickle5),
         "marshal": ("marshal.dumps + loads", marshal_),
-        "interpool": ("interpool: _transport.dump + decode", interpool_),
+        "interpool": ("interpool: _wire.transport.dump + decode", interpool_),
     }
     if HAVE_IPE:  # 3.14+: concurrent.interpreters' queue, as the IPE rows use it
         encoders["queue_native"] = ("queue put + get_nowait: native tuples", queue_native)
