@@ -48,6 +48,7 @@ __all__ = [
     "ChunkOutcome",
     "Mapper",
     "at_exit",
+    "copy_outcome",
     "default_backend",
     "exiting",
     "main_file_hidden",
@@ -263,16 +264,7 @@ class CallHost:
 
     def _copy(self, future: Future[Any], task: Future[Any]) -> None:
         self._tasks.pop(future, None)
-        if task.cancelled():
-            if Future.cancel(future):
-                future.set_running_or_notify_cancel()
-            return
-        with contextlib.suppress(InvalidStateError):
-            error = task.exception()
-            if error is None:
-                future.set_result(task.result())
-            else:
-                future.set_exception(error)
+        copy_outcome(future, task)
 
     def cancel(self, future: Any, interrupt: bool) -> bool:
         task = self._tasks.get(future)
@@ -296,6 +288,23 @@ class CallHost:
 
     def join(self) -> None:
         self._backend.join()
+
+
+def copy_outcome(target: Future[Any], source: Future[Any]) -> None:
+    """Complete ``target`` as ``source``, a done future, was: with its result, its
+    exception, or cancelled (by ``Future.cancel`` itself: a ``target`` whose own
+    ``cancel`` would reach back to ``source`` is cancelled here all the same).  A
+    ``target`` that is done already (cancelled meanwhile) is left as it is."""
+    if source.cancelled():
+        if Future.cancel(target):
+            target.set_running_or_notify_cancel()
+        return
+    with contextlib.suppress(InvalidStateError):
+        error = source.exception()
+        if error is None:
+            target.set_result(source.result())
+        else:
+            target.set_exception(error)
 
 
 # -- the program's exit ------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
+from interpool._backends.base import copy_outcome
 from interpool._backends.processes import Processes, ProcessFuture
 from interpool._engine.futures import PoolFuture
 from interpool.exceptions import IncompatibleModuleError
@@ -61,18 +62,7 @@ class Rerouted[T](Future[T]):
 
     def copy(self, inner: Future[Any]) -> None:
         """Complete this future as ``inner`` was."""
-        if inner.cancelled():
-            if super().cancel():
-                self.set_running_or_notify_cancel()
-            return
-        try:
-            error = inner.exception()
-            if error is None:
-                self.set_result(inner.result())
-            else:
-                self.set_exception(error)
-        except InvalidStateError:
-            pass  # cancelled meanwhile
+        copy_outcome(self, inner)
 
 
 class Rerouter:
