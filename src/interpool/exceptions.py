@@ -51,7 +51,7 @@ else:
             """The pool can no longer run tasks (for example a worker's ``initializer``
             failed, or a worker interpreter died).  Pending and running tasks fail with it."""
 
-        BrokenPool.__module__ = __name__
+        BrokenPool.__module__ = "interpool"  # as the others: see the end of this module
         BrokenPool.__qualname__ = "BrokenPool"  # pickled by name, as the others
         globals()["BrokenPool"] = BrokenPool
         return BrokenPool
@@ -147,3 +147,20 @@ class ItemLost(InterpoolError, RuntimeError):
     """Raised by ``get`` in place of an item whose sending interpreter was destroyed
     before the item was received.  The channel stays usable: the next ``get`` returns
     the next item."""
+
+
+# Tracebacks and reprs name the public place (``interpool.WorkerCrashed``), where every
+# one is importable (also from here); pickles refer to it too, which resolves to the
+# very same class (``interpool`` imports it on first use).
+for _cls in (
+    InterpoolError,
+    IncompatibleModuleError,
+    RemoteTraceback,
+    RemoteError,
+    WorkerCrashed,
+    ActorLost,
+    ChannelClosed,
+    ItemLost,
+):
+    _cls.__module__ = "interpool"
+del _cls

@@ -211,6 +211,8 @@ class ActorMethod:
     ``actor.name.options(task_timeout=...)`` the same method with another time limit.
     Cheap to make; holds its actor alive, as a bound method does its instance."""
 
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
+
     __slots__ = ("_actor", "_limit", "_name")
 
     def __init__(self, actor: Actor[Any], name: str, limit: float | None) -> None:
@@ -323,6 +325,8 @@ class Actor[T]:
     A handle may be used from several threads.  It cannot be pickled or sent to a
     task.
     """
+
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
 
     __slots__ = ("__weakref__", "_created", "_finalizer", "_limit", "_state")
 

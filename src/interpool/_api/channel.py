@@ -532,6 +532,8 @@ class Sender(_End, Generic[T]):
     channel, keep it in the caller: every copy sends into the same channel.  ``with
     send:`` closes the channel when the block ends."""
 
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
+
     __slots__ = ()
 
     def put(self, value: T, timeout: float | None = None) -> None:
@@ -640,6 +642,8 @@ class Receiver(_End, Generic[T]):
     ``for value in recv:`` (or ``async for``) receives until the channel is closed
     and drained.  Several receivers may share a channel (in one interpreter or many):
     each item goes to exactly one of them."""
+
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
 
     __slots__ = ()
 

@@ -379,6 +379,8 @@ class Pool(_Calls, Executor):
     be sent and how, the costs.
     """
 
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
+
     def __init__(
         self,
         max_workers: int | None = None,
@@ -562,6 +564,8 @@ class TaskOptions(_Calls):
     """A pool seen through :meth:`Pool.options`: ``submit``, ``map``, ``run``,
     ``imap``, ``imap_unordered`` and ``amap`` with those options (each as
     :class:`Pool`'s).  Cheap to make; holds no resources of its own."""
+
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
 
     __slots__ = ("_backend", "_limit", "_pool")
 

@@ -88,6 +88,8 @@ class PoolFuture[T](Future[T]):
     Unlike the standard library's, :meth:`cancel` also stops a task that is running.
     """
 
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
+
     def __init__(self, owner: Owner) -> None:
         # Future.__init__'s attributes (same on 3.14 and 3.15; a test checks they
         # still match), without the threading.Condition it would create.

@@ -124,6 +124,8 @@ class InterpreterOptions:
     any worker starts.
     """
 
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
+
     gil: Literal["own", "shared", "default"] = "own"
     use_main_obmalloc: bool = False
     allow_fork: bool = False

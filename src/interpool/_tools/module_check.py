@@ -78,6 +78,8 @@ class ModuleCheck:
         advice: what to do, in a sentence; ``""`` when ``ok``.
     """
 
+    __module__ = "interpool"  # its public name, in tracebacks and reprs
+
     name: str
     ok: bool
     error: str | None = None
