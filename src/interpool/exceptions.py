@@ -68,19 +68,32 @@ class IncompatibleModuleError(InterpoolError, ImportError):
     supports sub-interpreters.
     """
 
-    def __init__(self, name: str, detail: str = "") -> None:
+    def __init__(self, name: str, detail: str = "", where: str = "") -> None:
+        package = name.partition(".")[0]
+        upgrade = (
+            ""
+            if _in_stdlib(package)
+            else f"; or upgrade {package} if a newer release supports sub-interpreters"
+        )
         message = (
             f"module {name!r} cannot be imported in a sub-interpreter"
-            f"{f' ({detail})' if detail else ''}. Run such tasks with "
-            'Pool(fallback="processes"), which sends them to a process worker, or '
-            "upgrade the package if a newer release supports sub-interpreters; "
-            "interpool.check_modules() tells which modules load."
+            f"{f' ({detail})' if detail else ''}{f', imported at {where}' if where else ''}. "
+            'Run such tasks in a process with Pool(fallback="processes"); or move that '
+            "import into the functions that need it, so that the others run in "
+            f"sub-interpreters{upgrade}. interpool.check_modules() tells which modules load."
         )
         super().__init__(message, name=name)
         self.detail = detail
+        self.where = where
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.name, self.detail), self.__dict__)
+        return (type(self), (self.name, self.detail, self.where), self.__dict__)
+
+
+def _in_stdlib(package: str) -> bool:
+    import sys
+
+    return package in sys.stdlib_module_names
 
 
 class RemoteTraceback(InterpoolError):

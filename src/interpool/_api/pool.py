@@ -24,7 +24,7 @@ from interpool._backends.base import BACKENDS, Backend, BackendName, default_bac
 from interpool._backends.interpreters import Interpreters
 from interpool._engine.interpreter_options import InterpreterOptions, Preset, resolve
 from interpool._wire import handoff
-from interpool._wire.functions import alias_main
+from interpool._wire.functions import alias_main, check_main_guard, loading_script, no_guard_error
 
 if TYPE_CHECKING:
     from interpool._api.actor import Actor
@@ -395,6 +395,12 @@ class Pool(_Calls, Executor):
         fallback: Literal["processes"] | None = None,
         interpreter: Preset | InterpreterOptions | None = None,
     ) -> None:
+        if loading_script():
+            # A worker loading the caller's script met this pool: the script starts
+            # it at its top level, unguarded.  The worker then sends the script's
+            # functions by value instead (see _wire.functions).
+            raise no_guard_error()
+        check_main_guard(sys._getframe(1))
         if backend is None:
             backend = default_backend()
         if backend not in BACKENDS:

@@ -27,12 +27,15 @@ import concurrent.futures.thread  # noqa: F401 - its exit hook first: see _run_e
 import contextlib
 import functools
 import os
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 
+from interpool._wire.functions import script_unguarded
 from interpool._worker import actor_host
 
 if TYPE_CHECKING:
@@ -50,6 +53,8 @@ __all__ = [
     "at_exit",
     "copy_outcome",
     "default_backend",
+    "end_interrupted",
+    "end_on_second_ctrl_c",
     "exiting",
     "main_file_hidden",
 ]
@@ -98,12 +103,17 @@ class ActorHost(Protocol):
     completes each with its task's outcome, and the future's ``cancel`` and blocking
     ``result`` come back to :meth:`cancel` and :meth:`help_wait`."""
 
-    #: What the instance lives in, as messages name it: ``"interpreter"``,
-    #: ``"process"`` or ``"thread"``.
-    worker: str
-    #: What interrupting a running call does to that worker, as messages say it
-    #: (``"replaced its interpreter"``).
-    interrupted: str
+    @property
+    def worker(self) -> str:
+        """What the instance lives in, as messages name it: ``"interpreter"``,
+        ``"process"`` or ``"thread"``."""
+        ...
+
+    @property
+    def interrupted(self) -> str:
+        """What interrupting a running call does to that worker, as messages say it
+        (``"replaced its interpreter"``)."""
+        ...
 
     def create(
         self,
@@ -367,6 +377,30 @@ def _run_exit(steps: tuple[ExitStep, ...]) -> None:
 threading._register_atexit(_run_exit, ("threads", "dask", "interpreters"))  # type: ignore[attr-defined]
 
 
+def end_on_second_ctrl_c() -> None:
+    """From now on (the program is exiting after a Ctrl-C), another Ctrl-C ends the
+    process at once, whatever it is doing."""
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to change
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def end_interrupted(message: str) -> NoReturn:
+    """End the program now, as an uncaught Ctrl-C does (killed by ``SIGINT``), after
+    printing ``message`` and flushing the standard streams: for an exit that cannot
+    wait for a task stuck in a C call (finalizing the interpreter that runs it would
+    crash the process)."""
+    with contextlib.suppress(Exception):
+        print(message, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(Exception):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the signal ends the process meanwhile
+    os._exit(128 + signal.SIGINT)
+
+
 def default_backend() -> BackendName:
     """``"threads"`` on a free-threaded build running without the GIL (threads of
     one interpreter then run Python in parallel, share objects and start in
@@ -379,7 +413,9 @@ def default_backend() -> BackendName:
 
 @contextlib.contextmanager
 def main_file_hidden() -> Iterator[None]:
-    """Hide ``__main__.__file__`` while a process starts, if it names no file.
+    """Hide ``__main__.__file__`` while a process starts, if it names no file, or if
+    the script starts its pool outside the ``__main__`` guard
+    (``functions.script_unguarded``): each process would start it again.
 
     ``multiprocessing`` makes each new process (and the forkserver) run the file that
     ``__main__.__file__`` names, and the process dies if there is none: a program
@@ -389,7 +425,11 @@ def main_file_hidden() -> Iterator[None]:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     spec = getattr(main, "__spec__", None)
-    if spec is not None or not isinstance(path, str) or os.path.isfile(path):
+    unguarded = script_unguarded()
+    if not unguarded and (spec is not None or not isinstance(path, str) or os.path.isfile(path)):
+        yield
+        return
+    if not isinstance(path, str):
         yield
         return
     del main.__file__  # type: ignore[union-attr]

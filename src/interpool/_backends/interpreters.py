@@ -17,22 +17,23 @@ from __future__ import annotations
 import functools
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from interpool._backends.base import Mapper, at_exit
+from interpool._backends.base import Mapper, at_exit, end_interrupted, end_on_second_ctrl_c
 from interpool._engine.futures import PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions
-from interpool._engine.scheduler import Scheduler
-from interpool._wire.functions import function_key, main_ref
+from interpool._engine.scheduler import CTRL_C_GRACE_SECONDS, Scheduler
+from interpool._wire.functions import function_key, initializer_key, main_ref
 from interpool._wire.protocol import CALL, CHUNK
 from interpool._wire.transport import dump_chunk, encode_call
 from interpool._worker import actor_host
 
 if TYPE_CHECKING:
-    from interpool._backends.base import BackendName, ChunkOutcome
+    from interpool._backends.base import ActorHost, BackendName, ChunkOutcome
     from interpool._backends.fallback import Rerouter
 
 __all__ = ["Interpreters"]
@@ -66,7 +67,7 @@ class Interpreters:
         self._initializer = initializer
         self._initargs = initargs
         if initializer is not None:
-            init = (function_key(initializer), *encode_call(initargs, {}))
+            init = (initializer_key(initializer), *encode_call(initargs, {}))
         self.max_workers = max_workers
         self.reroute: Rerouter | None = None
         if fallback:
@@ -122,7 +123,7 @@ class Interpreters:
     def mapper(self, fn: Callable[..., Any], limit: float | None) -> InterpreterMapper:
         return InterpreterMapper(self, fn, limit)
 
-    def actor_host(self, actor_id: int) -> _ActorHost:
+    def actor_host(self, actor_id: int) -> ActorHost:
         scheduler = self.scheduler
         if scheduler.closed:
             raise scheduler.broken or RuntimeError(
@@ -132,6 +133,8 @@ class Interpreters:
         own = Interpreters(
             1, path, self._initializer, self._initargs, None, None, False, scheduler.options
         )
+        if self.reroute is not None:
+            return self.reroute.actor_host(_ActorHost(own, actor_id), actor_id)
         return _ActorHost(own, actor_id)
 
     def shutdown(self, wait: bool, cancel_futures: bool, cancel_running: bool) -> None:
@@ -247,20 +250,41 @@ class _ActorHost:
 
 def _at_exit() -> None:
     """Stop every pool of worker interpreters still open, letting queued tasks finish,
-    so no sub-interpreter outlives the program (see ``base.EXIT_STEPS``)."""
-    for scheduler in list(_live):
+    so no sub-interpreter outlives the program (see ``base.EXIT_STEPS``).
+
+    Ctrl-C is always heard.  If the program is ending because of one (an uncaught
+    ``KeyboardInterrupt``), or one comes while this waits: the remaining tasks are
+    cancelled and the running ones interrupted, a second Ctrl-C ends the program at
+    once, and after :data:`~interpool._engine.scheduler.CTRL_C_GRACE_SECONDS` a task
+    still running (stuck in a C call) is abandoned: the program says which and ends
+    as Ctrl-C ends a program (killed by ``SIGINT``), without destroying the
+    interpreter that runs it (which would crash the process)."""
+    schedulers = list(_live)
+    for scheduler in schedulers:
         scheduler.shutdown(wait=False, cancel_futures=False)
-    for scheduler in list(_live):
-        # Every worker interpreter, retired ones included, must be gone before the
-        # interpreter finalizes (destroying a running one crashes it).  Ctrl-C while
-        # waiting cancels the remaining tasks and interrupts the running ones, and
-        # the wait goes on: they stop promptly (a C call, when it returns).
-        while True:
-            try:
+    if not isinstance(getattr(sys, "last_exc", None), KeyboardInterrupt):
+        try:
+            for scheduler in schedulers:
+                # Every worker interpreter, retired ones included, must be gone before
+                # the interpreter finalizes (destroying a running one crashes it).
                 scheduler.join(everything=True)
-                break
-            except KeyboardInterrupt:
-                scheduler.shutdown(False, True, True)
+            return
+        except KeyboardInterrupt:
+            pass
+    end_on_second_ctrl_c()
+    for scheduler in schedulers:
+        scheduler.shutdown(False, True, True)
+    end = time.monotonic() + CTRL_C_GRACE_SECONDS
+    stuck = []
+    for scheduler in schedulers:
+        if not scheduler.join(everything=True, timeout=max(0.0, end - time.monotonic())):
+            stuck += scheduler.stuck()
+    if stuck:
+        end_interrupted(
+            f"interpool: Ctrl-C: the program ends without waiting for {len(stuck)} "
+            f"task{'s' if len(stuck) > 1 else ''} still running in C "
+            f"({', '.join(stuck)}); abandoned"
+        )
 
 
 at_exit("interpreters", _at_exit)

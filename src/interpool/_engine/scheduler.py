@@ -47,7 +47,7 @@ from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal
 from interpool._platform.signals import SLEEPING as _SLEEPING
 from interpool._wire.buffers import PACKED_VIEWS
 from interpool._wire.errors import rebuild_exception, unrebuildable_result
-from interpool._wire.functions import MainRef
+from interpool._wire.functions import MainRef, describe_key, value_key
 from interpool._wire.handoff import adopt
 from interpool._wire.protocol import (
     ACCEPTED,
@@ -59,12 +59,14 @@ from interpool._wire.protocol import (
     CRASHED,
     ERROR,
     FROM_LOOP,
+    FUNCTION,
     INIT_FAILED,
     KIND,
     LEAVING,
     LEFT_IDLE,
     LEFT_RECYCLED,
     LIMIT,
+    NEEDS_VALUE,
     RETIRE,
     SKIP_MASK,
     SKIPPED,
@@ -82,6 +84,12 @@ _PENDING = "PENDING"
 
 #: How long an idle worker keeps checking the task queue before it sleeps.
 WORKER_SPIN_SECONDS = 100e-6
+
+#: How long a task interrupted for its time limit may take to stop before it is said
+#: to be stuck in a C call; and how long, after Ctrl-C, the pool waits for its
+#: interrupted tasks to stop before it gives up on them.
+STOP_SECONDS = 0.05
+CTRL_C_GRACE_SECONDS = 0.5
 
 #: After this many worker crashes in a row, with no task completed in between, the
 #: pool is broken instead of starting yet another worker.
@@ -174,7 +182,7 @@ class Scheduler:
         max_workers: int,
         path: tuple[str, ...],
         main: MainRef,
-        initializer: tuple[str | bytes, Any, Any] | None,
+        initializer: tuple[str | bytes | tuple[str, bytes], Any, Any] | None,
         max_tasks: int = 0,
         idle_timeout: float = 0.0,
         options: InterpreterOptions | None = None,
@@ -209,6 +217,8 @@ class Scheduler:
         #: Tasks failed before their worker replied (timed out, or cancelled while
         #: running): their reply, if it ever comes, is dropped.
         self._abandoned: set[int] = set()
+        #: What each abandoned task runs (``functions.describe_key``), for messages.
+        self._abandoned_names: dict[int, str] = {}
         #: Tasks whose coroutine runs on a worker's event loop, and that worker's slot
         #: (see ``_worker.coroutines``): off the queue, but their future still waits.
         self._accepted: dict[int, int] = {}
@@ -544,7 +554,7 @@ class Scheduler:
                             self._skips[skip] = 0
                             if not interrupt:
                                 return False
-                            del self._running[task_id]
+                            key = self._running.pop(task_id)[1][FUNCTION]
                         else:
                             self._doomed += 1
                     future._state = _CANCELLED_AND_NOTIFIED
@@ -552,7 +562,7 @@ class Scheduler:
                         waiter.add_cancelled(future)
                 future._condition.notify_all()
             if slot is not None:
-                self._abandon_locked(task_id, slot)
+                self._abandon_locked(task_id, slot, key)
         future._invoke_callbacks()  # type: ignore[attr-defined]
         return True
 
@@ -562,11 +572,12 @@ class Scheduler:
         if not self._closed:
             self._slots.cancel_signals[slot].notify()
 
-    def _abandon_locked(self, task_id: int, slot: int) -> None:
-        """``task_id``, run by the worker in ``slot``, was failed before it ended:
-        forget it (its reply will be dropped) and retire that worker."""
+    def _abandon_locked(self, task_id: int, slot: int, key: str | bytes) -> None:
+        """``task_id`` (of function ``key``), run by the worker in ``slot``, was failed
+        before it ended: forget it (its reply will be dropped) and retire that worker."""
         self._in_queue -= 1
         self._abandoned.add(task_id)
+        self._abandoned_names[task_id] = describe_key(key)
         self._retire_locked(slot, task_id)
         self._refill_locked()
 
@@ -582,10 +593,22 @@ class Scheduler:
             entry = self._running.pop(task_id, None)
             if entry is None:
                 return
-            self._abandon_locked(task_id, slot)
+            self._abandon_locked(task_id, slot, entry[1][FUNCTION])
+        # Python code stops at once; a task still there after a moment is in a C call.
+        tasks = self._slots.tasks
+        end = time.monotonic() + STOP_SECONDS
+        while tasks[slot] == task_id and time.monotonic() < end:
+            time.sleep(0.001)
+        if tasks[slot] == task_id:
+            how = (
+                "it is still running in a C call, which cannot be interrupted: its worker "
+                "is abandoned (its interpreter is destroyed when the call returns) and "
+                "replaced by a new one"
+            )
+        else:
+            how = "it was interrupted, and its worker is replaced by a new one"
         error = TimeoutError(
-            f"interpool: the task ran longer than its time limit of {limit:g} s; it was "
-            "interrupted, and its worker is replaced by a new one"
+            f"interpool: the task ran longer than its time limit of {limit:g} s; {how}"
         )
         with contextlib.suppress(InvalidStateError):
             entry[0].set_exception(error)
@@ -656,6 +679,10 @@ class Scheduler:
                 if status == LEAVING:
                     self._leaving(payload)
                     continue
+                if status == NEEDS_VALUE:
+                    if self._send_by_value(task_id, payload):
+                        continue
+                    status = SKIPPED  # cancelled or failed meanwhile: as any reply
                 status -= FROM_LOOP  # a coroutine's result: already off the queue
                 with lock:
                     if accepted.pop(task_id, None) is None:
@@ -663,6 +690,7 @@ class Scheduler:
                         self._replied[task_id] = task_id not in abandoned
                     if task_id in abandoned:
                         abandoned.discard(task_id)
+                        self._abandoned_names.pop(task_id, None)
                         entry = None
                     else:
                         entry = running.pop(task_id, None)
@@ -672,6 +700,7 @@ class Scheduler:
                 with lock:
                     if abandoned and task_id in abandoned:
                         abandoned.discard(task_id)  # already failed; already uncounted
+                        self._abandoned_names.pop(task_id, None)
                         entry = None
                     else:
                         entry = running.pop(task_id, None)
@@ -694,6 +723,42 @@ class Scheduler:
             payload = handed = None
             _complete(entry[0], entry[1], outcome)
             del outcome
+
+    def _send_by_value(self, task_id: int, unloadable: str | None) -> bool:
+        """A worker could not find the task's function of the script by name
+        (``NEEDS_VALUE``): queue the task again with the function by value
+        (``functions.value_key``).  False if the task is no longer the worker's to
+        run (cancelled, failed or abandoned meanwhile): then it is handled as any
+        reply."""
+        with self._lock:
+            entry = self._running.get(task_id)
+            if entry is None or task_id in self._abandoned or self._skips[task_id & SKIP_MASK]:
+                return False
+            message = entry[1]
+        try:
+            key = value_key(message[FUNCTION], unloadable)
+        except Exception as exc:  # noqa: BLE001 - the task's outcome
+            with self._lock:
+                entry = self._running.pop(task_id, None)
+                self._in_queue -= 1
+                self._refill_locked()
+            if entry is not None:
+                _complete(entry[0], entry[1], (False, exc))
+            return True
+        with self._lock:
+            entry = self._running.get(task_id)
+            if entry is None or task_id in self._abandoned:
+                return False
+            task_id, _, kind, a, b, limit = message
+            self._running[task_id] = (entry[0], (task_id, key, kind, a, b, limit))
+            self._put(self._running[task_id][1])
+            if self._stops_sent:
+                # Behind the stop messages: a fresh worker (with a stop message of its
+                # own, queued after the task) makes sure it runs.
+                self._start_worker_locked()
+            if not self._closed:
+                self._wake_locked()
+        return True
 
     def _accept(self, task_id: int, slot: int) -> None:
         """A worker took ``task_id`` and runs its coroutine on its event loop: the
@@ -803,9 +868,38 @@ class Scheduler:
             for future in queued:
                 self.cancel(future, interrupt=True)
         if wait:
-            self.join()
+            try:
+                self.join()
+            except KeyboardInterrupt as interrupt:
+                # Ctrl-C: stop waiting.  Cancel what has not run, interrupt what runs,
+                # give it a moment, and say what is left behind (a task stuck in C).
+                self.shutdown(False, True, True)
+                if not self.join(everything=True, timeout=CTRL_C_GRACE_SECONDS):
+                    stuck = self.stuck()
+                    if stuck:
+                        interrupt.add_note(
+                            f"interpool: shutdown stopped waiting for {_tasks(stuck)} "
+                            "still running in C; their worker interpreters are abandoned"
+                        )
+                raise
 
-    def join(self, everything: bool = False) -> None:
+    def stuck(self) -> list[str]:
+        """What the tasks still running in this pool's workers run (retired workers
+        included): after an interruption, the tasks stuck in a C call."""
+        with self._lock:
+            names = []
+            for slot in self._workers:
+                task_id = self._slots.tasks[slot]
+                if task_id < 0:
+                    continue
+                entry = self._running.get(task_id)
+                if entry is not None:
+                    names.append(describe_key(entry[1][FUNCTION]))
+                else:
+                    names.append(self._abandoned_names.get(task_id, "a task"))
+            return names
+
+    def join(self, everything: bool = False, timeout: float | None = None) -> bool:
         """Wait until every worker has exited and the collector has cleaned up.
 
         Retired workers (whose task timed out or was cancelled) are waited for only
@@ -814,7 +908,9 @@ class Scheduler:
         such a worker's interpreter is destroyed in the background when the call
         returns.  Called on the collector thread itself (``shutdown(wait=True)`` in a
         done callback), it keeps collecting results, which hands the remaining tasks
-        to the workers, until they have all exited; the collector cleans up after."""
+        to the workers, until they have all exited; the collector cleans up after.
+        With ``timeout``, gives up after that many seconds and returns False (True
+        when everything ended)."""
         current = threading.current_thread()
         with self._lock:
             on_worker = any(w.thread is current for w in self._workers.values())
@@ -822,23 +918,30 @@ class Scheduler:
             # A done callback run by a worker's thread (which delivers the results
             # its interpreter queued before it is destroyed): the pool cannot finish
             # while this thread waits, so do not wait.
-            return
+            return True
         if current is self._collector:
             while self._active:
                 self._result_signal.wait()
                 self._drain()
+        end = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             while any(
                 worker.thread is not current and (everything or slot not in self._retired)
                 for slot, worker in self._workers.items()
             ):
-                self._changed.wait()
+                if end is None:
+                    self._changed.wait()
+                elif not self._changed.wait(max(0.0, end - time.monotonic())):
+                    return False
             ended = list(self._ended)
         for thread in ended:
             if thread is not current:
-                thread.join()
+                thread.join(None if end is None else max(0.0, end - time.monotonic()))
         if self._collector is not current:
-            self._collector.join()
+            self._collector.join(None if end is None else max(0.0, end - time.monotonic()))
+            if self._collector.is_alive():
+                return False
+        return not any(t.is_alive() for t in ended if t is not current)
 
     def _break(self, error: BrokenPool, cause: BaseException | None) -> None:
         if cause is not None:
@@ -918,3 +1021,8 @@ class Scheduler:
     def finished(self) -> bool:
         """True once every worker has exited and resources are released."""
         return self._finished.is_set()
+
+
+def _tasks(names: list[str]) -> str:
+    """``"2 tasks (time.sleep, f)"``."""
+    return f"{len(names)} task{'s' if len(names) > 1 else ''} ({', '.join(names)})"

@@ -51,6 +51,7 @@ __all__ = [
     "dumps",
     "dumps_in_band",
     "loads",
+    "script_unloadable",
 ]
 
 #: Smaller buffers are copied into the pickle: below this, sharing a view costs more
@@ -191,9 +192,23 @@ def dumps(value: Any) -> bytes | Packed:
             raise exc from None
 
 
+#: False once workers are known not to load the caller's script (see
+#: :func:`script_unloadable`).
+_script_loads = [True]
+
+
+def script_unloadable() -> None:
+    """Workers cannot load the caller's script (``functions.script_unloadable``): from
+    now on its functions, classes and objects are pickled by value (cloudpickle's
+    class tracking gives an object that comes back its caller's class)."""
+    _script_loads[0] = False
+
+
 def _main_has_script() -> bool:
     """Whether a worker can load the caller's ``__main__`` (see ``functions.main_ref``):
-    a script file, or a module run with ``python -m``."""
+    a script file, or a module run with ``python -m``, that loads there."""
+    if not _script_loads[0]:
+        return False
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name and spec.name != "__main__":
@@ -216,10 +231,17 @@ def by_value(value: Any) -> bytes | Packed:
     return _fresh(_cloud_pickler(), value)
 
 
-def by_value_in_band(value: Any) -> bytes:
-    """:func:`by_value`, all in the pickle (for a function key, which must be bytes).
-    Raises ``ImportError`` if cloudpickle is not installed."""
-    data = _fresh(_cloud_pickler(), value, in_band=True)
+def by_value_in_band(value: Any, itself: bool = False) -> bytes:
+    """:func:`by_value`, all in the pickle (for a function key, which must be bytes);
+    with ``itself``, ``value`` goes by value even if it is found by name in the
+    script (one that workers do not find there).  Raises ``ImportError`` if
+    cloudpickle is not installed."""
+    file, buffers = io.BytesIO(), _Buffers(True)
+    pickler = _cloud_pickler()(file, buffers)
+    if itself:
+        pickler.itself = value
+    pickler.dump(value)
+    data = buffers.packed(file.getvalue())
     assert isinstance(data, bytes)  # in band: no buffers beside it
     return data
 
@@ -251,6 +273,8 @@ def _cloud_pickler() -> Any:
         import cloudpickle  # type: ignore[import-untyped]
 
         class CloudPickler(cloudpickle.Pickler):  # type: ignore[misc]
+            itself: Any = None  # see by_value_in_band
+
             def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
                 super().__init__(file, protocol=5, buffer_callback=buffers)
                 self._ours = buffers.ours
@@ -271,6 +295,7 @@ def _cloud_pickler() -> Any:
                     and getattr(obj, "__module__", None) == "__main__"
                     and _main_has_script()
                     and _found_in_main(obj)
+                    and obj is not self.itself
                 ):
                     return NotImplemented  # by name, as plain pickle does
                 return super().reducer_override(obj)

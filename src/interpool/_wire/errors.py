@@ -386,8 +386,37 @@ def _incompatible_module(exc: BaseException) -> IncompatibleModuleError | None:
             name = match.group(1) if match else None
         if name:
             package = name.partition(".")[0]
-            err = IncompatibleModuleError(name, f"part of {package!r}" if package != name else "")
+            detail = f"part of {package!r}" if package != name else ""
+            err = IncompatibleModuleError(name, detail, _import_site(exc, package))
             err.__cause__ = exc
             return err
         todo.extend(x for x in (link.__cause__, link.__context__) if x is not None)
     return None
+
+
+#: Frames of these files are not where a user's code imported a module.
+_NOT_USER = ("<frozen ", "/interpool/", "/cloudpickle/", "/pickle.py", "/importlib/")
+
+
+def _import_site(exc: BaseException, package: str) -> str:
+    """Where the user's code imported the module that refused, from the worker's
+    traceback text: ``"/path/mod.py, line 3 (`import numpy as np`)"``, or ``""``."""
+    import re  # only here: the worker side never needs it
+
+    remote = exc.__cause__
+    while remote is not None and not isinstance(remote, RemoteTraceback):
+        remote = remote.__cause__
+    if remote is None:
+        return ""
+    frame = re.compile(r'^  File "([^"]+)", line (\d+), in [^\n]*\n(?:    (\S[^\n]*)\n)?', re.M)
+    # The text shows the chain from its innermost exception on, each with its frames
+    # from the outermost: the import is the last frame of code that is neither the
+    # refusing package's, interpool's, nor the import machinery's.  (None when a
+    # pickle imported it: a module the task's function refers to as a global.)
+    site = ""
+    for match in frame.finditer(remote.tb):
+        path, line, code = match.groups()
+        if any(part in path for part in _NOT_USER) or f"/{package}/" in path:
+            continue
+        site = f"{path}, line {line}" + (f" (`{code.strip()}`)" if code else "")
+    return site

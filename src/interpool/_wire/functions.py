@@ -11,7 +11,18 @@ The rules, tried in this order:
    being run (``python script.py`` or ``python -m pkg.mod``, see :func:`main_ref`):
    the worker loads that script by path (or module name) under the name
    ``__interpool_main__``, so its ``if __name__ == "__main__":`` block does not run
-   again.  Cached on both sides, like 1.
+   again.  Cached on both sides, like 1.  If a worker cannot load the script (its
+   top level imports a module that refuses sub-interpreters, starts a pool without
+   that guard, or raises), or the function is not found there (defined inside the
+   ``if __name__ == "__main__":`` block), the worker says so (:class:`NeedsValue`)
+   and the pool sends the task again with the function by value, *kept*: pickled
+   with cloudpickle once, at its first call, and unpickled once per worker
+   (:func:`value_key`).  Its globals travel with it, as they were at that first
+   call; the by-value functions of one worker share one namespace, so a global that
+   one of them sets (an initializer's ``global model``) is seen by the others.
+   Once the script is known not to load (a worker said so, or a pool was started
+   from its top level outside the guard: :func:`check_main_guard`), every function
+   of the script goes this way at once.
 3. ``bytes``, the plain pickle (protocol 5), for any other callable that is not a
    function or class and that pickle can send by reference: a ``functools.partial``
    of an importable function, a bound method of an instance of a module-level class,
@@ -37,7 +48,8 @@ the callable carries is sent as it is at that moment, and the pool keeps no refe
 to the caller's object.  The worker unpickles them afresh for every call (every
 ``map`` chunk), so no state one call leaves in its copy leaks into another.
 
-Worker side, :class:`FunctionCache` turns keys back into callables.
+Worker side, :class:`FunctionCache` turns keys back into callables.  It loads the
+script with its output silenced (its prints were the caller's to make), at most once.
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ import pickle
 import sys
 import types
 
+from interpool._wire import buffers
 from interpool._wire.buffers import by_value_in_band
 from interpool._wire.transport import MAIN_ALIAS, load, resolve_qualname, walk_qualname
 
@@ -53,7 +66,33 @@ TYPE_CHECKING = False  # typing is slow to import, and every worker would pay fo
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["FunctionCache", "MainRef", "function_key", "main_ref"]
+__all__ = [
+    "KEPT",
+    "FunctionCache",
+    "MainRef",
+    "MainUnavailable",
+    "NeedsValue",
+    "check_main_guard",
+    "describe_key",
+    "function_key",
+    "initializer_key",
+    "loading_script",
+    "main_ref",
+    "no_guard_error",
+    "script_problem",
+    "script_unguarded",
+    "script_unloadable",
+    "value_key",
+]
+
+#: The first byte of a *kept* by-value key: ``KEPT + id (8 bytes) + pickle``, which a
+#: worker unpickles once and keeps under its id (a pickle starts with ``0x80``).
+KEPT = b"\x00"
+_KEPT_HEAD = 9
+
+#: Why workers cannot load the caller's script by name, once known (see rule 2).
+_unloadable: str | None = None
+_kept_ids = [0]
 
 #: How a worker finds the caller's ``__main__``: ``("path", file)``, ``("module", name)``
 #: or ``None`` when there is no script (REPL, ``python -c``, notebooks).
@@ -99,7 +138,7 @@ def function_key(fn: Any) -> str | bytes:
     except (KeyError, TypeError):
         pass
     key = _make_key(fn)
-    if isinstance(key, str):
+    if isinstance(key, str) or key[:1] == KEPT:
         if len(_KEY_CACHE) >= _KEY_CACHE_MAX:
             _KEY_CACHE.clear()
         _KEY_CACHE[fn] = key
@@ -118,7 +157,7 @@ def _make_key(fn: Any) -> str | bytes:
     if by_name and isinstance(module, str) and isinstance(qualname, str) and "<" not in qualname:
         if module == "__main__":
             if main_ref() is not None and _resolves(sys.modules["__main__"], qualname, fn):
-                return f"__main__:{qualname}"
+                return f"__main__:{qualname}" if _unloadable is None else _kept(fn)
         else:
             try:
                 found = resolve_qualname(module, qualname)
@@ -144,11 +183,144 @@ def _make_key(fn: Any) -> str | bytes:
     return _by_value(fn)
 
 
-def _by_value(fn: Any) -> bytes:
-    """``fn`` pickled by value with cloudpickle (code, closure and the globals it uses,
-    as they are now); the worker loads it with a plain unpickler."""
+def describe_key(key: str | bytes) -> str:
+    """A task's function, for messages: ``"time.sleep"``, ``"main.f"``..."""
+    if isinstance(key, str):
+        module, _, qualname = key.partition(":")
+        return qualname if module in ("__main__", "builtins") else f"{module}.{qualname}"
+    return "a function sent by value"
+
+
+def _kept(fn: Any) -> bytes:
+    """``fn`` by value, as a kept key (see :data:`KEPT`)."""
+    data = _by_value(fn, itself=True)
+    _kept_ids[0] += 1
+    return KEPT + _kept_ids[0].to_bytes(8, "little") + data
+
+
+def value_key(key: str, unloadable: str | None) -> bytes:
+    """The kept by-value key of the script's function named by ``key``
+    (``"__main__:qualname"``), for a task a worker sent back (:class:`NeedsValue`);
+    ``unloadable`` is why workers cannot load the script, if that was the reason
+    (see :func:`script_unloadable`).  Later keys of that function are this one.
+    Raises ``TypeError`` if the function cannot be sent by value either."""
+    if unloadable is not None:
+        script_unloadable(unloadable)
+    fn = walk_qualname(sys.modules["__main__"], key.partition(":")[2])
+    known = _KEY_CACHE.get(fn)
+    if isinstance(known, bytes) and known[:1] == KEPT:
+        return known
+    new = _kept(fn)
+    _KEY_CACHE[fn] = new
+    return new
+
+
+def script_unloadable(reason: str) -> None:
+    """From now on, send the script's functions by value (workers cannot load the
+    script: ``reason``)."""
+    global _unloadable
+    if _unloadable is None:
+        _unloadable = reason
+        buffers.script_unloadable()
+    for fn, key in list(_KEY_CACHE.items()):
+        if isinstance(key, str) and key.startswith("__main__:"):
+            _KEY_CACHE.pop(fn, None)
+
+
+def script_problem() -> str | None:
+    """Why workers cannot load the caller's script, if known."""
+    return _unloadable
+
+
+def script_unguarded() -> bool:
+    """True once the script is known to start its pool outside the ``__main__`` guard."""
+    return _unloadable == _NO_GUARD
+
+
+def initializer_key(fn: Any) -> str | bytes | tuple[str, bytes]:
+    """:func:`function_key` for a pool's initializer, which a worker cannot send back:
+    a function of the script comes as ``(by name, kept by value)`` (the worker uses
+    the second if it cannot load the script), when it can be sent by value."""
+    key = function_key(fn)
+    if isinstance(key, str) and key.startswith("__main__:"):
+        try:
+            return (key, _kept(fn))
+        except TypeError:
+            return key
+    return key
+
+
+_NO_GUARD = (
+    "the script starts its pool at its top level, outside an "
+    '`if __name__ == "__main__":` block, so loading it would start the pool again'
+)
+
+
+def check_main_guard(frame: Any) -> None:
+    """Called when a pool starts, with the caller's frame: if that is the script's
+    top level outside an ``if __name__ == "__main__":`` block (a script without the
+    guard), workers must never load the script: its functions go by value."""
+    main = sys.modules.get("__main__")
+    if _unloadable is not None or main is None or main_ref() is None:
+        return
+    while frame is not None:
+        if frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>":
+            break
+        frame = frame.f_back
+    path = getattr(main, "__file__", None)
+    if frame is None or not isinstance(path, str):
+        return
+    if not _guarded(path, frame.f_lineno):
+        script_unloadable(_NO_GUARD)
+
+
+_guards: dict[str, list[tuple[int, int]] | None] = {}
+
+
+def _guarded(path: str, line: int) -> bool:
+    """Whether ``line`` of the script ``path`` is inside an
+    ``if __name__ == "__main__":`` block (True if the file cannot be read)."""
+    if path not in _guards:
+        _guards[path] = _guard_blocks(path)
+    blocks = _guards[path]
+    return blocks is None or any(first <= line <= last for first, last in blocks)
+
+
+def _guard_blocks(path: str) -> list[tuple[int, int]] | None:
+    """The line ranges of the script's ``if __name__ == "__main__":`` blocks."""
+    import ast
+
     try:
-        data = by_value_in_band(fn)
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return [
+        (node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_main_test(node.test) and node.body
+    ]
+
+
+def _is_main_test(test: Any) -> bool:
+    import ast
+
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = (test.left, test.comparators[0])
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    texts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(texts) == 1
+
+
+def _by_value(fn: Any, itself: bool = False) -> bytes:
+    """``fn`` pickled by value with cloudpickle (code, closure and the globals it uses,
+    as they are now; with ``itself``, even a function the script defines, see
+    ``buffers.by_value_in_band``); the worker loads it with a plain unpickler."""
+    try:
+        data = by_value_in_band(fn, itself)
     except ImportError as exc:
         if exc.name != "cloudpickle":
             raise _not_by_value(fn, exc) from exc
@@ -194,27 +366,80 @@ def _describe(fn: Any) -> str:
     return f"{kind} instance"
 
 
+class NeedsValue(Exception):
+    """Raised in a worker for a task whose function of the script cannot be found by
+    name: the pool sends the task again with the function by value (see rule 2).
+    ``unloadable`` says why the script does not load, or is ``None`` when it loaded
+    but lacks the function."""
+
+    def __init__(self, unloadable: str | None) -> None:
+        super().__init__(unloadable)
+        self.unloadable = unloadable
+
+
+class MainUnavailable(ImportError):
+    """The worker cannot load the caller's script, which a task's arguments (or a
+    pickled callable) refer to by name."""
+
+
+class _Silent:
+    """Where the script's output goes while a worker loads it."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+_loading = [False]
+
+
+def loading_script() -> bool:
+    """True in a worker while it loads the caller's script: a pool started then is one
+    the script starts at its top level, outside the ``__main__`` guard."""
+    return _loading[0]
+
+
 class FunctionCache:
     """Worker side: key -> callable, each key resolved once."""
 
     def __init__(self, main: MainRef) -> None:
         self._main = main
         self._main_module: types.ModuleType | None = None
-        self._cache: dict[str | bytes, Any] = {}
+        self._main_error: str | None = None
+        self._cache: dict[str, Any] = {}
+        self._kept: dict[bytes, Any] = {}
+        #: The namespace the kept by-value functions share (see rule 2).
+        self._shared: dict[str, Any] | None = None
 
     def __call__(self, key: str | bytes) -> Any:
+        if not isinstance(key, str):
+            if key[:1] == KEPT:
+                ident = key[1:_KEPT_HEAD]
+                fn = self._kept.get(ident)
+                if fn is None:
+                    fn = self._share_globals(load(key[_KEPT_HEAD:], self.main_module))
+                    self._kept[ident] = fn
+                return fn
+            # A fresh copy for every call: state one call leaves in the callable must
+            # not leak into another, independent submission.
+            return load(key, self.main_module)
         try:
             return self._cache[key]
         except KeyError:
             pass
-        if not isinstance(key, str):
-            # A fresh copy for every call: state one call leaves in the callable must
-            # not leak into another, independent submission.
-            return load(key, self.main_module)
         module, _, qualname = key.partition(":")
         try:
             if module == "__main__":
-                obj = walk_qualname(self.main_module(), qualname)
+                try:
+                    main = self.main_module()
+                except MainUnavailable:
+                    raise NeedsValue(self._main_error) from None
+                try:
+                    obj = walk_qualname(main, qualname)
+                except AttributeError:
+                    raise NeedsValue(None) from None
             else:
                 obj = resolve_qualname(module, qualname)
         except (ImportError, AttributeError) as exc:
@@ -224,10 +449,32 @@ class FunctionCache:
         self._cache[key] = obj
         return obj
 
+    def _share_globals(self, fn: Any) -> Any:
+        """A by-value function of the script, rebound to the namespace this worker's
+        by-value functions share; what its pickle brought that the namespace lacks is
+        added (names already there keep their value)."""
+        if type(fn) is not types.FunctionType or fn.__module__ != "__main__":
+            return fn
+        own = fn.__globals__
+        shared = self._shared
+        path = self._main[1] if self._main is not None and self._main[0] == "path" else None
+        if shared is None:
+            shared = self._shared = own
+            for value in [fn, *own.values()]:
+                _own_file(value, own, path)
+            return fn
+        for name, value in own.items():
+            if name not in shared:
+                shared[name] = _own_file(_rebound(value, own, shared), shared, path)
+        return _own_file(_rebound(fn, own, shared), shared, path)
+
     def main_module(self) -> types.ModuleType:
-        """The caller's script, loaded (once) under ``__interpool_main__``."""
+        """The caller's script, loaded (once) under ``__interpool_main__``, with its
+        output silenced; ``MainUnavailable`` if it cannot load."""
         if self._main_module is not None:
             return self._main_module
+        if self._main_error is not None:
+            raise MainUnavailable(self._unavailable())
         if self._main is None:
             raise RuntimeError(
                 "interpool: this task refers by name to something of the caller's "
@@ -235,26 +482,109 @@ class FunctionCache:
                 "file (REPL, python -c or a notebook) that a worker could load; define "
                 "that class or function in a module"
             )
-        kind, where = self._main
+        out, err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = _Silent()
+        _loading[0] = True
+        try:
+            module = self._load_main(*self._main)
+        except (Exception, SystemExit) as exc:
+            self._main_error = _load_failure(exc, self._main)
+            raise MainUnavailable(self._unavailable()) from exc
+        finally:
+            _loading[0] = False
+            sys.stdout, sys.stderr = out, err
+        self._main_module = module
+        return module
+
+    def _unavailable(self) -> str:
+        return (
+            f"interpool: the worker interpreter cannot load the script: "
+            f"{self._main_error}. Its functions are sent by value, but objects of the "
+            "classes it defines cannot be sent to such workers: define those classes in "
+            "a module of their own (imported by the script)"
+        )
+
+    @staticmethod
+    def _load_main(kind: str, where: str) -> types.ModuleType:
         if kind == "module":
             import importlib
 
-            module = importlib.import_module(where)
-        else:
-            import importlib.util
+            return importlib.import_module(where)
+        import importlib.util
 
-            spec = importlib.util.spec_from_file_location(MAIN_ALIAS, where)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"interpool: cannot load the main script {where!r}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[MAIN_ALIAS] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[MAIN_ALIAS]
-                raise
-        self._main_module = module
+        spec = importlib.util.spec_from_file_location(MAIN_ALIAS, where)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"interpool: cannot load the main script {where!r}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[MAIN_ALIAS] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[MAIN_ALIAS]
+            raise
         return module
+
+
+def _rebound(obj: Any, own: dict[str, Any], shared: dict[str, Any]) -> Any:
+    """``obj``, a function whose globals are ``own``, made again with ``shared``."""
+    if type(obj) is not types.FunctionType or obj.__globals__ is not own:
+        return obj
+    new = types.FunctionType(obj.__code__, shared, obj.__name__, obj.__defaults__, obj.__closure__)
+    new.__kwdefaults__ = obj.__kwdefaults__
+    new.__qualname__ = obj.__qualname__
+    new.__module__ = obj.__module__
+    new.__doc__ = obj.__doc__
+    new.__dict__.update(obj.__dict__)
+    return new
+
+
+def _own_file(obj: Any, namespace: dict[str, Any], path: str | None) -> Any:
+    """``obj``, a by-value function of the script (``namespace`` its globals), with its
+    code's file name back (cloudpickle sends ``"<dynamic-code>"``), so that its
+    tracebacks show the script's file, lines and source."""
+    if path is None or type(obj) is not types.FunctionType or obj.__globals__ is not namespace:
+        return obj
+    if obj.__code__.co_filename == "<dynamic-code>":
+        obj.__code__ = _with_file(obj.__code__, path)
+    return obj
+
+
+def _with_file(code: types.CodeType, path: str) -> types.CodeType:
+    consts = tuple(
+        _with_file(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_filename=path, co_consts=consts)
+
+
+def _load_failure(exc: BaseException, main: tuple[str, str]) -> str:
+    """What stopped the script from loading, and where: ``"ImportError: ... (line 3 of
+    /path/script.py)"``."""
+    where = main[1]
+    if isinstance(exc, ImportError) and "does not support loading in subinterpreters" in str(exc):
+        text = f"an import of its top level ({exc.name or exc}) refuses sub-interpreters"
+    elif isinstance(exc, RuntimeError) and str(exc).startswith(_NO_GUARD_ERROR):
+        return _NO_GUARD
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == where:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"{text} (line {line} of {where})" if line is not None else text
+
+
+#: The start of the error a pool raises when a worker loading the script starts it.
+_NO_GUARD_ERROR = "interpool: a pool cannot start while a worker loads the script"
+
+
+def no_guard_error() -> RuntimeError:
+    """The error for a pool started in a worker that is loading the script."""
+    return RuntimeError(
+        f"{_NO_GUARD_ERROR}: the script starts its pool at its top level; put that code "
+        'under `if __name__ == "__main__":`'
+    )
 
 
 def _not_importable(module: str, qualname: str, exc: ImportError | AttributeError) -> Exception:

@@ -42,6 +42,10 @@ payload ``value`` (:data:`NATIVE`, :data:`PICKLE` or :data:`BUFFERS`, see
   event loop (``_worker.coroutines``); ``value`` is the worker's slot.  The task's
   real result message follows when the coroutine ends: its status plus
   :data:`FROM_LOOP`.
+* :data:`NEEDS_VALUE`: the task's function, of the caller's script, is not found by
+  name in the worker (``functions.NeedsValue``); ``value`` says why the script does
+  not load (a ``str``), or is ``None``.  The pool queues the task again with the
+  function by value (``functions.value_key``).
 * :data:`LEAVING` (task id :data:`NO_TASK`): the worker takes no more tasks but
   first waits for its coroutines; ``value`` is its slot, so the pool can replace it at
   once.
@@ -85,6 +89,7 @@ __all__ = [
     "LEFT_RECYCLED",
     "LIMIT",
     "NATIVE",
+    "NEEDS_VALUE",
     "NO_TASK",
     "PICKLE",
     "RETIRE",
@@ -131,6 +136,7 @@ SKIPPED = 6
 CRASHED = 7
 ACCEPTED = 8
 LEAVING = 9
+NEEDS_VALUE = 10
 #: Added to the status of a result sent by the worker's event loop (a coroutine's).
 FROM_LOOP = 16
 

@@ -31,7 +31,7 @@ from interpool._platform.queues import QueueEmpty, ops
 from interpool._platform.signals import BUSY, POLLING, SLEEPING
 from interpool._wire import buffers
 from interpool._wire.errors import encode_error
-from interpool._wire.functions import FunctionCache, MainRef
+from interpool._wire.functions import FunctionCache, MainRef, NeedsValue
 from interpool._wire.protocol import (
     ACCEPTED,
     CALL,
@@ -42,6 +42,7 @@ from interpool._wire.protocol import (
     LEAVING,
     LEFT_IDLE,
     LEFT_RECYCLED,
+    NEEDS_VALUE,
     NO_TASK,
     SKIP_MASK,
     SKIPPED,
@@ -74,7 +75,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     doorbells: memoryview,
     control: tuple[memoryview, ...],
     main: MainRef,
-    initializer: tuple[str | bytes, Any, Any] | None,
+    initializer: tuple[str | bytes | tuple[str, bytes], Any, Any] | None,
     spin: float,
     max_tasks: int,
     idle_timeout: float,
@@ -205,7 +206,7 @@ def _serve(  # noqa: PLR0917
     skips: memoryview,
     watchdog: Watchdog,
     main: MainRef,
-    initializer: tuple[str | bytes, Any, Any] | None,
+    initializer: tuple[str | bytes | tuple[str, bytes], Any, Any] | None,
     spin: float,
     max_tasks: int,
     idle_timeout: float,
@@ -234,8 +235,16 @@ def _serve(  # noqa: PLR0917
     if initializer is not None:
         try:
             init_key, a, b = initializer
+            if isinstance(init_key, tuple):  # (by name, by value): functions.initializer_key
+                try:
+                    init = resolve(init_key[0])
+                except NeedsValue:
+                    init = resolve(init_key[1])
+            else:
+                init = resolve(init_key)
             args, kwargs = decode_call(a, b, main_module)
-            resolve(init_key)(*args, **kwargs)
+            init(*args, **kwargs)
+            init = None
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             put((NO_TASK, INIT_FAILED, encode_error(exc), ()))
             notify(result_wfd)
@@ -342,6 +351,8 @@ def _serve(  # noqa: PLR0917
                 else:
                     reply = chunk_reply(task_id, *value)
                 value = None
+            except NeedsValue as exc:  # the pool sends it again, by value
+                reply = (task_id, NEEDS_VALUE, exc.unloadable, ())
             except BaseException as exc:  # noqa: BLE001 - the task's error is its result
                 reply = (task_id, ERROR, encode_error(exc), ())
         # Drop our views of the caller's buffers before replying: the caller waits for
