@@ -47,7 +47,7 @@ from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal
 from interpool._platform.signals import SLEEPING as _SLEEPING
 from interpool._wire.buffers import PACKED_VIEWS
 from interpool._wire.errors import rebuild_exception, unrebuildable_result
-from interpool._wire.functions import MainRef, describe_key, value_key
+from interpool._wire.functions import MainRef, args_by_value, describe_key, value_key
 from interpool._wire.handoff import adopt
 from interpool._wire.protocol import (
     ACCEPTED,
@@ -735,8 +735,10 @@ class Scheduler:
             if entry is None or task_id in self._abandoned or self._skips[task_id & SKIP_MASK]:
                 return False
             message = entry[1]
+        task_id, _, kind, a, b, limit = message
         try:
             key = value_key(message[FUNCTION], unloadable)
+            a, b = args_by_value(kind, a, b)
         except Exception as exc:  # noqa: BLE001 - the task's outcome
             with self._lock:
                 entry = self._running.pop(task_id, None)
@@ -749,7 +751,6 @@ class Scheduler:
             entry = self._running.get(task_id)
             if entry is None or task_id in self._abandoned:
                 return False
-            task_id, _, kind, a, b, limit = message
             self._running[task_id] = (entry[0], (task_id, key, kind, a, b, limit))
             self._put(self._running[task_id][1])
             if self._stops_sent:

@@ -207,8 +207,12 @@ def _incompatible(name: str, blocker: str, error: str) -> ModuleCheck:
         advice=(
             f"{which} cannot be loaded in a sub-interpreter: use "
             'Pool(fallback="processes"), which runs the tasks that import it in a '
-            f"process worker, or run those tasks in processes, or upgrade {package} if "
-            "a newer release supports sub-interpreters"
+            "process worker, or run those tasks in processes"
+            + (
+                ""  # part of Python itself: no release of its own to upgrade to
+                if package in sys.stdlib_module_names
+                else f", or upgrade {package} if a newer release supports sub-interpreters"
+            )
         ),
     )
 

@@ -60,7 +60,16 @@ import types
 
 from interpool._wire import buffers
 from interpool._wire.buffers import by_value_in_band
-from interpool._wire.transport import MAIN_ALIAS, load, resolve_qualname, walk_qualname
+from interpool._wire.protocol import BUFFERS, CALL, PICKLE
+from interpool._wire.transport import (
+    MAIN_ALIAS,
+    decode,
+    dump_chunk,
+    encode_call,
+    load,
+    resolve_qualname,
+    walk_qualname,
+)
 
 TYPE_CHECKING = False  # typing is slow to import, and every worker would pay for it
 if TYPE_CHECKING:
@@ -72,6 +81,7 @@ __all__ = [
     "MainRef",
     "MainUnavailable",
     "NeedsValue",
+    "args_by_value",
     "check_main_guard",
     "describe_key",
     "function_key",
@@ -213,6 +223,22 @@ def value_key(key: str, unloadable: str | None) -> bytes:
     new = _kept(fn)
     _KEY_CACHE[fn] = new
     return new
+
+
+def args_by_value(kind: int, a: Any, b: Any) -> tuple[Any, Any]:
+    """The arguments fields (``a``, ``b``, see ``_wire.protocol``) of a task sent again
+    by value: encoded again when their pickle names objects of the script (which the
+    workers cannot load): now by value."""
+    if kind == CALL and type(b) is tuple:
+        return a, b  # native: nothing of the script
+    data = a if b == PICKLE else a[0] if b == BUFFERS else None
+    if not isinstance(data, bytes) or b"__main__" not in data:
+        return a, b
+    value = decode(b, a)  # here, ``__main__`` is the script itself
+    if kind == CALL:
+        return encode_call(*value)
+    fmt, payload = dump_chunk(value)
+    return payload, fmt
 
 
 def script_unloadable(reason: str) -> None:

@@ -1,0 +1,167 @@
+"""Scripts as people write them (``tests/scripts/``), run as ``python script.py`` and
+judged on exit status, stdout and stderr: a top-level import that refuses
+sub-interpreters, the fallback on every entry point, no main guard, a ``def`` in the
+main block, a top-level print, records, an initializer's global, and Ctrl-C while a
+task is stuck in a C call."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import run_python
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+pytest.importorskip("numpy")  # a dev dependency: several scripts import it at the top
+
+
+def run(script: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return run_python(SCRIPTS / script, *args, cwd=cwd, timeout=120)
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    """The stdout of a run that succeeded with nothing on stderr."""
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "", proc.stderr
+    return proc.stdout
+
+
+def test_a_numpy_import_at_the_top_does_not_break_numpy_free_functions() -> None:
+    assert ok(run("numpy_at_top.py")) == "[0, 1, 4, 9, 16]\n49\n"
+
+
+@pytest.mark.parametrize(
+    ("entry", "first"),
+    [
+        ("submit", "10"),
+        ("map", "[0, 0, 1, 3, 6, 10]"),
+        ("map1", "[0, 0, 1, 3, 6, 10]"),
+        ("map3", "[0, 0, 1, 3, 6, 10]"),
+        ("map100", "[0, 0, 1, 3, 6, 10]"),
+        ("imap", "[0, 0, 1, 3, 6, 10]"),
+        ("imap_unordered", "[0, 0, 1, 3, 6, 10]"),
+        ("run_amap", "(10, [0, 0, 1, 3])"),
+        ("actor", "2 5"),
+    ],
+)
+def test_the_fallback_covers_every_entry_point(entry: str, first: str) -> None:
+    # Then the same function again (now straight to a process), and plain functions,
+    # which still run in worker interpreters of this process.
+    assert ok(run("numpy_fallback.py", entry)) == f"{first}\n6 [0, 1, 4, 9] True\n"
+
+
+def test_without_the_fallback_the_error_names_the_import_and_both_ways_out() -> None:
+    proc = run("numpy_in_function.py")
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("interpool.IncompatibleModuleError: module 'numpy._core")
+    assert f"imported at {SCRIPTS / 'numpy_in_function.py'}, line 5 (`import numpy`)" in last
+    assert 'Pool(fallback="processes")' in last
+    assert "move that import into the functions that need it" in last
+    assert "upgrade numpy" in last
+    assert "interpool._" not in proc.stderr  # public names only
+
+
+def test_a_stdlib_module_refusing_sub_interpreters_at_the_top() -> None:
+    assert ok(run("faulthandler_at_top.py")) == "285\n"
+
+
+def test_no_main_guard_runs_and_prints_once() -> None:
+    assert ok(run("no_guard.py")) == "top-level print\n[0, 1, 4, 9, 16]\n"
+
+
+def test_no_main_guard_with_numpy_and_the_fallback() -> None:
+    assert ok(run("no_guard_fallback.py")) == "top-level print\n[0, 0, 1, 3] [1, 2, 3]\n"
+
+
+def test_a_def_in_the_main_block() -> None:
+    assert ok(run("def_in_main_block.py")) == "2 [1, 2, 3]\n"
+
+
+def test_top_level_side_effects_are_not_repeated(tmp_path: Path) -> None:
+    # The workers load the script by name (its prints silenced); its top level runs
+    # once in the caller and at most once per worker, never per task.
+    out = ok(run("top_level_print.py", cwd=tmp_path)).splitlines()
+    assert out[:2] == ["loading the script", str([x * x for x in range(20)])]
+    assert 1 <= len(out[2]) <= 3  # the caller, and each of 2 workers at most
+    assert len(out) == 3
+
+
+def test_records_of_a_script_that_workers_cannot_load_keep_their_class() -> None:
+    out = ok(run("records_numpy.py"))
+    assert out == ("[Record(name='aa', values=[2, 4]), Record(name='bb', values=[6])] True\n")
+
+
+def test_an_initializers_global_reaches_functions_sent_by_value() -> None:
+    assert ok(run("initializer_global.py")) == "[0, 3, 6, 9]\n"
+
+
+# -- Ctrl-C while a task is stuck in a C call ---------------------------------------
+
+
+def ctrl_c(mode: str, presses: int) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``ctrl_c.py mode``; once it prints READY, press Ctrl-C ``presses`` times,
+    2 s apart at most (the next only if it still runs).  Returns the run and the
+    seconds from the last press to the end."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "ctrl_c.py"), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    try:
+        while True:
+            line = proc.stdout.readline()
+            assert line, f"ended before READY: {lines} {proc.communicate()}"
+            lines.append(line)
+            if line == "READY\n":
+                break
+        time.sleep(0.3)  # let it reach the wait
+        for press in range(presses):
+            pressed = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                assert press < presses - 1, "still running 2 s after the last Ctrl-C"
+                time.sleep(0.2)
+                continue
+            return subprocess.CompletedProcess(
+                proc.args, proc.returncode, "".join(lines) + out, err
+            ), time.monotonic() - pressed
+        raise AssertionError("unreachable")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.mark.parametrize("mode", ["time_limit", "shutdown", "with"])
+def test_the_first_ctrl_c_ends_a_program_whose_task_is_stuck_in_c(mode: str) -> None:
+    proc, took = ctrl_c(mode, presses=1)
+    assert took < 2
+    assert proc.returncode == -signal.SIGINT, proc.stderr
+    assert "still running in C (time.sleep); abandoned" in proc.stderr
+    for bad in ("Fatal Python error", "remaining subinterpreters", "Segmentation"):
+        assert bad not in proc.stderr
+    if mode == "time_limit":
+        assert "still running in a C call, which cannot be interrupted" in proc.stdout
+    if mode == "shutdown":
+        assert "shutdown stopped waiting for 1 task (time.sleep) still running in C" in (
+            proc.stderr
+        )
+
+
+def test_a_second_ctrl_c_ends_it_in_any_case() -> None:
+    proc, took = ctrl_c("stubborn", presses=2)
+    assert "first Ctrl-C caught" in proc.stdout
+    assert took < 2
+    assert proc.returncode == -signal.SIGINT, proc.stderr
