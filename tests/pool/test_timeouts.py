@@ -32,6 +32,18 @@ def test_a_running_task_past_its_limit_fails_with_timeout_error(tmp_path: Path) 
         assert marker.read_text().startswith("interrupted")
 
 
+def test_a_time_limit_says_when_the_task_is_stuck_in_c() -> None:
+    with interpool.Pool(1) as pool:
+        future = pool.options(task_timeout=0.2).submit(time.sleep, 1.5)
+        with pytest.raises(TimeoutError) as info:
+            future.result(timeout=PATIENCE)
+        message = str(info.value)
+        assert "time limit of 0.2 s; it is still running in a C call" in message
+        assert "its worker is abandoned" in message
+        assert "replaced by a new one" in message
+        assert pool.submit(it.interp_id).result(timeout=PATIENCE)  # the replacement
+
+
 def test_the_pool_keeps_its_capacity_after_a_timeout() -> None:
     with interpool.Pool(2) as pool:
         before = {pool.submit(it.interp_id).result(timeout=PATIENCE) for _ in range(4)}

@@ -88,7 +88,7 @@ WORKER_SPIN_SECONDS = 100e-6
 #: How long a task interrupted for its time limit may take to stop before it is said
 #: to be stuck in a C call; and how long, after Ctrl-C, the pool waits for its
 #: interrupted tasks to stop before it gives up on them.
-STOP_SECONDS = 0.05
+STOP_SECONDS = 0.1
 CTRL_C_GRACE_SECONDS = 0.5
 
 #: After this many worker crashes in a row, with no task completed in between, the

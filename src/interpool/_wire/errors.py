@@ -394,8 +394,15 @@ def _incompatible_module(exc: BaseException) -> IncompatibleModuleError | None:
     return None
 
 
-#: Frames of these files are not where a user's code imported a module.
-_NOT_USER = ("<frozen ", "/interpool/", "/cloudpickle/", "/pickle.py", "/importlib/")
+#: Frames of these files are not where a user's code imported a module: interpool's
+#: own, the import machinery's, the picklers'.
+_NOT_USER = (
+    "<frozen ",
+    __file__.rpartition("/_wire/")[0] + "/",
+    "/cloudpickle/",
+    "/pickle.py",
+    "/importlib/",
+)
 
 
 def _import_site(exc: BaseException, package: str) -> str:

@@ -11,7 +11,10 @@ e. ``async``: ``await pool.run(inc, x)`` against ``loop.run_in_executor``;
 f. ``coroutines``: many I/O-bound coroutines at once (interpool runs them on its
    workers' event loops; the others need one worker per waiting task);
 g. ``channels``: ping-pong over interpool channels against ``queue.Queue`` between
-   threads and ``concurrent.interpreters.Queue`` (see :mod:`.channels`).
+   threads and ``concurrent.interpreters.Queue`` (see :mod:`.channels`);
+h. ``script_functions``: round trips and first calls of a function of a script that
+   workers do not load (sent by value, kept per worker) beside a module function's
+   and a lambda's (see :mod:`.script_functions`).
 
 Each figure is the median of ``repeat`` measurements, taken in rotating executor
 order so that a noisy neighbour hurts every executor alike; ratios compare medians
@@ -1031,6 +1034,61 @@ def bench_channels(workers: int, repeat: int) -> Section:
     return section
 
 
+# -- h. functions of a script, sent by value ----------------------------------------
+
+#: The rows of section h, in order.
+SCRIPT_FUNCTION_ROWS = {
+    "module": "module function (by name)",
+    "script": "script function (by value, kept)",
+    "lambda": "lambda (by value, every call)",
+    "first_module": "first call: module function",
+    "first_script": "first call: script function",
+    "first_lambda": "first call: lambda",
+}
+
+
+def bench_script_functions(workers: int, repeat: int, calls: int = ROUND_TRIP_CALLS) -> Section:
+    """Round trips of a function of a script that workers cannot load (it goes by
+    value, unpickled once per worker) against a module function's and a lambda's,
+    and the first call of each on a warm pool; run as a script of its own
+    (:mod:`.script_functions`)."""
+    progress("h. functions of a script, sent by value")
+    probe = Path(__file__).with_name("script_functions.py")
+    done = subprocess.run(
+        [sys.executable, str(probe), str(calls), str(repeat), str(workers)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=SECTION_TIMEOUT[0] + SECTION_TIMEOUT[1] * repeat,
+    )
+    samples = json.loads(done.stdout)
+    rows = []
+    for key, label in SCRIPT_FUNCTION_ROWS.items():
+        row = Row(key, label)
+        for sample in samples[key]:
+            row.stat.add(sample)
+        rows.append(row)
+    section = Section(
+        "script_functions",
+        f"h. Functions of a script the workers do not load: round trips ({calls:,} calls) "
+        "and first calls (new pool, workers up)",
+        "us_per_call",
+        "lower",
+        rows,
+        "module",
+        notes=[
+            "'interpool is' compares with the module function's row (by name).",
+            "A script function goes by value when workers cannot load the script (a "
+            "top-level import that refuses sub-interpreters, no main guard): pickled "
+            "once in the caller, unpickled once per worker; a lambda is pickled and "
+            "unpickled at every call.",
+        ],
+        extra={"calls": calls, "workers": workers},
+    )
+    section.text = _render(section, "us/call")
+    return section
+
+
 # -- the whole run ----------------------------------------------------------------
 
 
@@ -1169,6 +1227,7 @@ def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
         bench_async,
         bench_coroutines,
         bench_channels,
+        bench_script_functions,
     )
     document, text = run_sections(
         "interpool-core",
