@@ -54,6 +54,7 @@ script with its output silenced (its prints were the caller's to make), at most 
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import sys
 import types
@@ -102,7 +103,8 @@ _KEPT_HEAD = 9
 
 #: Why workers cannot load the caller's script by name, once known (see rule 2).
 _unloadable: str | None = None
-_kept_ids = [0]
+#: Ids of kept keys, unique in the process (``next`` is atomic).
+_kept_ids = itertools.count(1)
 
 #: How a worker finds the caller's ``__main__``: ``("path", file)``, ``("module", name)``
 #: or ``None`` when there is no script (REPL, ``python -c``, notebooks).
@@ -204,8 +206,7 @@ def describe_key(key: str | bytes) -> str:
 def _kept(fn: Any) -> bytes:
     """``fn`` by value, as a kept key (see :data:`KEPT`)."""
     data = _by_value(fn, itself=True)
-    _kept_ids[0] += 1
-    return KEPT + _kept_ids[0].to_bytes(8, "little") + data
+    return KEPT + next(_kept_ids).to_bytes(8, "little") + data
 
 
 def value_key(key: str, unloadable: str | None) -> bytes:
