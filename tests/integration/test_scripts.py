@@ -98,6 +98,10 @@ def test_records_of_a_script_that_workers_cannot_load_keep_their_class() -> None
     assert out == ("[Record(name='aa', values=[2, 4]), Record(name='bb', values=[6])] True\n")
 
 
+def test_an_actor_of_a_class_of_a_script_that_workers_cannot_load() -> None:
+    assert ok(run("actor_of_the_script.py")) == "[['a'], ['a', 'b'], ['a', 'b', 'c']]\n"
+
+
 def test_a_function_sent_by_value_is_unpickled_once_per_worker() -> None:
     assert ok(run("kept_by_value.py")) == "[1, 2, 3, 4, 5] [6, 7, 8]\n0\n"
 

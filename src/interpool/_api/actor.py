@@ -137,7 +137,13 @@ class _State:
         elif isinstance(exc, WorkerCrashed):
             self.lose(f"the worker {self.worker} running {what} failed", exc)
         elif isinstance(exc, BrokenPool) and (self.host.owns(exc) or _made_by_pool(exc)):
-            self.lose(f"its interpreter could not run {what}: {_summary(exc)}", exc)
+            # A call's failure may be known before its creation's (a call still waiting
+            # for the creation to end is failed first): the creation's reason wins.
+            self.lose(
+                f"its interpreter could not run {what}: {_summary(exc)}",
+                exc,
+                vague=not future._creation,
+            )
         elif future._creation:
             self.lose(f"its creation failed: {self.cls_name}(...) raised {_summary(exc)}", exc)
         return exc

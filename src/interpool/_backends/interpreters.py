@@ -27,7 +27,7 @@ from interpool._backends.base import Mapper, at_exit, end_interrupted, end_on_se
 from interpool._engine.futures import PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions
 from interpool._engine.scheduler import CTRL_C_GRACE_SECONDS, Scheduler
-from interpool._wire.functions import function_key, initializer_key, main_ref
+from interpool._wire.functions import function_key, initializer_key, main_ref, script_problem
 from interpool._wire.protocol import CALL, CHUNK
 from interpool._wire.transport import dump_chunk, encode_call
 from interpool._worker import actor_host
@@ -191,7 +191,12 @@ class _ActorHost:
     """:meth:`Interpreters.actor_host`: a scheduler of one worker interpreter, which
     holds the instance; the creation and the calls are tasks of ``_worker.actor_host``
     submitted with the actor's own futures (``PoolFuture`` s whose owner is this
-    host: their ``cancel`` and ``result`` go straight to the scheduler)."""
+    host: their ``cancel`` and ``result`` go straight to the scheduler).
+
+    Until the creation has ended, the scheduler hands its worker one task at a time
+    (``Scheduler.one_at_a_time``): the creation may be sent again, by value (a class
+    of a script that workers cannot load, see ``_wire.functions``), and must still run
+    before the calls made meanwhile."""
 
     worker = "interpreter"
     interrupted = "replaced its interpreter"
@@ -227,7 +232,15 @@ class _ActorHost:
                 ) from exc
             encode_call(tuple(args), dict(kwargs))  # names the argument
             raise
+        # The calls wait behind the creation until it has ended (see the class).
+        self._scheduler.one_at_a_time(True)
         self._submit(future, _CREATE_KEY, CALL, a, b, limit)
+        future.add_done_callback(self._created)
+
+    def _created(self, _: Future[Any]) -> None:
+        # One at a time for good if the script turned out not to load in workers:
+        # calls encoded before that was known are sent again, by value, in order.
+        self._scheduler.one_at_a_time(script_problem() is not None)
 
     def call(
         self,

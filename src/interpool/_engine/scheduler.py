@@ -217,6 +217,8 @@ class Scheduler:
         #: Tasks failed before their worker replied (timed out, or cancelled while
         #: running): their reply, if it ever comes, is dropped.
         self._abandoned: set[int] = set()
+        #: Tasks sent again by value (``NEEDS_VALUE``); never twice.
+        self._sent_by_value: set[int] = set()
         #: What each abandoned task runs (``functions.describe_key``), for messages.
         self._abandoned_names: dict[int, str] = {}
         #: Tasks whose coroutine runs on a worker's event loop, and that worker's slot
@@ -469,6 +471,16 @@ class Scheduler:
             if _SLEEPING in self._bells:
                 self._wake_locked()
 
+    def one_at_a_time(self, on: bool) -> None:
+        """Hand the workers one task at a time (``on``), or as many as usual.  An
+        actor's host keeps its creation alone in the queue until it has ended, so that
+        the calls after it wait here, in order, even if the creation is sent again (by
+        value, ``NEEDS_VALUE``)."""
+        with self._lock:
+            self._depth = 1 if on else 2 * self.max_workers
+            if not on:
+                self._refill_locked()
+
     def _wake_locked(self) -> None:
         """Wake as many sleeping workers as there are queued messages beyond the
         polling workers, which will take them anyway (see ``_platform.signals``).  The
@@ -707,6 +719,8 @@ class Scheduler:
                         self._in_queue -= 1
                         if status != CRASHED:
                             self._results_seen += 1
+                        if self._sent_by_value:
+                            self._sent_by_value.discard(task_id)
                         if skips[task_id & SKIP_MASK]:
                             skips[task_id & SKIP_MASK] = 0
                             if entry is None or entry[0]._state == _CANCELLED_AND_NOTIFIED:
@@ -735,8 +749,15 @@ class Scheduler:
             if entry is None or task_id in self._abandoned or self._skips[task_id & SKIP_MASK]:
                 return False
             message = entry[1]
+            again = task_id in self._sent_by_value
+            self._sent_by_value.add(task_id)
         task_id, _, kind, a, b, limit = message
         try:
+            if again:  # sent by value already, and still naming the script: give up
+                raise ImportError(
+                    f"interpool: the worker interpreter cannot load the script ({unloadable}), "
+                    "and this task still refers to it by name"
+                )
             key = value_key(message[FUNCTION], unloadable)
             a, b = args_by_value(kind, a, b)
         except Exception as exc:  # noqa: BLE001 - the task's outcome

@@ -209,15 +209,21 @@ def _kept(fn: Any) -> bytes:
     return KEPT + next(_kept_ids).to_bytes(8, "little") + data
 
 
-def value_key(key: str, unloadable: str | None) -> bytes:
+def value_key(key: str | bytes, unloadable: str | None) -> str | bytes:
     """The kept by-value key of the script's function named by ``key``
-    (``"__main__:qualname"``), for a task a worker sent back (:class:`NeedsValue`);
+    (``"__main__:qualname"``), for a task a worker sent back (:class:`NeedsValue`,
+    or :class:`MainUnavailable` for its arguments; any other key is returned as is);
     ``unloadable`` is why workers cannot load the script, if that was the reason
     (see :func:`script_unloadable`).  Later keys of that function are this one.
     Raises ``TypeError`` if the function cannot be sent by value either."""
     if unloadable is not None:
         script_unloadable(unloadable)
-    fn = walk_qualname(sys.modules["__main__"], key.partition(":")[2])
+    if not isinstance(key, str):
+        return key
+    module, _, qualname = key.partition(":")
+    if module != "__main__":
+        return key  # (a bytes key only when sent again for its arguments' sake)
+    fn = walk_qualname(sys.modules["__main__"], qualname)
     known = _KEY_CACHE.get(fn)
     if isinstance(known, bytes) and known[:1] == KEPT:
         return known
@@ -406,7 +412,12 @@ class NeedsValue(Exception):
 
 class MainUnavailable(ImportError):
     """The worker cannot load the caller's script, which a task's arguments (or a
-    pickled callable) refer to by name."""
+    pickled callable) refer to by name; ``reason`` says why.  A task's arguments that
+    meet it are sent again, by value (see :func:`args_by_value`)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class _Silent:
@@ -501,7 +512,7 @@ class FunctionCache:
         if self._main_module is not None:
             return self._main_module
         if self._main_error is not None:
-            raise MainUnavailable(self._unavailable())
+            raise MainUnavailable(self._unavailable(), self._main_error)
         if self._main is None:
             raise RuntimeError(
                 "interpool: this task refers by name to something of the caller's "
@@ -516,7 +527,7 @@ class FunctionCache:
             module = self._load_main(*self._main)
         except (Exception, SystemExit) as exc:
             self._main_error = _load_failure(exc, self._main)
-            raise MainUnavailable(self._unavailable()) from exc
+            raise MainUnavailable(self._unavailable(), self._main_error) from exc
         finally:
             _loading[0] = False
             sys.stdout, sys.stderr = out, err

@@ -31,7 +31,7 @@ from interpool._platform.queues import QueueEmpty, ops
 from interpool._platform.signals import BUSY, POLLING, SLEEPING
 from interpool._wire import buffers
 from interpool._wire.errors import encode_error
-from interpool._wire.functions import FunctionCache, MainRef, NeedsValue
+from interpool._wire.functions import FunctionCache, MainRef, MainUnavailable, NeedsValue
 from interpool._wire.protocol import (
     ACCEPTED,
     CALL,
@@ -353,6 +353,8 @@ def _serve(  # noqa: PLR0917
                 value = None
             except NeedsValue as exc:  # the pool sends it again, by value
                 reply = (task_id, NEEDS_VALUE, exc.unloadable, ())
+            except MainUnavailable as exc:  # its arguments name the script's objects
+                reply = (task_id, NEEDS_VALUE, exc.reason, ())
             except BaseException as exc:  # noqa: BLE001 - the task's error is its result
                 reply = (task_id, ERROR, encode_error(exc), ())
         # Drop our views of the caller's buffers before replying: the caller waits for
