@@ -6,6 +6,7 @@ task is stuck in a C call."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -113,7 +114,9 @@ def test_an_initializers_global_reaches_functions_sent_by_value() -> None:
 # -- Ctrl-C while a task is stuck in a C call ---------------------------------------
 
 
-def ctrl_c(mode: str, presses: int) -> tuple[subprocess.CompletedProcess[str], float]:
+def ctrl_c(
+    mode: str, presses: int, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run ``ctrl_c.py mode``; once it prints READY, press Ctrl-C ``presses`` times,
     2 s apart at most (the next only if it still runs).  Returns the run and the
     seconds from the last press to the end."""
@@ -122,6 +125,7 @@ def ctrl_c(mode: str, presses: int) -> tuple[subprocess.CompletedProcess[str], f
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "CTRL_C_STARTED": str(tmp_path / "started")},
     )
     assert proc.stdout is not None
     lines = []
@@ -153,23 +157,25 @@ def ctrl_c(mode: str, presses: int) -> tuple[subprocess.CompletedProcess[str], f
 
 
 @pytest.mark.parametrize("mode", ["time_limit", "shutdown", "with"])
-def test_the_first_ctrl_c_ends_a_program_whose_task_is_stuck_in_c(mode: str) -> None:
-    proc, took = ctrl_c(mode, presses=1)
+def test_the_first_ctrl_c_ends_a_program_whose_task_is_stuck_in_c(
+    mode: str, tmp_path: Path
+) -> None:
+    proc, took = ctrl_c(mode, presses=1, tmp_path=tmp_path)
     assert took < 2
     assert proc.returncode == -signal.SIGINT, proc.stderr
-    assert "still running in C (time.sleep); abandoned" in proc.stderr
+    assert "still running in C (stuck_in_c); abandoned" in proc.stderr
     for bad in ("Fatal Python error", "remaining subinterpreters", "Segmentation"):
         assert bad not in proc.stderr
     if mode == "time_limit":
         assert "still running in a C call, which cannot be interrupted" in proc.stdout
     if mode == "shutdown":
-        assert "shutdown stopped waiting for 1 task (time.sleep) still running in C" in (
+        assert "shutdown stopped waiting for 1 task (stuck_in_c) still running in C" in (
             proc.stderr
         )
 
 
-def test_a_second_ctrl_c_ends_it_in_any_case() -> None:
-    proc, took = ctrl_c("stubborn", presses=2)
+def test_a_second_ctrl_c_ends_it_in_any_case(tmp_path: Path) -> None:
+    proc, took = ctrl_c("stubborn", presses=2, tmp_path=tmp_path)
     assert "first Ctrl-C caught" in proc.stdout
     assert took < 2
     assert proc.returncode == -signal.SIGINT, proc.stderr

@@ -616,7 +616,7 @@ def test_ctrl_c_while_exit_waits_for_a_running_task(tmp_path: Path) -> None:
         from tests.tasks import basic as tasks
 
         pool = interpool.Pool(1)
-        pool.submit(tasks.sleep_return, 1.5, "x")
+        pool.submit(tasks.sleep_return, 30, "x")  # stuck in C well past the Ctrl-C
 
         def ctrl_c_during_exit():
             time.sleep(0.5)  # by then the main thread waits for the pool at exit

@@ -3,6 +3,7 @@ the worker loop (``_worker.loop.serve``) inside it until told to stop, then dest
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,11 @@ class WorkerThread:
         error: BaseException | None = None
         interp = None
         try:
+            # Ctrl-C is the main thread's: the kernel must not deliver SIGINT to this
+            # thread (a blocking call of a task would return early with EINTR), nor to
+            # the watchdog thread the worker starts (it inherits this mask).
+            if hasattr(signal, "pthread_sigmask"):
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             interp = create_interpreter(self._options)
             interp.prepare_main(
                 _interpool_path=self._path,
