@@ -62,32 +62,46 @@ class IncompatibleModuleError(InterpoolError, ImportError):
     (for example numpy, orjson, msgspec, pydantic-core: CPython's ``ImportError:
     module X does not support loading in subinterpreters``).
 
-    ``name`` is the module that refused.  An ``ImportError``, so ``except ImportError``
-    still catches it.  The way out: ``Pool(fallback="processes")`` (such tasks then
-    run in a process worker), the processes backend, or a release of the package that
-    supports sub-interpreters.
+    ``name`` is the module that refused; ``where`` the file and line of the user's code
+    that imported it (``""`` if unknown), ``top_level`` whether that was a module's
+    top level.  An ``ImportError``, so ``except ImportError`` still catches it.  The
+    ways out, which the message lists: ``Pool(fallback="processes")`` (such tasks then
+    run in a process worker) or the processes backend; moving a top-level import into
+    the functions that need it; a release of the package that supports
+    sub-interpreters (not for a module of the standard library).
     """
 
-    def __init__(self, name: str, detail: str = "", where: str = "") -> None:
+    def __init__(
+        self, name: str, detail: str = "", where: str = "", top_level: bool = True
+    ) -> None:
         package = name.partition(".")[0]
-        upgrade = (
-            ""
-            if _in_stdlib(package)
-            else f"; or upgrade {package} if a newer release supports sub-interpreters"
-        )
+        ways = ['run such tasks in a process with Pool(fallback="processes")']
+        if top_level:
+            ways.append(
+                "move that import into the functions that need it, so that the others "
+                "run in sub-interpreters"
+            )
+        if not _in_stdlib(package):
+            ways.append(f"upgrade {package} if a newer release supports sub-interpreters")
         message = (
             f"module {name!r} cannot be imported in a sub-interpreter"
             f"{f' ({detail})' if detail else ''}{f', imported at {where}' if where else ''}. "
-            'Run such tasks in a process with Pool(fallback="processes"); or move that '
-            "import into the functions that need it, so that the others run in "
-            f"sub-interpreters{upgrade}. interpool.check_modules() tells which modules load."
+            f"{_ways_out(ways)}. interpool.check_modules() tells which modules load."
         )
         super().__init__(message, name=name)
         self.detail = detail
         self.where = where
+        self.top_level = top_level
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.name, self.detail, self.where), self.__dict__)
+        return (type(self), (self.name, self.detail, self.where, self.top_level), self.__dict__)
+
+
+def _ways_out(ways: list[str]) -> str:
+    """``"Run ..."``, or ``"Either run ...; or move ..."``."""
+    if len(ways) == 1:
+        return ways[0][:1].upper() + ways[0][1:]
+    return f"Either {'; or '.join(ways)}"
 
 
 def _in_stdlib(package: str) -> bool:

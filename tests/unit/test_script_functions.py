@@ -167,22 +167,27 @@ def test_kept_functions_are_unpickled_once_and_share_their_globals() -> None:
 # -- errors: where the import was, and the ways out -----------------------------------
 
 
-def test_incompatible_module_error_gives_both_ways_out() -> None:
+def test_incompatible_module_error_gives_the_ways_out() -> None:
     error = IncompatibleModuleError(
         "numpy._core._multiarray_umath", "part of 'numpy'", "f.py, line 3"
     )
     text = str(error)
-    assert "imported at f.py, line 3" in text
+    assert "imported at f.py, line 3. Either run such tasks in a process" in text
     assert 'Pool(fallback="processes")' in text
     assert "move that import into the functions that need it" in text
     assert "upgrade numpy" in text
     copy = pickle.loads(pickle.dumps(error))
-    assert str(copy) == text and copy.where == "f.py, line 3"
+    assert str(copy) == text and copy.where == "f.py, line 3" and copy.top_level
+    inside = IncompatibleModuleError("numpy", "", "f.py, line 9", top_level=False)
+    assert "move that import" not in str(inside)
+    assert pickle.loads(pickle.dumps(inside)).top_level is False
 
 
 def test_a_stdlib_module_gets_no_upgrade_advice() -> None:
     assert "upgrade" not in str(IncompatibleModuleError("faulthandler"))
     assert "upgrade" not in str(IncompatibleModuleError("_curses", "part of 'curses'"))
+    only = IncompatibleModuleError("readline", "", "f.py, line 2", top_level=False)
+    assert ", imported at f.py, line 2. Run such tasks in a process with" in str(only)
 
 
 def test_the_import_site_is_read_from_the_workers_traceback() -> None:
@@ -202,6 +207,7 @@ def test_the_import_site_is_read_from_the_workers_traceback() -> None:
     assert isinstance(rebuilt, IncompatibleModuleError)
     assert rebuilt.where.startswith(f"{__file__}, line ")
     assert "raise ImportError(" in rebuilt.where
+    assert rebuilt.top_level is False  # in a function: moving the import would not help
 
 
 def test_public_classes_show_their_public_name() -> None:

@@ -387,7 +387,8 @@ def _incompatible_module(exc: BaseException) -> IncompatibleModuleError | None:
         if name:
             package = name.partition(".")[0]
             detail = f"part of {package!r}" if package != name else ""
-            err = IncompatibleModuleError(name, detail, _import_site(exc, package))
+            where, top_level = _import_site(exc, package)
+            err = IncompatibleModuleError(name, detail, where, top_level)
             err.__cause__ = exc
             return err
         todo.extend(x for x in (link.__cause__, link.__context__) if x is not None)
@@ -405,25 +406,27 @@ _NOT_USER = (
 )
 
 
-def _import_site(exc: BaseException, package: str) -> str:
+def _import_site(exc: BaseException, package: str) -> tuple[str, bool]:
     """Where the user's code imported the module that refused, from the worker's
-    traceback text: ``"/path/mod.py, line 3 (`import numpy as np`)"``, or ``""``."""
+    traceback text: ``("/path/mod.py, line 3 (`import numpy as np`)", True)``, the
+    second item telling if that was a module's top level; ``("", True)`` if unknown."""
     import re  # only here: the worker side never needs it
 
     remote = exc.__cause__
     while remote is not None and not isinstance(remote, RemoteTraceback):
         remote = remote.__cause__
     if remote is None:
-        return ""
-    frame = re.compile(r'^  File "([^"]+)", line (\d+), in [^\n]*\n(?:    (\S[^\n]*)\n)?', re.M)
+        return "", True
+    frame = re.compile(r'^  File "([^"]+)", line (\d+), in ([^\n]*)\n(?:    (\S[^\n]*)\n)?', re.M)
     # The text shows the chain from its innermost exception on, each with its frames
     # from the outermost: the import is the last frame of code that is neither the
     # refusing package's, interpool's, nor the import machinery's.  (None when a
     # pickle imported it: a module the task's function refers to as a global.)
-    site = ""
+    site, top_level = "", True
     for match in frame.finditer(remote.tb):
-        path, line, code = match.groups()
+        path, line, function, code = match.groups()
         if any(part in path for part in _NOT_USER) or f"/{package}/" in path:
             continue
         site = f"{path}, line {line}" + (f" (`{code.strip()}`)" if code else "")
-    return site
+        top_level = function == "<module>"
+    return site, top_level
