@@ -684,6 +684,10 @@ class Scheduler:
                     rebuild_exception(payload),
                 )
                 continue
+            if status == NEEDS_VALUE:
+                if self._send_by_value(task_id, payload):
+                    continue
+                status = SKIPPED  # cancelled or failed meanwhile: as any reply
             if status >= ACCEPTED:
                 if status == ACCEPTED:
                     self._accept(task_id, payload)
@@ -691,10 +695,6 @@ class Scheduler:
                 if status == LEAVING:
                     self._leaving(payload)
                     continue
-                if status == NEEDS_VALUE:
-                    if self._send_by_value(task_id, payload):
-                        continue
-                    status = SKIPPED  # cancelled or failed meanwhile: as any reply
                 status -= FROM_LOOP  # a coroutine's result: already off the queue
                 with lock:
                     if accepted.pop(task_id, None) is None:
