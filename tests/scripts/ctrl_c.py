@@ -17,6 +17,10 @@ def stuck_in_c():
     time.sleep(100)  # one C call: no interruption reaches it
 
 
+def nothing():
+    pass
+
+
 def when_started():
     while not os.path.exists(STARTED):
         time.sleep(0.01)
@@ -26,7 +30,8 @@ def when_started():
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "time_limit":  # the task outlives its time limit in C, then exit waits
-        with Pool(2, task_timeout=0.3) as pool:
+        with Pool(1, task_timeout=1.0) as pool:
+            pool.submit(nothing).result()  # the worker is up and has loaded this script
             try:
                 pool.submit(stuck_in_c).result()
             except TimeoutError as error:
