@@ -122,6 +122,8 @@ def test_a_lost_interruption_never_starts_the_coroutine(how: str) -> None:
     worker must not run the coroutine (nor stay: it is replaced)."""
     with tempfile.TemporaryDirectory() as directory, interpool.Pool(1) as pool:
         worker = pool.submit(tasks.interp_id).result(timeout=PATIENCE)
+        # The worker imports the tasks' module now, not within the time limit below.
+        assert pool.submit(async_tasks.add_later, 0, 0).result(timeout=PATIENCE) == 0
         if how == "cancel":
             future = pool.submit(async_tasks.loses_an_interruption, directory)
             assert wait_until(lambda: Path(directory, "calling").exists())

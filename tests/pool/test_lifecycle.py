@@ -616,10 +616,13 @@ def test_ctrl_c_while_exit_waits_for_a_running_task(tmp_path: Path) -> None:
         from tests.tasks import basic as tasks
 
         pool = interpool.Pool(1)
-        pool.submit(tasks.sleep_return, 30, "x")  # stuck in C well past the Ctrl-C
+        # Stuck in C well past the Ctrl-C.
+        pool.submit(tasks.started_then_sleep, os.getcwd(), "task", 30)
 
         def ctrl_c_during_exit():
-            time.sleep(0.5)  # by then the main thread waits for the pool at exit
+            while not os.path.exists("task.started"):
+                time.sleep(0.01)
+            time.sleep(0.3)  # by then the main thread waits for the pool at exit
             os.kill(os.getpid(), signal.SIGINT)
 
         threading.Thread(target=ctrl_c_during_exit, daemon=True).start()
@@ -627,6 +630,7 @@ def test_ctrl_c_while_exit_waits_for_a_running_task(tmp_path: Path) -> None:
         """,
     )
     for _ in range(3):
+        (tmp_path / "task.started").unlink(missing_ok=True)
         try:
             proc = run_python(script, ROOT, cwd=tmp_path, timeout=30)
         except subprocess.TimeoutExpired:
@@ -637,7 +641,7 @@ def test_ctrl_c_while_exit_waits_for_a_running_task(tmp_path: Path) -> None:
         # CPython's finalization.
         assert proc.returncode == -signal.SIGINT, proc.stderr
         assert "without waiting for 1 task still running in C" in proc.stderr
-        assert "sleep_return" in proc.stderr
+        assert "(tests.tasks.basic.started_then_sleep)" in proc.stderr
         for bad in ("remaining subinterpreters", "Fatal Python error", "Segmentation"):
             assert bad not in proc.stderr, proc.stderr
 
