@@ -110,6 +110,11 @@ def test_an_actor_of_a_class_of_a_script_that_workers_cannot_load() -> None:
     assert ok(run("actor_of_the_script.py")) == "[['a'], ['a', 'b'], ['a', 'b', 'c']]\n"
 
 
+def test_an_actors_calls_passing_records_of_such_a_script_stay_in_order() -> None:
+    out = ok(run("actor_records.py"))
+    assert out == "[None, None, None, [Item(name='a'), Item(name='b'), Item(name='c')]]\n"
+
+
 def test_a_function_sent_by_value_is_unpickled_once_per_worker() -> None:
     assert ok(run("kept_by_value.py")) == "[1, 2, 3, 4, 5] [6, 7, 8]\n0\n"
 

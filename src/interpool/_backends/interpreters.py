@@ -27,7 +27,13 @@ from interpool._backends.base import Mapper, at_exit, end_interrupted, end_on_se
 from interpool._engine.futures import PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions
 from interpool._engine.scheduler import CTRL_C_GRACE_SECONDS, Scheduler
-from interpool._wire.functions import function_key, initializer_key, main_ref, script_problem
+from interpool._wire.functions import (
+    function_key,
+    initializer_key,
+    main_ref,
+    names_script,
+    script_problem,
+)
 from interpool._wire.protocol import CALL, CHUNK
 from interpool._wire.transport import dump_chunk, encode_call
 from interpool._worker import actor_host
@@ -196,7 +202,9 @@ class _ActorHost:
     Until the creation has ended, the scheduler hands its worker one task at a time
     (``Scheduler.one_at_a_time``): the creation may be sent again, by value (a class
     of a script that workers cannot load, see ``_wire.functions``), and must still run
-    before the calls made meanwhile."""
+    before the calls made meanwhile.  The same holds around a call whose arguments
+    name the script's objects while it is not known whether workers can load the
+    script; and for good once they cannot."""
 
     worker = "interpreter"
     interrupted = "replaced its interpreter"
@@ -255,6 +263,12 @@ class _ActorHost:
         except TypeError:
             encode_call(args, kwargs)  # the error again, naming the method's own argument
             raise
+        if script_problem() is None and names_script(CALL, a, b):
+            # Its arguments name the script's objects, and whether workers can load the
+            # script is not known yet: if not, this call is sent again (by value), and
+            # the calls after it must wait (see the class).
+            self._scheduler.one_at_a_time(True)
+            future.add_done_callback(self._created)
         self._submit(future, _CALL_KEY, CALL, a, b, limit)
 
     def owns(self, error: BaseException) -> bool:

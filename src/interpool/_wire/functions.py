@@ -89,6 +89,7 @@ __all__ = [
     "initializer_key",
     "loading_script",
     "main_ref",
+    "names_script",
     "no_guard_error",
     "script_problem",
     "script_unguarded",
@@ -236,16 +237,21 @@ def args_by_value(kind: int, a: Any, b: Any) -> tuple[Any, Any]:
     """The arguments fields (``a``, ``b``, see ``_wire.protocol``) of a task sent again
     by value: encoded again when their pickle names objects of the script (which the
     workers cannot load): now by value."""
-    if kind == CALL and type(b) is tuple:
-        return a, b  # native: nothing of the script
-    data = a if b == PICKLE else a[0] if b == BUFFERS else None
-    if not isinstance(data, bytes) or b"__main__" not in data:
+    if not names_script(kind, a, b):
         return a, b
     value = decode(b, a)  # here, ``__main__`` is the script itself
     if kind == CALL:
         return encode_call(*value)
     fmt, payload = dump_chunk(value)
     return payload, fmt
+
+
+def names_script(kind: int, a: Any, b: Any) -> bool:
+    """Whether a task's encoded arguments (``a``, ``b``) name objects of the script."""
+    if kind == CALL and type(b) is tuple:
+        return False  # native: nothing of the script
+    data = a if b == PICKLE else a[0] if b == BUFFERS else None
+    return isinstance(data, bytes) and b"__main__" in data
 
 
 def script_unloadable(reason: str) -> None:
