@@ -22,7 +22,10 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
+from interpool._engine.futures import PoolFuture
 from interpool._platform import eventloop
+
+get_ident = threading.get_ident
 
 __all__ = ["ThreadsafeLoopEvent", "in_thread", "result_of"]
 
@@ -35,7 +38,7 @@ class ThreadsafeLoopEvent:
     always ends that wait (it runs on the loop's thread, so it cannot slip in between).
     """
 
-    __slots__ = ("_event", "_loop", "_notify", "_trio")
+    __slots__ = ("_event", "_loop", "_notify", "_thread", "_trio")
 
     def __init__(self) -> None:
         self._trio: Any = None
@@ -50,20 +53,26 @@ class ThreadsafeLoopEvent:
                 ) from None
         self._event: Any = None
         self.arm()
+        thread = self._thread = threading.get_ident()
+        set_event = self._set
         if self._loop is not None:
             call = self._loop.call_soon_threadsafe
-            set_event = self._set
 
             def notify() -> None:
+                if get_ident() == thread:  # completed by the loop itself: see eventloop
+                    set_event()
+                    return
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                     call(set_event)
 
         else:
             run_soon = self._trio.lowlevel.current_trio_token().run_sync_soon
             finished = self._trio.RunFinishedError
-            set_event = self._set
 
             def notify() -> None:
+                if get_ident() == thread:
+                    set_event()
+                    return
                 with contextlib.suppress(finished):
                     run_soon(set_event)
 
@@ -132,6 +141,14 @@ async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
     """
     if not future.done():
         wakeup = ThreadsafeLoopEvent()
+        feed = None
+        source = future.results_source if isinstance(future, PoolFuture) else None
+        if wakeup._trio is not None and source is not None:
+            # Under trio, the loop collects the pool's results itself while it waits
+            # (under asyncio, the pool's submit() has arranged it already).
+            feed = eventloop.trio_feed(wakeup._trio, source)
+            if feed is not None:
+                feed.acquire()
         future.add_done_callback(wakeup.notify)
         try:
             while not future.done():
@@ -141,4 +158,7 @@ async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
             if not future.done():
                 cancel()
             raise
+        finally:
+            if feed is not None:
+                feed.release()
     return future.result()

@@ -82,6 +82,16 @@ class Owner(Protocol):
     def cancel(self, future: PoolFuture[Any], interrupt: bool) -> bool: ...
 
 
+class LoopSource(Owner, Protocol):
+    """An owner whose results an event loop may collect itself (a pool's scheduler:
+    see ``Scheduler.listen``); other owners (actor hosts) need not be one."""
+
+    def waiting(self, delta: int) -> None: ...
+    def listen(self, alive: Callable[[], bool]) -> int | None: ...
+    def unlisten(self, fd: int, alive: Callable[[], bool]) -> None: ...
+    def collect(self, fd: int) -> None: ...
+
+
 class PoolFuture[T](Future[T]):
     """A ``concurrent.futures.Future`` tied to the pool that will complete it.
 
@@ -116,17 +126,36 @@ class PoolFuture[T](Future[T]):
 
     def result(self, timeout: float | None = None) -> T:
         if self._state in NOT_DONE and (timeout is None or timeout > 0):
-            self._owner.help_wait(
-                self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS)
-            )
+            owner = self._owner
+            owner.help_wait(self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS))
+            waiting = getattr(owner, "waiting", None)  # a LoopSource's
+            if waiting is not None and self._state in NOT_DONE:
+                waiting(1)  # see Scheduler.waiting: an event loop may be blocked here
+                try:
+                    return super().result(timeout)
+                finally:
+                    waiting(-1)
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if self._state in NOT_DONE and (timeout is None or timeout > 0):
-            self._owner.help_wait(
-                self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS)
-            )
+            owner = self._owner
+            owner.help_wait(self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS))
+            waiting = getattr(owner, "waiting", None)
+            if waiting is not None and self._state in NOT_DONE:
+                waiting(1)
+                try:
+                    return super().exception(timeout)
+                finally:
+                    waiting(-1)
         return super().exception(timeout)
+
+    @property
+    def results_source(self) -> LoopSource | None:
+        """The pool's scheduler, for an event loop that collects its results itself
+        (see ``_platform.eventloop``), or ``None`` if the owner cannot do that."""
+        owner = self._owner
+        return owner if hasattr(owner, "listen") else None  # type: ignore[return-value]
 
 
 def cancel_running(future: Future[Any]) -> bool:
