@@ -63,3 +63,14 @@ def same_twice(items: list[Any]) -> bool:
 
 def echo(value: Any) -> Any:
     return value
+
+
+class Dummy:
+    """A result that can be weakly referenced (see ``test_map_free_reference``)."""
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+
+def make_dummy(i: int) -> Dummy:
+    return Dummy(i)
