@@ -1,10 +1,14 @@
 """Awaiting a pool's futures from an event loop: asyncio or trio, with no thread per await.
 
-A pool's futures are completed by its collector thread (or by a caller helping it).
-:class:`ThreadsafeLoopEvent` carries that completion into the event loop: ``notify()``
-may be called from any thread, and hands a wake-up to the loop the way the loop itself
-prescribes (``loop.call_soon_threadsafe`` under asyncio, ``TrioToken.run_sync_soon``
-under trio; anyio runs on one of the two, so it is served too).  The library in use
+A pool's futures are completed by whichever thread collects the results: the event
+loop's own thread while it waits for them (it watches the pool's result signal: see
+``_platform.eventloop``; a task submitted from an asyncio loop's thread arranges it, and
+:func:`result_of` does under trio), else the pool's collector thread (or a caller
+helping it).  :class:`ThreadsafeLoopEvent` carries that completion into the event loop:
+``notify()`` may be called from any thread; on the loop's thread it sets the event at
+once, elsewhere it hands a wake-up to the loop the way the loop itself prescribes
+(``loop.call_soon_threadsafe`` under asyncio, ``TrioToken.run_sync_soon`` under trio;
+anyio runs on one of the two, so it is served too).  The library in use
 is detected (``_platform.eventloop``) when the event is made, in the awaiting task.
 (It is not a ``_platform.signals`` signal, which wakes a thread blocked in the kernel,
 in any interpreter.)
@@ -22,7 +26,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
-from interpool._engine.futures import PoolFuture
+from interpool._engine.futures import results_source
 from interpool._platform import eventloop
 
 get_ident = threading.get_ident
@@ -142,7 +146,7 @@ async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
     if not future.done():
         wakeup = ThreadsafeLoopEvent()
         feed = None
-        source = future.results_source if isinstance(future, PoolFuture) else None
+        source = results_source(future)
         if wakeup._trio is not None and source is not None:
             # Under trio, the loop collects the pool's results itself while it waits
             # (under asyncio, the pool's submit() has arranged it already).

@@ -182,8 +182,8 @@ class _Calls:
         """Run ``fn(*args, **kwargs)`` in a worker and await its result, under asyncio
         or trio (and so under anyio on either).
 
-        The event loop is never blocked: the result is handed to the loop by the
-        pool's collector thread when it arrives, with no thread per call.  Cancelling
+        The event loop is never blocked: it collects the result itself when it
+        arrives (it watches the pool's result signal), with no thread per call.  Cancelling
         the awaiting task cancels the call, and the cancellation reaches the awaiting
         task at once: a call no worker has started is dropped; a running one is
         interrupted (and its worker replaced), as ``PoolFuture.cancel`` does, and a

@@ -23,7 +23,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-__all__ = ["NOT_DONE", "RUNNING", "SPIN_SECONDS", "PoolFuture", "cancel_running"]
+__all__ = [
+    "NOT_DONE",
+    "RUNNING",
+    "SPIN_SECONDS",
+    "LoopSource",
+    "PoolFuture",
+    "cancel_running",
+    "results_source",
+]
 
 #: How long a caller blocked in ``result()`` polls for its result before sleeping.
 SPIN_SECONDS = 200e-6
@@ -150,12 +158,15 @@ class PoolFuture[T](Future[T]):
                     waiting(-1)
         return super().exception(timeout)
 
-    @property
-    def results_source(self) -> LoopSource | None:
-        """The pool's scheduler, for an event loop that collects its results itself
-        (see ``_platform.eventloop``), or ``None`` if the owner cannot do that."""
-        owner = self._owner
-        return owner if hasattr(owner, "listen") else None  # type: ignore[return-value]
+
+def results_source(future: Future[Any]) -> LoopSource | None:
+    """The scheduler of a pool's ``future``, for an event loop that collects its
+    results itself (see ``_platform.eventloop``); ``None`` for any other future, or
+    one whose owner cannot do that (an actor's host)."""
+    if not isinstance(future, PoolFuture):
+        return None
+    owner = future._owner
+    return owner if hasattr(owner, "listen") else None  # type: ignore[return-value]
 
 
 def cancel_running(future: Future[Any]) -> bool:

@@ -8,7 +8,8 @@ One :class:`Scheduler` per pool owns
   ``2 * max_workers`` tasks deep so that cancellation stays meaningful (a task handed
   over is *running* from its future's point of view, as in ``ProcessPoolExecutor``);
 * the result queue, drained by the collector thread when the result signal fires,
-  and by callers waiting in ``PoolFuture.result()`` (see ``futures``);
+  by callers waiting in ``PoolFuture.result()`` (see ``futures``), and by event loops
+  that wait for its futures (see :meth:`Scheduler.listen`);
 * the workers (``worker_thread``), each in a slot (``slots``): it starts them,
   replaces one that was retired (its task timed out or was cancelled while running:
   the worker is interrupted, see ``_worker.watchdog``), recycled

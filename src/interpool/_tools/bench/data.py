@@ -719,20 +719,23 @@ def _matrix_map(ex: Executor, direction: str, shape: str, payload: Any, n: int) 
 
 def _floor(payload: Any, n: int) -> float:
     """Seconds for ``n`` x (``pickle.dumps`` + one copy of the pickle + ``pickle.loads``)
-    of ``payload`` in this thread (the best of 3): the cost of crossing by pickle
-    with a single copy, done serially; ``nan`` if it does not pickle (a memoryview)."""
+    of ``payload`` in this thread, the ``n`` values kept as ``map`` keeps its results
+    (the best of 3): the cost of crossing by pickle with a single copy, done serially;
+    ``nan`` if it does not pickle (a memoryview)."""
     try:
-        blob = pickle.dumps(payload, protocol=5)
+        pickle.dumps(payload, protocol=5)
     except TypeError:
         return float("nan")
     best = float("inf")
     perf = time.perf_counter
     for _ in range(3):
+        _gc()
+        kept = []
         start = perf()
-        for _ in range(min(n, 4)):
-            pickle.loads(bytes(pickle.dumps(payload, protocol=5)))
-        best = min(best, (perf() - start) / min(n, 4) * n)
-    del blob
+        for _ in range(n):
+            kept.append(pickle.loads(bytes(pickle.dumps(payload, protocol=5))))
+        best = min(best, perf() - start)
+        del kept
     return best
 
 
@@ -762,12 +765,24 @@ def bench_matrix(workers: int, repeat: int) -> Section:
     unsupported: dict[str, str] = {}
     floors: dict[str, float] = {}
     with executors(workers, MATRIX_KINDS) as pools:
+        from interpool import Pool
+
+        # numpy cannot load in a sub-interpreter: its cells use a pool of its own with
+        # fallback="processes" (a function rerouted once goes to processes for good).
+        fallback = Pool(workers, fallback="processes")
         for ex in pools.values():
             _warm_up(ex, workers)
+
+        def pool_for(kind: Kind, shape: str) -> Executor:
+            if kind == "interpool" and shape.startswith("numpy"):
+                return fallback
+            return pools[kind]
+
         for shape, _, n, _ in shapes:
             payload = build_payload(shape)
             floors[shape] = _floor(payload, n)
-            for kind, ex in pools.items():
+            for kind in pools:
+                ex = pool_for(kind, shape)
                 for direction in ("to", "from"):
                     key = f"{shape}|{direction}|{kind}"
                     try:  # warm: imports, the workers' cached payloads, allocator growth
@@ -788,9 +803,10 @@ def bench_matrix(workers: int, repeat: int) -> Section:
                 ]
                 for kind, direction in rotated(cells, r):
                     _gc()
-                    elapsed = _matrix_map(pools[kind], direction, shape, payload, n)
+                    elapsed = _matrix_map(pool_for(kind, shape), direction, shape, payload, n)
                     rows[f"{shape}|{direction}|{kind}"].stat.add(elapsed * 1e3)
                 del payload
+        fallback.shutdown()
         _gc()
     for key, why in unsupported.items():
         rows[key].info["unsupported"] = why
@@ -851,9 +867,11 @@ def bench_matrix(workers: int, repeat: int) -> Section:
         "vs best = interpool's time / the better of InterpreterPool and ProcessPool "
         f"(target <= {PAR:.2f}: at par within this run's noise); PPE/ip = ProcessPool's time "
         f"/ interpool's, where a large bytes-like dominates (target >= {BYTES_AHEAD}x).",
-        "floor: n x (pickle.dumps + one copy + pickle.loads) of the payload in one thread "
-        "(what crossing by pickle costs at the least, done serially).",
+        "floor: n x (pickle.dumps + one copy + pickle.loads) of the payload in one thread, "
+        "the n values kept (what crossing by pickle costs at the least, done serially).",
         "ThreadPoolExecutor shares the caller's memory: nothing crosses, a reference.",
+        "numpy rows: interpool.Pool(fallback='processes') (numpy cannot load in a "
+        "sub-interpreter, so its tasks run in the pool's processes).",
     ]
     if unsupported:
         section.notes.append(
