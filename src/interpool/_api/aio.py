@@ -144,12 +144,16 @@ async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
     and the cancellation propagates at once; a result that arrives later is dropped.
     """
     if not future.done():
+        loop = eventloop.asyncio_loop()
+        if loop is not None:
+            await _asyncio_wait(loop, future, cancel)
+            return future.result()
         wakeup = ThreadsafeLoopEvent()
         feed = None
         source = results_source(future)
         if wakeup._trio is not None and source is not None:
             # Under trio, the loop collects the pool's results itself while it waits
-            # (under asyncio, the pool's submit() has arranged it already).
+            # (under asyncio, the pool's submit() arranges it).
             feed = eventloop.trio_feed(wakeup._trio, source)
             if feed is not None:
                 feed.acquire()
@@ -166,3 +170,34 @@ async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
             if feed is not None:
                 feed.release()
     return future.result()
+
+
+async def _asyncio_wait(
+    loop: asyncio.AbstractEventLoop, future: Future[Any], cancel: Callable[[], object]
+) -> None:
+    """:func:`result_of`'s wait under asyncio: one loop future, set at once when the
+    pool's future completes on the loop's thread (see ``_platform.eventloop``), else
+    through ``call_soon_threadsafe``."""
+    waiter = loop.create_future()
+    thread = get_ident()
+
+    def done(_: object) -> None:
+        if get_ident() == thread:
+            if not waiter.done():
+                waiter.set_result(None)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_wake, waiter)
+
+    future.add_done_callback(done)
+    try:
+        await waiter
+    except BaseException:
+        if not future.done():
+            cancel()
+        raise
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -83,7 +83,8 @@ class _Feed:
         self.source = source
         self.fd = fd
         self.users = 0
-        self.idle_since = -1.0  # -1: no check scheduled
+        #: When the last waiter left, or -1 while no check is scheduled.
+        self.idle_since = -1.0
         self.thread = _get_ident()
         self.alive: Callable[[], bool] = lambda: True
 
@@ -93,9 +94,11 @@ class _Feed:
     def release(self) -> None:
         """Drop a waiter (on the loop's thread)."""
         self.users -= 1
-        if not self.users and self.idle_since < 0:
+        if not self.users:
+            checking = self.idle_since >= 0
             self.idle_since = self._now()
-            self._later(self._check)
+            if not checking:
+                self._later(self._check)
 
     def release_from_any_thread(self, *_: object) -> None:
         """:meth:`release`, from any thread (usable as a future's done callback)."""
@@ -105,8 +108,9 @@ class _Feed:
             self._threadsafe(self.release)
 
     def _check(self) -> None:
+        """:data:`GRACE` after a release: close if no waiter came since."""
         if self.users:
-            self.idle_since = -1.0
+            self.idle_since = -1.0  # the next release schedules a check again
             return
         if self._now() - self.idle_since < GRACE:
             self._later(self._check)
