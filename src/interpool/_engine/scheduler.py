@@ -86,13 +86,13 @@ _PENDING = "PENDING"
 #: How long an idle worker keeps checking the task queue before it sleeps.
 WORKER_SPIN_SECONDS = 100e-6
 
-#: While event loops collect the results (see ``Scheduler.listen``), the collector
-#: thread still wakes this often (ms) to complete what a stalled loop left.
-LOOP_BACKUP_MS = 5
-
 #: After this many worker crashes in a row, with no task completed in between, the
 #: pool is broken instead of starting yet another worker.
 MAX_CRASHES = 3
+
+#: While event loops collect the results (see ``Scheduler.listen``), the collector
+#: thread still wakes this often (ms) to complete what a stalled loop left.
+LOOP_BACKUP_MS = 5
 
 
 def _can_poll() -> bool:
