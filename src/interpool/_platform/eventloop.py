@@ -118,8 +118,7 @@ class _Feed:
         self.close()
 
     def close(self) -> None:
-        if _feeds.get(self.key) is self:
-            del _feeds[self.key]
+        _forget(self)
         self._stop()
         self.source.unlisten(self.fd, self.alive)
 
@@ -166,10 +165,16 @@ def _loop_alive(loop: Any) -> Callable[[], bool]:
 def _purge() -> None:
     """Forget the feeds of loops closed while they listened (asyncio.run() ends
     without a word): their sources drop them too (see ``Scheduler.listen``)."""
-    for key, feed in list(_feeds.items()):
+    for feed in list(_feeds.values()):
         if not feed.alive():
-            del _feeds[key]
-            feed.source.unlisten(feed.fd, feed.alive)
+            _forget(feed)
+            feed.source.unlisten(feed.fd, feed.alive)  # once, whoever calls it first
+
+
+def _forget(feed: _Feed) -> None:
+    """Drop ``feed`` from the registry (another loop's thread may be purging it too)."""
+    if _feeds.get(feed.key) is feed:
+        _feeds.pop(feed.key, None)
 
 
 class _TrioFeed(_Feed):
@@ -203,8 +208,7 @@ class _TrioFeed(_Feed):
                     return
         finally:
             self.running = False
-            if _feeds.get(self.key) is self:
-                del _feeds[self.key]
+            _forget(self)
             trio.lowlevel.notify_closing(fd)
             self.source.unlisten(fd, self.alive)
 
