@@ -291,8 +291,8 @@ def test_a_kept_view_is_released_when_the_pool_shuts_down() -> None:
 
 
 def test_what_goes_out_of_band() -> None:
-    """Large buffers leave the pickle (a Packed triple), wherever they are; small ones
-    and exact bytes nested in containers stay in it."""
+    """Large buffers leave the pickle (a Packed triple), wherever they are, bytes
+    included; small ones stay in it."""
     from interpool._wire import buffers as _buffers
 
     big = bytearray(MIB)
@@ -306,9 +306,11 @@ def test_what_goes_out_of_band() -> None:
         memoryview(big),
         [memoryview(big)],
         bt.Blob(bytearray(10)),
+        [b"x" * MIB],
+        {"k": (1, [b"x" * MIB])},
     ]:
         assert type(_buffers.dumps(value)) is tuple, value
-    for value in [bytearray(100), [bytearray(100)] * 3, [b"x" * MIB], list(range(50_000))]:
+    for value in [bytearray(100), [bytearray(100)] * 3, ["x" * MIB], list(range(50_000))]:
         assert type(_buffers.dumps(value)) is bytes
 
 

@@ -1,10 +1,14 @@
 """Awaiting a pool's futures from an event loop: asyncio or trio, with no thread per await.
 
-A pool's futures are completed by its collector thread (or by a caller helping it).
-:class:`ThreadsafeLoopEvent` carries that completion into the event loop: ``notify()``
-may be called from any thread, and hands a wake-up to the loop the way the loop itself
-prescribes (``loop.call_soon_threadsafe`` under asyncio, ``TrioToken.run_sync_soon``
-under trio; anyio runs on one of the two, so it is served too).  The library in use
+A pool's futures are completed by whichever thread collects the results: the event
+loop's own thread while it waits for them (it watches the pool's result signal: see
+``_platform.eventloop``; a task submitted from an asyncio loop's thread arranges it, and
+:func:`result_of` does under trio), else the pool's collector thread (or a caller
+helping it).  :class:`ThreadsafeLoopEvent` carries that completion into the event loop:
+``notify()`` may be called from any thread; on the loop's thread it sets the event at
+once, elsewhere it hands a wake-up to the loop the way the loop itself prescribes
+(``loop.call_soon_threadsafe`` under asyncio, ``TrioToken.run_sync_soon`` under trio;
+anyio runs on one of the two, so it is served too).  The library in use
 is detected (``_platform.eventloop``) when the event is made, in the awaiting task.
 (It is not a ``_platform.signals`` signal, which wakes a thread blocked in the kernel,
 in any interpreter.)
@@ -22,7 +26,10 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
+from interpool._engine.futures import results_source
 from interpool._platform import eventloop
+
+get_ident = threading.get_ident
 
 __all__ = ["ThreadsafeLoopEvent", "in_thread", "result_of"]
 
@@ -35,7 +42,7 @@ class ThreadsafeLoopEvent:
     always ends that wait (it runs on the loop's thread, so it cannot slip in between).
     """
 
-    __slots__ = ("_event", "_loop", "_notify", "_trio")
+    __slots__ = ("_event", "_loop", "_notify", "_thread", "_trio")
 
     def __init__(self) -> None:
         self._trio: Any = None
@@ -50,20 +57,26 @@ class ThreadsafeLoopEvent:
                 ) from None
         self._event: Any = None
         self.arm()
+        thread = self._thread = threading.get_ident()
+        set_event = self._set
         if self._loop is not None:
             call = self._loop.call_soon_threadsafe
-            set_event = self._set
 
             def notify() -> None:
+                if get_ident() == thread:  # completed by the loop itself: see eventloop
+                    set_event()
+                    return
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                     call(set_event)
 
         else:
             run_soon = self._trio.lowlevel.current_trio_token().run_sync_soon
             finished = self._trio.RunFinishedError
-            set_event = self._set
 
             def notify() -> None:
+                if get_ident() == thread:
+                    set_event()
+                    return
                 with contextlib.suppress(finished):
                     run_soon(set_event)
 
@@ -131,7 +144,19 @@ async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
     and the cancellation propagates at once; a result that arrives later is dropped.
     """
     if not future.done():
+        loop = eventloop.asyncio_loop()
+        if loop is not None:
+            await _asyncio_wait(loop, future, cancel)
+            return future.result()
         wakeup = ThreadsafeLoopEvent()
+        feed = None
+        source = results_source(future)
+        if wakeup._trio is not None and source is not None:
+            # Under trio, the loop collects the pool's results itself while it waits
+            # (under asyncio, the pool's submit() arranges it).
+            feed = eventloop.trio_feed(wakeup._trio, source)
+            if feed is not None:
+                feed.acquire()
         future.add_done_callback(wakeup.notify)
         try:
             while not future.done():
@@ -141,4 +166,38 @@ async def result_of[T](future: Future[T], cancel: Callable[[], object]) -> T:
             if not future.done():
                 cancel()
             raise
+        finally:
+            if feed is not None:
+                feed.release()
     return future.result()
+
+
+async def _asyncio_wait(
+    loop: asyncio.AbstractEventLoop, future: Future[Any], cancel: Callable[[], object]
+) -> None:
+    """:func:`result_of`'s wait under asyncio: one loop future, set at once when the
+    pool's future completes on the loop's thread (see ``_platform.eventloop``), else
+    through ``call_soon_threadsafe``."""
+    waiter = loop.create_future()
+    thread = get_ident()
+
+    def done(_: object) -> None:
+        if get_ident() == thread:
+            if not waiter.done():
+                waiter.set_result(None)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_wake, waiter)
+
+    future.add_done_callback(done)
+    try:
+        await waiter
+    except BaseException:
+        if not future.done():
+            cancel()
+        raise
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
@@ -154,11 +153,11 @@ class _Calls:
             encoded = [encode(c) for c in chunks]
             futures = deque(submit_encoded(e) for e in encoded)
             del encoded
-            return _map_results(futures, end, None, submit_chunk)
+            return windowed_map.map_results(futures, end, None, submit_chunk)
         first = [encode(c) for c in itertools.islice(chunks, buffersize)]
         futures = deque(submit_encoded(e) for e in first)
         del first
-        return _map_results(futures, end, chunks, submit_chunk)
+        return windowed_map.map_results(futures, end, chunks, submit_chunk)
 
     def _auto_chunksize(self, args: Iterable[Any], iterables: tuple[Iterable[Any], ...]) -> int:
         """About 8 chunks per worker, from the number of calls: known when the input
@@ -183,8 +182,8 @@ class _Calls:
         """Run ``fn(*args, **kwargs)`` in a worker and await its result, under asyncio
         or trio (and so under anyio on either).
 
-        The event loop is never blocked: the result is handed to the loop by the
-        pool's collector thread when it arrives, with no thread per call.  Cancelling
+        The event loop is never blocked: it collects the result itself when it
+        arrives (it watches the pool's result signal), with no thread per call.  Cancelling
         the awaiting task cancels the call, and the cancellation reaches the awaiting
         task at once: a call no worker has started is dropped; a running one is
         interrupted (and its worker replaced), as ``PoolFuture.cancel`` does, and a
@@ -626,32 +625,3 @@ _Numbered = tuple[int, _Chunk]
 #: A chunk's future: a ``PoolFuture`` or, with a fallback or another backend, a future
 #: with the same ``cancel(interrupt=...)``.
 type _ChunkFuture = PoolFuture[Any]
-
-
-def _map_results[R](
-    futures: deque[_ChunkFuture],
-    end: float | None,
-    chunks: Iterator[_Numbered] | None,
-    submit_chunk: Callable[[_Numbered], _ChunkFuture],
-) -> Iterator[R]:
-    try:
-        while futures:
-            if chunks is not None:
-                chunk = next(chunks, None)
-                if chunk is not None:
-                    futures.append(submit_chunk(chunk))
-            future = futures.popleft()
-            try:
-                if end is None:
-                    values, error = future.result()
-                else:
-                    values, error = future.result(end - time.monotonic())
-            except BaseException:
-                future.cancel(interrupt=False)
-                raise
-            yield from values
-            if error is not None:
-                raise error
-    finally:
-        for future in futures:
-            future.cancel(interrupt=False)

@@ -1,5 +1,9 @@
-"""Streaming results with bounded look-ahead: ``imap_unordered`` for threads, ``amap``
-for event loops (asyncio or trio).
+"""Streaming results: ``map``'s ordered results (:func:`map_results`), and, with
+bounded look-ahead, ``imap_unordered`` for threads and ``amap`` for event loops (asyncio
+or trio).
+
+None of them keeps a reference to a result it has yielded (as ``concurrent.futures``
+promises): a chunk's results are handed out one by one, each forgotten as it goes.
 
 Both take the calls' argument tuples from a lazy input, keep at most ``window`` calls
 submitted and not yet yielded, and top the window up as results are yielded, so an
@@ -20,10 +24,55 @@ from typing import Any
 from interpool._api.aio import ThreadsafeLoopEvent
 from interpool._engine.futures import PoolFuture
 
-__all__ = ["amap", "imap_unordered", "zip_inputs"]
+__all__ = ["amap", "imap_unordered", "map_results", "zip_inputs"]
 
 #: Submits one call (its argument tuple) and returns its future.
 Submit = Callable[[tuple[Any, ...]], PoolFuture[Any]]
+
+
+def map_results[N](
+    futures: deque[Any],
+    end: float | None,
+    chunks: Iterator[N] | None,
+    submit_chunk: Callable[[N], Any],
+) -> Iterator[Any]:
+    """``map``'s results, in input order, from the futures of its chunks (a
+    ``PoolFuture``, or another backend's future with the same
+    ``cancel(interrupt=...)``, whose result is ``(values, error or None)``); with
+    ``chunks``, one more chunk is submitted (``submit_chunk``) each time one is taken,
+    so that ``buffersize`` chunks stay ahead.  A chunk's error
+    is raised after its results before it; ``end``: the ``time.monotonic()`` after
+    which waiting raises ``TimeoutError``.  Leaving early cancels the chunks no worker
+    has started.
+
+    No reference to a yielded result is kept: the chunk's future is dropped before its
+    first result is yielded, and each result leaves the list as it is yielded."""
+    try:
+        while futures:
+            if chunks is not None:
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    futures.append(submit_chunk(chunk))
+            future = futures.popleft()
+            try:
+                if end is None:
+                    values, error = future.result()
+                else:
+                    values, error = future.result(end - time.monotonic())
+            except BaseException:
+                future.cancel(interrupt=False)
+                raise
+            del future  # it holds the chunk's results too
+            items = values if type(values) is list else list(values)
+            del values
+            items.reverse()
+            while items:
+                yield items.pop()
+            if error is not None:
+                raise error
+    finally:
+        for future in futures:
+            future.cancel(interrupt=False)
 
 
 def imap_unordered(
@@ -44,17 +93,19 @@ def imap_unordered(
                 future = submit(item)
                 running.add(future)
                 future.add_done_callback(done.put)  # type: ignore[arg-type]
+                del future
             if not running:
                 return
             if end is None:
-                future = done.get()
+                ready = [done.get()]
             else:
                 try:
-                    future = done.get(timeout=max(0.0, end - time.monotonic()))
+                    ready = [done.get(timeout=max(0.0, end - time.monotonic()))]
                 except queue.Empty:
                     raise TimeoutError("interpool: no result arrived before the timeout") from None
-            running.discard(future)
-            yield future.result()
+            running.discard(ready[0])
+            # No local keeps the future (or its result) while the result is yielded.
+            yield ready.pop().result()
     finally:
         for future in running:
             future.cancel(interrupt=False)
@@ -194,15 +245,14 @@ async def amap(
             if not running and not more:
                 return
             # Yield what is ready.
+            # No local keeps a future (or its result) while its result is yielded.
             if ordered:
                 if running and running[0].done():
-                    future = running.popleft()
-                    yield future.result()
+                    yield running.popleft().result()
                     continue
             elif done:
-                future = done.popleft()
-                running.remove(future)
-                yield future.result()
+                running.remove(done[0])
+                yield done.popleft().result()
                 continue
             await wakeup.wait()
     except BaseException as exc:

@@ -23,7 +23,15 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-__all__ = ["NOT_DONE", "RUNNING", "SPIN_SECONDS", "PoolFuture", "cancel_running"]
+__all__ = [
+    "NOT_DONE",
+    "RUNNING",
+    "SPIN_SECONDS",
+    "LoopSource",
+    "PoolFuture",
+    "cancel_running",
+    "results_source",
+]
 
 #: How long a caller blocked in ``result()`` polls for its result before sleeping.
 SPIN_SECONDS = 200e-6
@@ -82,6 +90,16 @@ class Owner(Protocol):
     def cancel(self, future: PoolFuture[Any], interrupt: bool) -> bool: ...
 
 
+class LoopSource(Owner, Protocol):
+    """An owner whose results an event loop may collect itself (a pool's scheduler:
+    see ``Scheduler.listen``); other owners (actor hosts) need not be one."""
+
+    def waiting(self, delta: int) -> None: ...
+    def listen(self, alive: Callable[[], bool]) -> int | None: ...
+    def unlisten(self, fd: int, alive: Callable[[], bool]) -> None: ...
+    def collect(self, fd: int) -> None: ...
+
+
 class PoolFuture[T](Future[T]):
     """A ``concurrent.futures.Future`` tied to the pool that will complete it.
 
@@ -118,17 +136,39 @@ class PoolFuture[T](Future[T]):
 
     def result(self, timeout: float | None = None) -> T:
         if self._state in NOT_DONE and (timeout is None or timeout > 0):
-            self._owner.help_wait(
-                self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS)
-            )
+            owner = self._owner
+            owner.help_wait(self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS))
+            waiting = getattr(owner, "waiting", None)  # a LoopSource's
+            if waiting is not None and self._state in NOT_DONE:
+                waiting(1)  # see Scheduler.waiting: an event loop may be blocked here
+                try:
+                    return super().result(timeout)
+                finally:
+                    waiting(-1)
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if self._state in NOT_DONE and (timeout is None or timeout > 0):
-            self._owner.help_wait(
-                self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS)
-            )
+            owner = self._owner
+            owner.help_wait(self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS))
+            waiting = getattr(owner, "waiting", None)
+            if waiting is not None and self._state in NOT_DONE:
+                waiting(1)
+                try:
+                    return super().exception(timeout)
+                finally:
+                    waiting(-1)
         return super().exception(timeout)
+
+
+def results_source(future: Future[Any]) -> LoopSource | None:
+    """The scheduler of a pool's ``future``, for an event loop that collects its
+    results itself (see ``_platform.eventloop``); ``None`` for any other future, or
+    one whose owner cannot do that (an actor's host)."""
+    if not isinstance(future, PoolFuture):
+        return None
+    owner = future._owner
+    return owner if hasattr(owner, "listen") else None  # type: ignore[return-value]
 
 
 def cancel_running(future: Future[Any]) -> bool:

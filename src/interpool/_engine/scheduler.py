@@ -8,7 +8,8 @@ One :class:`Scheduler` per pool owns
   ``2 * max_workers`` tasks deep so that cancellation stays meaningful (a task handed
   over is *running* from its future's point of view, as in ``ProcessPoolExecutor``);
 * the result queue, drained by the collector thread when the result signal fires,
-  and by callers waiting in ``PoolFuture.result()`` (see ``futures``);
+  by callers waiting in ``PoolFuture.result()`` (see ``futures``), and by event loops
+  that wait for its futures (see :meth:`Scheduler.listen`);
 * the workers (``worker_thread``), each in a slot (``slots``): it starts them,
   replaces one that was retired (its task timed out or was cancelled while running:
   the worker is interrupted, see ``_worker.watchdog``), recycled
@@ -33,6 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
@@ -42,8 +44,9 @@ from interpool._engine.slots import Slots
 from interpool._engine.task_timer import TaskTimer
 from interpool._engine.worker_thread import WorkerThread
 from interpool._platform import interpreters
+from interpool._platform.eventloop import asyncio_feed, asyncio_loop
 from interpool._platform.queues import QueueEmpty, ops
-from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal
+from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal, drain, wait_either
 from interpool._platform.signals import SLEEPING as _SLEEPING
 from interpool._wire.buffers import PACKED_VIEWS
 from interpool._wire.errors import rebuild_exception, unrebuildable_result
@@ -94,6 +97,10 @@ CTRL_C_GRACE_SECONDS = 0.5
 #: After this many worker crashes in a row, with no task completed in between, the
 #: pool is broken instead of starting yet another worker.
 MAX_CRASHES = 3
+
+#: While event loops collect the results (see ``Scheduler.listen``), the collector
+#: thread still wakes this often (ms) to complete what a stalled loop left.
+LOOP_BACKUP_MS = 5
 
 
 def _can_poll() -> bool:
@@ -207,7 +214,11 @@ class Scheduler:
         self._bells = self._doorbells.buffer
         self._pollers = 0
         self._poll = _can_poll()
-        self._result_signal = Signal()
+        self._result_signal = Signal(blocking=False)
+        # Results collected on event loops' threads (see listen()).
+        self._collector_wake = Signal(blocking=False)
+        self._listeners: dict[int, Callable[[], bool]] = {}
+        self._blocked = 0  # threads blocked on a future (see waiting())
         self._timer = TaskTimer(self._slots, self._limit_of, self._expire)
         self._lock = threading.Lock()
         #: Notified (under ``_lock``) when a worker is retired or has exited.
@@ -447,7 +458,25 @@ class Scheduler:
         """Queue a task (see ``_wire.protocol`` for ``kind``, ``limit`` and ``a``,
         ``b``: the message's ``args``, ``args_format``); ``future`` completes with its
         outcome.  Raises ``RuntimeError`` after shutdown and ``BrokenPool`` once the
-        pool is broken."""
+        pool is broken.  Submitted from an asyncio loop's thread, the loop collects
+        the results itself until the task is done (see :meth:`listen`)."""
+        self._enqueue(future, key, kind, a, b, limit)
+        loop = asyncio_loop()
+        if loop is not None:
+            feed = asyncio_feed(loop, self)
+            if feed is not None:
+                feed.acquire()
+                future.add_done_callback(feed.release_from_any_thread)
+
+    def _enqueue(  # noqa: PLR0917 - the hot path: positional
+        self,
+        future: PoolFuture[Any],
+        key: str | bytes,
+        kind: int,
+        a: Any,
+        b: Any,
+        limit: float | None,
+    ) -> None:
         with self._lock:
             if self._shutdown:
                 if self._broken is not None:
@@ -838,7 +867,7 @@ class Scheduler:
     def _collect(self) -> None:
         """The collector thread: sleep on the result signal, complete what arrived."""
         while True:
-            self._result_signal.wait()
+            self._await_results()
             self._drain_or_report()
             if self._shutdown and not self._active and self._all_done():
                 break
@@ -860,6 +889,65 @@ class Scheduler:
 
             sys.stderr.write("interpool: error in the pool's collector thread (a bug):\n")
             traceback.print_exception(exc)
+
+    # -- results collected on an event loop's thread ------------------------------
+    # (issue 17) An asyncio or trio loop that awaits this pool's futures watches the
+    # result signal itself (``_platform.eventloop.LoopFeed``) and completes the results
+    # on its own thread: one wake-up (the loop's) per result instead of two (the
+    # collector's, then the loop's through ``call_soon_threadsafe``).  Meanwhile the
+    # collector thread stands back (it would race the loop for the same results),
+    # except while a thread blocks on a future (the loop's own thread may be the one
+    # blocked), and every ``LOOP_BACKUP_MS`` to complete what a stalled loop left.
+
+    def listen(self, alive: Callable[[], bool]) -> int | None:
+        """An event loop starts collecting results: return a new descriptor (a dup) of
+        the result signal for it to watch and pass to :meth:`collect`, or ``None``
+        once the pool is closing.  ``alive()`` tells the collector whether the loop
+        still runs (a closed loop's descriptor is closed for it)."""
+        with self._lock:
+            if self._closed or self._collector_done:
+                return None
+            fd = os.dup(self._result_signal.rfd)
+            self._listeners[fd] = alive
+            if len(self._listeners) == 1:
+                self._collector_wake.notify()  # stand back now, not after a result
+        return fd
+
+    def unlisten(self, fd: int, alive: Callable[[], bool]) -> None:
+        """The loop that watched ``fd`` (given ``alive`` to :meth:`listen`) stops
+        collecting results; ``fd`` is closed (once: a second call does nothing)."""
+        with self._lock:
+            if self._listeners.get(fd) is not alive:
+                return
+            del self._listeners[fd]
+            os.close(fd)
+            if not self._listeners and not self._closed:
+                self._collector_wake.notify()  # collect again
+
+    def collect(self, fd: int) -> None:
+        """On a listening loop's thread, when ``fd`` is readable: consume the signal
+        and complete every result that arrived (their done callbacks run here)."""
+        drain(fd)
+        self._drain_or_report()
+
+    def waiting(self, delta: int) -> None:
+        """A thread starts (``+1``) or stops (``-1``) blocking on a future: while one
+        does, the collector collects even if event loops listen."""
+        with self._lock:
+            self._blocked += delta
+            if delta > 0 and self._blocked == 1 and self._listeners and not self._closed:
+                self._collector_wake.notify()
+
+    def _await_results(self) -> None:
+        """The collector's sleep: until the result signal fires; while event loops
+        collect (and no thread blocks on a future), until woken or for
+        ``LOOP_BACKUP_MS``."""
+        if not self._listeners or self._blocked:
+            wait_either(self._result_signal.rfd, self._collector_wake.rfd)
+        elif not wait_either(None, self._collector_wake.rfd, LOOP_BACKUP_MS):
+            for fd, alive in list(self._listeners.items()):
+                if not alive():  # its loop was closed while it listened
+                    self.unlisten(fd, alive)
 
     # -- shutdown and breakage ----------------------------------------------------
 
@@ -943,7 +1031,7 @@ class Scheduler:
             return True
         if current is self._collector:
             while self._active:
-                self._result_signal.wait()
+                self._await_results()
                 self._drain()
         end = None if timeout is None else time.monotonic() + timeout
         with self._changed:
@@ -1021,7 +1109,8 @@ class Scheduler:
     def _close(self) -> None:
         self._timer.stop()
         self._slots.close()
-        self._result_signal.close()
+        self._result_signal.close()  # event loops watch dups of it: see listen()
+        self._collector_wake.close()
         self._finished.set()
 
     @property

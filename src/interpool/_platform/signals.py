@@ -59,6 +59,7 @@ __all__ = [
     "notify",
     "readable",
     "wait",
+    "wait_either",
     "wait_for",
 ]
 
@@ -93,14 +94,18 @@ def close(rfd: int, wfd: int) -> None:
 
 
 class Signal:
-    """A blocking signal (see the module docstring) that owns its descriptors: its
-    ``rfd`` and ``wfd`` are handed to the workers, and :meth:`close` closes them."""
+    """A signal (see the module docstring) that owns its descriptors: its ``rfd`` and
+    ``wfd`` are handed to the workers, and :meth:`close` closes them.
 
-    __slots__ = ("_closed", "rfd", "wfd")
+    ``blocking=False`` makes a non-blocking one, which an event loop may watch beside
+    its thread's own waiter (see ``Scheduler.listen``); :meth:`wait` still blocks."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_blocking", "_closed", "rfd", "wfd")
+
+    def __init__(self, *, blocking: bool = True) -> None:
         self._closed = False
-        self.rfd, self.wfd = new()
+        self._blocking = blocking
+        self.rfd, self.wfd = new(blocking=blocking)
 
     def notify(self) -> None:
         """Wake the waiter (or make its next ``wait()`` return at once)."""
@@ -108,7 +113,11 @@ class Signal:
 
     def wait(self) -> None:
         """Block (GIL released) until notified; consumes all pending notifications."""
-        wait(self.rfd)
+        if self._blocking:
+            wait(self.rfd)
+        else:
+            readable(self.rfd, None)
+            drain(self.rfd)
 
     def close(self) -> None:
         """Close the descriptors.  Only once no interpreter can still use them."""
@@ -171,6 +180,20 @@ def readable(rfd: int, ms: int | None) -> bool:
     poller = _poll()
     poller.register(rfd, _POLLIN)
     return bool(poller.poll(ms))
+
+
+def wait_either(first: int | None, second: int, ms: int | None = None) -> bool:
+    """Sleep (GIL released) until the non-blocking signal ``first`` (if not ``None``)
+    or ``second`` is notified, or ``ms`` milliseconds pass (``None``: no limit); drain
+    whichever was notified.  True if one was."""
+    poller = _poll()
+    if first is not None:
+        poller.register(first, _POLLIN)
+    poller.register(second, _POLLIN)
+    events = poller.poll(ms)
+    for fd, _ in events:
+        drain(fd)
+    return bool(events)
 
 
 def wait_for(rfd: int, timeout: float) -> bool:

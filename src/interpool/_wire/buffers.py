@@ -1,29 +1,49 @@
-"""Pickling with out-of-band buffers: large binary data crosses without being copied.
+"""Pickling with out-of-band buffers: large binary data crosses without being copied
+into the pickle.
 
-:func:`dumps` pickles a value (protocol 5) but leaves the memory of its large buffers
-out of the pickle: ``bytearray``, ``memoryview`` and ``array.array`` objects of at
-least :data:`OUT_OF_BAND_MIN` bytes, and every ``pickle.PickleBuffer`` (what
-numpy-style objects reduce to), wherever they sit in the value.  Those buffers travel
-beside the pickle as ``memoryview`` objects, which ``concurrent.interpreters`` shares
-between interpreters without a copy: the receiver reads the sender's memory.
+:func:`dumps` pickles a value (protocol 5) but leaves the memory of its large
+bytes-like objects out of the pickle, wherever they sit in the value (inside lists,
+dicts, tuples, objects): ``bytes``, ``bytearray``, ``memoryview`` and ``array.array``
+objects of at least :data:`OUT_OF_BAND_MIN` bytes, and every ``pickle.PickleBuffer``
+(what numpy-style objects reduce to).  Those buffers travel beside the pickle as
+``memoryview`` objects, which ``concurrent.interpreters`` shares between interpreters
+without a copy: the receiver reads the sender's memory, and copies it at most once.
+
+How they are found, exactly and without a second pass: the C pickler writes into a
+file object whose ``write`` is ``list.append`` (:class:`_Sink`), and its
+``buffer_callback`` is the same ``append``.  Protocol 5 frames its output in 64 KiB
+frames, and it hands any ``bytes``/``bytearray`` data of 64 KiB or more
+(``FRAME_SIZE_TARGET``, equal to :data:`OUT_OF_BAND_MIN`) to ``write`` as the object
+itself, right after flushing the frames and the opcode header that announces it; a
+``PickleBuffer`` it hands to the callback.  So the list ends up holding, in stream
+order, the flushed frames, each large ``bytes``/``bytearray`` object, and each
+``PickleBuffer``; :func:`_assemble` walks it (a few steps per 64 KiB, in Python, and
+nothing per object), replaces each large object's header with the protocol's
+``NEXT_BUFFER`` opcode and puts a view of the object beside the pickle.  No callback
+runs per pickled object (no ``persistent_id``, no ``reducer_override`` on the fast
+path), and nothing is scanned for opcodes, so no byte of the data can be mistaken for
+one.  (A large ``str`` is handed to ``write`` the same way, as its UTF-8 encoding: it
+stays in the pickle.)
+
+``memoryview`` objects (which plain pickle refuses) and large ``array.array`` objects
+(which plain pickle would copy twice) are reduced by a second pickler with a
+``reducer_override`` (:class:`_Hooked`): a value is pickled with it only when the
+plain pickler failed, or when the plain pickle names ``array._array_reconstructor``
+and has a large buffer beside it.
 
 Who owns the memory decides what the receiver may keep:
 
 * Caller -> worker (arguments): the memory belongs to the main interpreter, which
   outlives every worker, and the shared view keeps the caller's object alive.  A
-  worker rebuilds ``bytearray`` and ``array`` arguments by copying once (they must
-  own their memory); a ``memoryview`` argument, and a user's ``PickleBuffer``, stay
-  views of the caller's memory (zero-copy, and writable if the caller's was: the
-  worker's writes are seen by the caller).
+  worker rebuilds ``bytes``, ``bytearray`` and ``array`` arguments by copying once
+  (they must own their memory); a ``memoryview`` argument, and a user's
+  ``PickleBuffer``, stay views of the caller's memory (zero-copy, and writable if the
+  caller's was: the worker's writes are seen by the caller).
 * Worker -> caller (results): the memory belongs to a worker interpreter, which may
   be destroyed (recycled, shut down) while the caller still holds the result, so the
   caller copies every buffer once into memory of its own before it rebuilds the value
-  (:func:`loads` with ``foreign=True``).  Large ``bytes`` results avoid even that copy:
-  see ``handoff``.
-
-Exact ``bytes`` inside lists or dicts stay in the pickle (the C pickler does not let
-a reducer see them); ``bytes`` given as an argument, or in a tuple of arguments,
-cross natively, copied once by the worker.
+  (:func:`loads` with ``foreign=True``).  A large ``bytes`` result (not nested) avoids
+  even that copy: see ``handoff``.
 
 Both interpreters import this module; it must stay free of heavy imports.
 """
@@ -55,53 +75,39 @@ __all__ = [
 ]
 
 #: Smaller buffers are copied into the pickle: below this, sharing a view costs more
-#: than copying the bytes.
+#: than copying the bytes.  It is also the C pickler's ``FRAME_SIZE_TARGET``: the size
+#: from which it hands ``bytes``/``bytearray`` data to ``write`` whole (see above).
 OUT_OF_BAND_MIN = 64 * 1024
 
 #: ``(pickle, views, kinds)``: the pickle, the out-of-band buffers (``memoryview``
-#: objects in the sender's memory), and the kind of each (:data:`OURS`,
-#: :data:`USER`, :data:`BYTEARRAY`).
+#: objects in the sender's memory) in the order of the pickle's ``NEXT_BUFFER``
+#: opcodes, and the kind of each (:data:`OURS`, :data:`USER`, :data:`BYTEARRAY`,
+#: :data:`BYTES`).
 Packed = tuple[bytes, tuple[memoryview, ...], tuple[int, ...]]
 #: Where the views are in a :data:`Packed`.
 PACKED_VIEWS = 1
 
 
 #: Kinds of out-of-band buffers, beside each view in a :data:`Packed`.
-OURS = 0  #: from a standard type this module reduces (its rebuild copies it once)
+OURS = 0  #: from a memoryview or array this module reduces (its rebuild copies it once)
 USER = 1  #: a user's ``PickleBuffer`` (numpy-style): its rebuild may keep it
-BYTEARRAY = 2  #: a ``bytearray``, by persistent id (not in pickle's buffer order)
+BYTEARRAY = 2  #: a ``bytearray``: rebuilt as a copy
+BYTES = 3  #: a ``bytes``: rebuilt as a copy
 
-
-class _Buffers:
-    """The buffer callback of the picklers: collects the out-of-band buffers.
-    (Apart from the pickler, so that the two do not form a reference cycle, which
-    would keep the caller's buffers exported until the next garbage collection.)"""
-
-    def __init__(self, in_band: bool = False) -> None:
-        self.views: list[memoryview] = []
-        self.kinds: list[int] = []
-        self.ours: dict[int, pickle.PickleBuffer] = {}
-        self.in_band = in_band
-
-    def __call__(self, buffer: pickle.PickleBuffer) -> bool:
-        if self.in_band:
-            return True
-        try:
-            view = buffer.raw()
-        except BufferError:  # not contiguous: let pickle copy it in-band
-            return True
-        self.views.append(view)
-        self.kinds.append(OURS if id(buffer) in self.ours else USER)
-        return False
-
-    def packed(self, data: bytes) -> bytes | Packed:
-        if not self.views:
-            return data
-        return (data, tuple(self.views), tuple(self.kinds))
+# The protocol's opcodes that _assemble reads and writes.
+_FRAME = pickle.FRAME[0]
+_BINBYTES = pickle.BINBYTES[0]
+_BINBYTES8 = pickle.BINBYTES8[0]
+_BYTEARRAY8 = pickle.BYTEARRAY8[0]
+_NEXT_BUFFER = pickle.NEXT_BUFFER
+_PICKLE_BUFFER = pickle.PickleBuffer
+#: In a pickle that rebuilds an ``array.array`` (see :func:`dumps`).
+_ARRAY_MARK = b"_array_reconstructor"
 
 
 def _reduce_buffer(ours: dict[int, pickle.PickleBuffer], obj: Any) -> Any:
-    """The reducer_override of both picklers: large standard buffers out of band."""
+    """The reducer_override of :class:`_Hooked` and of the cloudpickle pickler: large
+    memoryviews and arrays out of band, as one ``PickleBuffer`` each."""
     t = type(obj)
     if t is memoryview:
         meta = (obj.format, obj.shape, obj.readonly)
@@ -115,81 +121,147 @@ def _reduce_buffer(ours: dict[int, pickle.PickleBuffer], obj: Any) -> Any:
 
 def _own(ours: dict[int, pickle.PickleBuffer], obj: Any) -> pickle.PickleBuffer:
     buffer = pickle.PickleBuffer(obj)
-    ours[id(buffer)] = buffer  # alive until pickled, so ids stay unique
+    ours[id(buffer)] = buffer  # alive until assembled, so ids stay unique
     return buffer
 
 
-class _Pickler(pickle.Pickler):
-    """Protocol 5, with large standard buffers reduced to out-of-band ``PickleBuffer``s."""
+class _Sink:
+    """The file the picklers write to: each write (a flushed frame, or a large
+    ``bytes``/``bytearray`` object itself) is appended to a list."""
 
-    def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
-        super().__init__(file, protocol=5, buffer_callback=buffers)
-        self._ours = buffers.ours
+    __slots__ = ("write",)
+
+    def __init__(self, out: list[Any]) -> None:
+        self.write = out.append
+
+
+class _Plain(pickle.Pickler):
+    """The C pickler, protocol 5, with no per-object hook: the fast path."""
+
+    def __init__(self, file: Any, callback: Any, ours: dict[int, pickle.PickleBuffer]) -> None:
+        super().__init__(file, protocol=5, buffer_callback=callback)
+
+
+class _Hooked(_Plain):
+    """:class:`_Plain`, with large memoryviews and arrays reduced to out-of-band
+    ``PickleBuffer`` s (a Python call per object that is not of a built-in type)."""
+
+    def __init__(self, file: Any, callback: Any, ours: dict[int, pickle.PickleBuffer]) -> None:
+        super().__init__(file, callback, ours)
+        self._ours = ours
 
     def reducer_override(self, obj: Any) -> Any:
         return _reduce_buffer(self._ours, obj)
 
 
-class _BytearrayPickler(_Pickler):
-    """:class:`_Pickler` that also sends every large ``bytearray`` out of band, by
-    persistent id (see :func:`dumps`)."""
-
-    def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
-        super().__init__(file, buffers)
-        self._buffers = buffers
-        self._index: dict[int, int] = {}
-
-    def persistent_id(self, obj: Any) -> Any:
-        if type(obj) is not bytearray or len(obj) < OUT_OF_BAND_MIN:
-            return None
-        index = self._index.get(id(obj))
-        if index is None:  # the same bytearray twice: one buffer, one object
-            index = self._index[id(obj)] = len(self._buffers.views)
-            self._buffers.views.append(memoryview(obj))
-            self._buffers.kinds.append(BYTEARRAY)
-        return index
-
-
 class _Cached(threading.local):
-    """One reusable pickler per thread: making one costs more than a small pickle."""
+    """One reusable plain pickler per thread: making one costs more than a small
+    pickle."""
 
     def __init__(self) -> None:
-        self.file = io.BytesIO()
-        self.buffers = _Buffers()
-        self.pickler = _Pickler(self.file, self.buffers)
+        self.out: list[Any] = []
+        self.pickler = _Plain(_Sink(self.out), self.out.append, {})
         self.busy = False
 
 
 _cached = _Cached()
 
 
-#: The protocol-5 opcode of an in-band ``bytearray``.
-_BYTEARRAY8 = pickle.BYTEARRAY8
+def _assemble(out: list[Any], ours: dict[int, pickle.PickleBuffer]) -> bytes | Packed:
+    """The pickle, and its buffers beside it, from what a pickler wrote to a
+    :class:`_Sink` whose list is ``out`` (see the module docstring).
+
+    ``out`` holds, in stream order: the ``bytes`` the pickler flushed, each made of
+    the protocol header (first flush only), at most one frame (or, unframed, a frame
+    of under 4 bytes) and, when a large object follows, that object's opcode header,
+    unframed, at the very end; each large ``bytes``/``bytearray`` object right after
+    the flush that announces it; and each out-of-band ``PickleBuffer``, when the
+    pickler met it (its ``NEXT_BUFFER`` opcode is in the next flush).  Whatever is
+    not recognised as a large ``bytes``/``bytearray`` header (a large ``str``'s)
+    stays in the pickle: the concatenation of what was written is always a valid
+    pickle."""
+    n = len(out)
+    if n == 1 and type(out[0]) is bytes:
+        return out[0]
+    pieces: list[bytes] = []
+    views: list[memoryview] = []
+    kinds: list[int] = []
+    start = 2  # the first flush begins with the PROTO opcode
+    i = 0
+    while i < n:
+        chunk = out[i]
+        i += 1
+        if type(chunk) is _PICKLE_BUFFER:
+            views.append(chunk.raw())
+            kinds.append(OURS if id(chunk) in ours else USER)
+            continue
+        pos, start = start, 0
+        size = len(chunk)
+        while pos < size and chunk[pos] == _FRAME:
+            pos += 9 + int.from_bytes(chunk[pos + 1 : pos + 9], "little")
+        if size - pos >= 5 and i < n:  # a header ends this flush: its data is next
+            data = out[i]
+            i += 1
+            kind, header = _large(chunk, size - pos, data)
+            if kind < 0:
+                pieces += (chunk, data)
+            else:
+                pieces += (chunk[:-header], _NEXT_BUFFER)
+                views.append(memoryview(data))
+                kinds.append(kind)
+            continue
+        pieces.append(chunk)
+    data = b"".join(pieces)
+    return (data, tuple(views), tuple(kinds)) if views else data
+
+
+def _large(chunk: bytes, tail: int, data: Any) -> tuple[int, int]:
+    """``(kind, header size)`` if ``chunk`` ends with the header of the ``bytes`` or
+    ``bytearray`` object ``data``; else ``(-1, 0)``.  ``tail``: how many bytes of
+    ``chunk`` follow its frame."""
+    t = type(data)
+    size = len(data)
+    if t is bytearray:
+        if tail >= 9 and chunk[-9] == _BYTEARRAY8 and _le(chunk, 8) == size:
+            return BYTEARRAY, 9
+    elif t is bytes:
+        if size <= 0xFFFFFFFF:
+            if chunk[-5] == _BINBYTES and _le(chunk, 4) == size:
+                return BYTES, 5
+        elif tail >= 9 and chunk[-9] == _BINBYTES8 and _le(chunk, 8) == size:
+            return BYTES, 9
+    return -1, 0
+
+
+def _le(chunk: bytes, width: int) -> int:
+    """The little-endian unsigned int in the last ``width`` bytes of ``chunk``."""
+    return int.from_bytes(chunk[-width:], "little")
 
 
 def dumps(value: Any) -> bytes | Packed:
     """The pickle of ``value``, with its large buffers beside it (a :data:`Packed`), or
     just the pickle if it has none.
 
-    The C pickler writes a ``bytearray`` itself, without asking ``reducer_override``;
-    only ``persistent_id`` sees it, at the cost of a Python call for every object.  So
-    a value is pickled the fast way first, and again with :class:`_BytearrayPickler`
-    only if that pickle is large and may hold a ``bytearray`` (its opcode appears).
-
-    What plain pickle cannot send (lambdas, closures, instances of classes defined in
-    a function or in a script-less ``__main__``) is pickled by value with cloudpickle
-    (:func:`by_value`); if that fails too, the first error is raised."""
+    Pickled by the plain pickler first; by :class:`_Hooked` if that fails (a
+    ``memoryview``), or if the pickle rebuilds an ``array.array`` and has a large
+    ``bytes`` beside it (so that the array's memory crosses once, not as a copy made by
+    its ``__reduce__``).  What neither can send (lambdas, closures, instances of
+    classes defined in a function or in a script-less ``__main__``) is pickled by
+    value with cloudpickle (:func:`by_value`); if that fails too, :class:`_Hooked`'s
+    error is raised."""
     try:
         result = _dumps(value)
-        data: bytes = result if isinstance(result, bytes) else result[0]
-        if len(data) >= OUT_OF_BAND_MIN and _BYTEARRAY8 in data:
-            return _fresh(_BytearrayPickler, value)
-        return result
-    except Exception as exc:  # noqa: BLE001 - any pickling error: try by value
+    except Exception:  # noqa: BLE001 - a memoryview, or worse: try the others
         try:
-            return by_value(value)
-        except Exception:  # noqa: BLE001 - report the plain pickle's error
-            raise exc from None
+            return _fresh(_Hooked, value)
+        except Exception as exc:  # noqa: BLE001 - any pickling error: try by value
+            try:
+                return by_value(value)
+            except Exception:  # noqa: BLE001 - report our own pickler's error
+                raise exc from None
+    if type(result) is tuple and BYTES in result[2] and _ARRAY_MARK in result[0]:
+        return _fresh(_Hooked, value)
+    return result
 
 
 #: False once workers are known not to load the caller's script (see
@@ -236,30 +308,34 @@ def by_value_in_band(value: Any, itself: bool = False) -> bytes:
     with ``itself``, ``value`` goes by value even if it is found by name in the
     script (one that workers do not find there).  Raises ``ImportError`` if
     cloudpickle is not installed."""
-    file, buffers = io.BytesIO(), _Buffers(True)
-    pickler = _cloud_pickler()(file, buffers)
+    file = io.BytesIO()
+    pickler = _cloud_pickler()(file, None, {})
     if itself:
         pickler.itself = value
     pickler.dump(value)
-    data = buffers.packed(file.getvalue())
-    assert isinstance(data, bytes)  # in band: no buffers beside it
-    return data
+    return file.getvalue()
 
 
 def dumps_in_band(value: Any) -> bytes:
     """``value`` pickled as :func:`dumps` does (memoryviews and arrays included), but
     with every buffer inside the pickle: for a value read after its sender may be gone
     (a channel's item)."""
-    data = _fresh(_Pickler, value, in_band=True)
+    data = _fresh(_Hooked, value, in_band=True)
     assert isinstance(data, bytes)  # in band: no buffers beside it
     return data
 
 
 def _fresh(pickler: Any, value: Any, in_band: bool = False) -> bytes | Packed:
-    """``value`` pickled by a new ``pickler(file, buffers)``."""
-    file, buffers = io.BytesIO(), _Buffers(in_band)
-    pickler(file, buffers).dump(value)
-    return buffers.packed(file.getvalue())
+    """``value`` pickled by a new ``pickler(file, buffer_callback, ours)``; with
+    ``in_band``, every buffer inside the pickle."""
+    ours: dict[int, pickle.PickleBuffer] = {}
+    if in_band:
+        file = io.BytesIO()
+        pickler(file, None, ours).dump(value)
+        return file.getvalue()
+    out: list[Any] = []
+    pickler(_Sink(out), out.append, ours).dump(value)
+    return _assemble(out, ours)
 
 
 _CloudPickler: Any = None
@@ -275,9 +351,11 @@ def _cloud_pickler() -> Any:
         class CloudPickler(cloudpickle.Pickler):  # type: ignore[misc]
             itself: Any = None  # see by_value_in_band
 
-            def __init__(self, file: io.BytesIO, buffers: _Buffers) -> None:
-                super().__init__(file, protocol=5, buffer_callback=buffers)
-                self._ours = buffers.ours
+            def __init__(
+                self, file: Any, callback: Any, ours: dict[int, pickle.PickleBuffer]
+            ) -> None:
+                super().__init__(file, protocol=5, buffer_callback=callback)
+                self._ours = ours
 
             def reducer_override(self, obj: Any) -> Any:
                 reduced = _reduce_buffer(self._ours, obj)
@@ -317,26 +395,15 @@ def _found_in_main(obj: Any) -> bool:
 def _dumps(value: Any) -> bytes | Packed:
     cached = _cached
     if cached.busy:  # re-entered (a __reduce__ that pickles): use a fresh pickler
-        return _fresh(_Pickler, value)
+        return _fresh(_Plain, value)
     cached.busy = True
     try:
         cached.pickler.dump(value)
-        return cached.buffers.packed(cached.file.getvalue())
+        return _assemble(cached.out, {})
     finally:
-        _reset(cached)
-
-
-def _reset(cached: _Cached) -> None:
-    file = cached.file
-    file.seek(0)
-    file.truncate()
-    cached.pickler.clear_memo()
-    buffers = cached.buffers
-    if buffers.views or buffers.ours:
-        buffers.views.clear()
-        buffers.kinds.clear()
-        buffers.ours.clear()
-    cached.busy = False
+        cached.out.clear()
+        cached.pickler.clear_memo()
+        cached.busy = False
 
 
 #: True in a worker: the views it receives are of the main interpreter's memory, which
@@ -348,31 +415,22 @@ def loads(packed: Packed, unpickler: Any = pickle.Unpickler, foreign: bool = Fal
     """Rebuild a value from :func:`dumps`'s :data:`Packed` form, with
     ``unpickler(file, buffers=...)``.
 
-    ``foreign``: the views are of memory this interpreter does not own (a worker's),
-    so every buffer is copied once and nothing keeps a view of it."""
+    ``bytes`` and ``bytearray`` buffers are copied once into objects of their type
+    (the pickle's ``NEXT_BUFFER`` pushes them as they are).  ``foreign``: the views
+    are of memory this interpreter does not own (a worker's), so a user's
+    ``PickleBuffer`` is copied too, and nothing keeps a view of it."""
     data, views, kinds = packed
     buffers: list[Any] = []
     for view, kind in zip(views, kinds, strict=True):
-        if kind == USER and foreign:
+        if kind == BYTES:
+            buffers.append(view.tobytes())
+        elif kind == BYTEARRAY:
+            buffers.append(bytearray(view))
+        elif kind == USER and foreign:
             buffers.append(view.tobytes() if view.readonly else bytearray(view))
-        elif kind != BYTEARRAY:
+        else:
             buffers.append(view)
-    loader = unpickler(io.BytesIO(data), buffers=buffers)
-    if BYTEARRAY in kinds:
-        rebuilt: dict[int, bytearray] = {}
-
-        def persistent_load(index: int) -> bytearray:
-            found = rebuilt.get(index)
-            if found is None:
-                found = rebuilt[index] = bytearray(views[index])
-            return found
-
-        loader.persistent_load = persistent_load
-    return loader.load()
-
-
-def _rebuild_bytearray(buffer: Any) -> bytearray:
-    return bytearray(buffer)
+    return unpickler(io.BytesIO(data), buffers=buffers).load()
 
 
 def _rebuild_array(typecode: str, buffer: Any) -> array.array[Any]:

@@ -19,7 +19,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLORS", "ChartUnavailable", "fmt_seconds", "fmt_speedup", "write_chart"]
+__all__ = [
+    "COLORS",
+    "ChartUnavailable",
+    "fmt_seconds",
+    "fmt_speedup",
+    "write_chart",
+    "write_matrix_chart",
+]
 
 #: One colour per executor, the same in every panel (colour-blind-safe palette).
 COLORS = {
@@ -286,3 +293,88 @@ def _short(kind: str) -> str:
         "ipe": "InterpreterPool",
         "interpool": "interpool",
     }[kind]
+
+
+def write_matrix_chart(section: dict[str, Any], machine: dict[str, Any], path: Path) -> Path:
+    """Draw the payload matrix (``data.bench_matrix``'s section, as JSON) into
+    ``path`` (PNG): one group of bars per payload and direction, each executor's time
+    divided by the better of ``InterpreterPoolExecutor`` and ``ProcessPoolExecutor``
+    (log scale; left of 1 is faster than the best peer).  Raises
+    :class:`ChartUnavailable` without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
+    except ImportError as exc:
+        raise ChartUnavailable(f"matplotlib is not installed: {INSTALL_HINT}") from exc
+
+    cells: dict[tuple[str, str], dict[str, float]] = {}
+    labels: dict[tuple[str, str], str] = {}
+    for row in section["rows"]:
+        key = (row["shape"], row["direction"])
+        labels[key] = f"{row['payload']}, {row['direction']}"
+        if row["median"] is not None:
+            cells.setdefault(key, {})[row["executor"]] = row["median"]
+    kinds = [k for k in ("interpool", "ipe", "process", "thread") if k in COLORS]
+    groups = list(labels)
+    height = 1.4 + 0.34 * len(groups)
+    fig, ax = plt.subplots(figsize=(9.5, height))
+    fig.subplots_adjust(left=3.3 / 9.5, right=0.97, top=1 - 0.9 / height, bottom=0.7 / height)
+    bar = 0.8 / len(kinds)
+    for g, key in enumerate(groups):
+        times = cells.get(key, {})
+        peers = [times[k] for k in ("ipe", "process") if k in times]
+        if not peers:
+            continue
+        best = min(peers)
+        for i, kind in enumerate(kinds):
+            if kind not in times:
+                continue
+            y = g + (i - (len(kinds) - 1) / 2) * bar
+            ax.barh(y, times[kind] / best, height=bar, color=COLORS[kind], left=0)
+    ax.set_xscale("log")
+    ax.set_xlim(left=0.03)  # a ThreadPool bar (no crossing) may be far shorter
+    ax.axvline(1.0, color="#333333", linewidth=0.8, linestyle="--")
+    ax.set_yticks(range(len(groups)))
+    ax.set_yticklabels([labels[k] for k in groups], fontsize=7.5)
+    ax.invert_yaxis()
+    ax.set_xlabel("time / the better of InterpreterPool and ProcessPool (log; < 1 is faster)")
+    ax.grid(axis="x", which="both", color="#dddddd", linewidth=0.5)
+    ax.set_axisbelow(True)
+    names = {
+        "interpool": "interpool.Pool",
+        "ipe": "InterpreterPoolExecutor",
+        "process": "ProcessPoolExecutor",
+        "thread": "ThreadPoolExecutor (no crossing)",
+    }
+    fig.legend(
+        handles=[Patch(facecolor=COLORS[k], label=names[k]) for k in kinds],
+        loc="lower center",
+        ncol=len(kinds),
+        frameon=False,
+        fontsize=8,
+    )
+    fig.text(
+        0.5,
+        1 - 0.3 / height,
+        "Payload matrix: list(ex.map(f, [payload] * n)), relative to the best peer",
+        ha="center",
+        fontsize=11,
+        fontweight="bold",
+    )
+    fig.text(
+        0.5,
+        1 - 0.6 / height,
+        f"Python {machine.get('python', '?')}, {machine.get('cpu_count', '?')} CPUs, "
+        f"{str(machine.get('date', ''))[:10]}; medians of {section.get('rounds', '?')} "
+        "interleaved rounds",
+        ha="center",
+        fontsize=8,
+        color="#555555",
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -898,8 +898,10 @@ def bench_idle(workers: int, repeat: int) -> Section:
 
 
 async def _async_round_trip(
-    pools: dict[Kind, Executor], rows: dict[str, Row], repeat: int, calls: int
+    pools: dict[Kind, Executor], rows: dict[str, Row], rounds: range, calls: int
 ) -> None:
+    """asyncio rows: ``await pool.run`` and ``run_in_executor`` of every executor, in
+    an order that rotates from round to round."""
     from interpool import Pool
 
     pool = pools["interpool"]
@@ -923,8 +925,7 @@ async def _async_round_trip(
     for runner in runners.values():
         await runner(WARMUP_CALLS)
     keys = list(runners)
-    for r in range(repeat):
-        progress(f"e. async round trip, repeat {r + 1}/{repeat}")
+    for r in rounds:
         for key in rotated(keys, r):
             gc.collect()
             start = time.perf_counter()
@@ -932,14 +933,59 @@ async def _async_round_trip(
             rows[key].stat.add((time.perf_counter() - start) / calls * 1e6)
 
 
+async def _trio_round_trip(pool: Executor, rows: dict[str, Row], r: int, calls: int) -> None:
+    """trio rows: ``await pool.run`` and ``trio.to_thread.run_sync`` (trio's own
+    thread offload, its counterpart of ``run_in_executor(ThreadPoolExecutor)``)."""
+    import trio
+
+    from interpool import Pool
+
+    assert isinstance(pool, Pool)
+
+    async def via_run(n: int) -> None:
+        for x in range(n):
+            await pool.run(inc, x)
+
+    async def via_thread(n: int) -> None:
+        for x in range(n):
+            await trio.to_thread.run_sync(inc, x)
+
+    runners: dict[str, Callable[[int], Any]] = {"trio_run": via_run, "trio_thread": via_thread}
+    for runner in runners.values():
+        await runner(WARMUP_CALLS)
+    for key in rotated(list(runners), r):
+        gc.collect()
+        start = time.perf_counter()
+        await runners[key](calls)
+        rows[key].stat.add((time.perf_counter() - start) / calls * 1e6)
+
+
+def _have_trio() -> bool:
+    try:
+        import trio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def bench_async(workers: int, repeat: int, calls: int = ROUND_TRIP_CALLS) -> Section:
     rows = {"interpool_run": Row("interpool_run", "await pool.run(inc, x)")}
     for kind in KINDS:
         rows[kind] = Row(kind, f"run_in_executor({LABELS[kind]})")
+    trio_ok = _have_trio()
+    if trio_ok:
+        rows["trio_run"] = Row("trio_run", "trio: await pool.run(inc, x)")
+        rows["trio_thread"] = Row("trio_thread", "trio: await trio.to_thread.run_sync(inc, x)")
     with executors(workers) as pools:
         for ex in pools.values():
             _warm_up(ex, workers)
-        asyncio.run(_async_round_trip(pools, rows, repeat, calls))
+        for r in range(repeat):
+            progress(f"e. async round trip, repeat {r + 1}/{repeat}")
+            asyncio.run(_async_round_trip(pools, rows, range(r, r + 1), calls))
+            if trio_ok:
+                import trio
+
+                trio.run(_trio_round_trip, pools["interpool"], rows, r, calls)
     section = Section(
         "async",
         f"e. Async round trip: one awaited call after another, {calls:,} calls",
@@ -947,6 +993,11 @@ def bench_async(workers: int, repeat: int, calls: int = ROUND_TRIP_CALLS) -> Sec
         "lower",
         list(rows.values()),
         "interpool_run",
+        notes=[
+            "Each repeat runs every asyncio row in one asyncio.run() (order rotating), "
+            "then the trio rows in one trio.run(). trio's counterpart of "
+            "run_in_executor(ThreadPoolExecutor) is trio.to_thread.run_sync.",
+        ],
         extra={"calls": calls, "workers": workers},
     )
     section.text = _render(section, "us/call")
@@ -1122,8 +1173,42 @@ def targets(sections: dict[str, Section]) -> list[Target]:
             seed.row("interpool").info["speedup_vs_loop"] or float("nan"),
         ),
         *_channel_targets(sections),
+        *_async_targets(sections),
     ]
     return [t for t in goals if not math.isnan(t.measured) or "ipe" not in t.key]
+
+
+def _async_targets(sections: dict[str, Section]) -> list[Target]:
+    """``await pool.run`` (asyncio and trio) and ``run_in_executor(pool)`` at or below
+    the thread offload of the same loop (issue 17)."""
+    section = sections.get("async")
+    if section is None:
+        return []
+    thread = section.row("thread").stat.median
+    goals = [
+        Target(
+            "async_run_vs_thread",
+            "await pool.run at or below run_in_executor(ThreadPoolExecutor)",
+            1.0,
+            ratio(thread, section.row("interpool_run").stat.median),
+        ),
+        Target(
+            "async_executor_vs_thread",
+            "run_in_executor(pool) at or below run_in_executor(ThreadPoolExecutor)",
+            1.0,
+            ratio(thread, section.row("interpool").stat.median),
+        ),
+    ]
+    if any(row.key == "trio_run" for row in section.rows):
+        goals.append(
+            Target(
+                "trio_run_vs_thread",
+                "trio: await pool.run at or below trio.to_thread.run_sync",
+                1.0,
+                ratio(section.row("trio_thread").stat.median, section.row("trio_run").stat.median),
+            )
+        )
+    return goals
 
 
 def _advantage_over(section: Section, key: str) -> float:

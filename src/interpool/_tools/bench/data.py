@@ -8,7 +8,12 @@ a. ``seed_bytes``: the seed workload whose every task also returns 100 MiB;
 b. ``throughput``: ``bytes`` payloads of 1 KiB to 1 GiB, to a worker and back, GB/s;
 c. ``arguments``: the round trip with a list or a dict of 100 items as argument;
 d. ``encoding``: encoding those two values in-process (pickle, marshal, interpool's
-   encoder, native sharing through a ``concurrent.interpreters`` queue).
+   encoder, native sharing through a ``concurrent.interpreters`` queue);
+e. ``matrix``: the payload matrix: ``list(ex.map(f, [payload] * n))`` for real shapes
+   (lists, dicts, records, strs, objects of a user class, bytes-likes nested in
+   containers, numpy arrays), both directions, against every standard executor, with
+   interpool's ratio to the better of ``InterpreterPoolExecutor`` and
+   ``ProcessPoolExecutor`` and the floor (pickle + one copy + unpickle).
 
 Each figure is the median of ``repeat`` measurements (default :data:`DEFAULT_REPEAT`),
 executors measured one after another in an order that rotates from repeat to repeat.
@@ -27,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from interpool._platform import interpreters
@@ -61,10 +67,13 @@ from .core import (
 from .workloads import (
     PRIMES,
     SEED_RESULT_BYTES,
+    build_payload,
     echo_len,
     inc,
     make_payload,
     nbytes_of,
+    payload_back,
+    payload_size,
     prime_and_bytes,
 )
 
@@ -640,6 +649,245 @@ def _native_of(value: Any) -> Any:
     return tuple(value)
 
 
+# -- e. the payload matrix ---------------------------------------------------------
+
+#: ``(shape, label, items per map, moves bytes)`` of the matrix, in table order: the
+#: shape names :func:`workloads.build_payload`'s payload; ``moves bytes`` marks the
+#: cells where moving a large bytes-like dominates (target: 1.3x ahead of processes).
+SHAPES: tuple[tuple[str, str, int, bool], ...] = (
+    ("ints", "list of 100k ints", 8, False),
+    ("floats", "list of 100k floats", 8, False),
+    ("pairs", "list of 25k (int, str) tuples", 8, False),
+    ("dict", "dict of 50k str->int", 8, False),
+    ("records", "10k JSON-like records", 8, False),
+    ("strs", "list of 100k short strs", 8, False),
+    ("objects", "10k objects of a user class", 8, False),
+    ("bytes_in_dict:1024", "1 KiB bytes in a dict", 200, False),
+    ("bytes_in_dict:1048576", "1 MiB bytes in a dict", 16, True),
+    ("bytes_in_dict:16777216", "16 MiB bytes in a dict", 4, True),
+    ("bytes_in_dict:104857600", "100 MiB bytes in a dict", 1, True),
+    ("bytearray_in_list:16777216", "16 MiB bytearray in a list", 4, True),
+    ("memoryview_in_dict:16777216", "16 MiB memoryview in a dict", 4, True),
+    ("array_in_list:16777216", "16 MiB array('d') in a list", 4, True),
+    ("numpy_in_dict:16777216", "16 MiB numpy array in a dict", 4, True),
+)
+
+#: Executors of the matrix, in table order.
+MATRIX_KINDS: tuple[Kind, ...] = available(("interpool", "ipe", "process", "thread"))
+
+#: Rounds of the matrix without ``--repeat`` (it is the section the targets are read
+#: from, so it takes more than the others).
+MATRIX_REPEAT = 5
+
+#: A cell is "at par" if interpool takes at most this much of the better peer's time
+#: (the noise of one cell's median on the 2-CPU machine, measured between runs).
+PAR = 1.10
+#: Where moving bytes dominates, interpool must be this much faster than processes.
+BYTES_AHEAD = 1.3
+
+
+def _numpy_ok() -> bool:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _matrix_shapes() -> list[tuple[str, str, int, bool]]:
+    return [s for s in SHAPES if not s[0].startswith("numpy") or _numpy_ok()]
+
+
+def _matrix_map(ex: Executor, direction: str, shape: str, payload: Any, n: int) -> float:
+    """Seconds for one ``list(ex.map(...))`` of ``n`` items in ``direction``."""
+    perf = time.perf_counter
+    if direction == "to":
+        start = perf()
+        sizes = list(ex.map(payload_size, [payload] * n))
+        elapsed = perf() - start
+        if len(sizes) != n or sizes[0] != len(payload):
+            raise AssertionError(f"{type(ex).__name__}: wrong payload_size results")
+    else:
+        start = perf()
+        out = list(ex.map(payload_back, [shape] * n))
+        elapsed = perf() - start
+        if len(out) != n or len(out[-1]) != len(payload):
+            raise AssertionError(f"{type(ex).__name__}: wrong payload_back results")
+        del out
+    return elapsed
+
+
+def _floor(payload: Any, n: int) -> float:
+    """Seconds for ``n`` x (``pickle.dumps`` + one copy of the pickle + ``pickle.loads``)
+    of ``payload`` in this thread, the ``n`` values kept as ``map`` keeps its results
+    (the best of 3): the cost of crossing by pickle with a single copy, done serially;
+    ``nan`` if it does not pickle (a memoryview)."""
+    try:
+        pickle.dumps(payload, protocol=5)
+    except TypeError:
+        return float("nan")
+    best = float("inf")
+    perf = time.perf_counter
+    for _ in range(3):
+        _gc()
+        kept = []
+        start = perf()
+        for _ in range(n):
+            kept.append(pickle.loads(bytes(pickle.dumps(payload, protocol=5))))
+        best = min(best, perf() - start)
+        del kept
+    return best
+
+
+def bench_matrix(workers: int, repeat: int) -> Section:
+    """The payload matrix: every shape of :data:`SHAPES`, to a worker
+    (``map(payload_size, [payload] * n)``) and back (``map(payload_back, [shape] *
+    n)``), on every executor, interleaved rounds, medians in ms."""
+    rounds = repeat
+    shapes = _matrix_shapes()
+    rows: dict[str, Row] = {}
+    for shape, label, n, moves in shapes:
+        for direction in ("to", "from"):
+            for kind in MATRIX_KINDS:
+                key = f"{shape}|{direction}|{kind}"
+                rows[key] = Row(
+                    key,
+                    f"{label}, {direction} worker, {LABELS[kind]}",
+                    info={
+                        "shape": shape,
+                        "payload": label,
+                        "direction": f"{direction} worker",
+                        "executor": kind,
+                        "items": n,
+                        "moves_bytes": moves,
+                    },
+                )
+    unsupported: dict[str, str] = {}
+    floors: dict[str, float] = {}
+    with executors(workers, MATRIX_KINDS) as pools:
+        from interpool import Pool
+
+        # numpy cannot load in a sub-interpreter: its cells use a pool of its own with
+        # fallback="processes" (a function rerouted once goes to processes for good).
+        fallback = Pool(workers, fallback="processes")
+        for ex in pools.values():
+            _warm_up(ex, workers)
+
+        def pool_for(kind: Kind, shape: str) -> Executor:
+            if kind == "interpool" and shape.startswith("numpy"):
+                return fallback
+            return pools[kind]
+
+        for shape, _, n, _ in shapes:
+            payload = build_payload(shape)
+            floors[shape] = _floor(payload, n)
+            for kind in pools:
+                ex = pool_for(kind, shape)
+                for direction in ("to", "from"):
+                    key = f"{shape}|{direction}|{kind}"
+                    try:  # warm: imports, the workers' cached payloads, allocator growth
+                        _matrix_map(ex, direction, shape, payload, min(n, workers))
+                    except Exception as exc:  # noqa: BLE001 - e.g. a memoryview to pickle
+                        unsupported[key] = f"{type(exc).__name__}: {exc}"[:120]
+            del payload
+            _gc()
+        for r in range(rounds):
+            progress(f"e. payload matrix, round {r + 1}/{rounds}")
+            for shape, _, n, _ in shapes:
+                payload = build_payload(shape)
+                cells = [
+                    (kind, direction)
+                    for kind in MATRIX_KINDS
+                    for direction in ("to", "from")
+                    if f"{shape}|{direction}|{kind}" not in unsupported
+                ]
+                for kind, direction in rotated(cells, r):
+                    _gc()
+                    elapsed = _matrix_map(pool_for(kind, shape), direction, shape, payload, n)
+                    rows[f"{shape}|{direction}|{kind}"].stat.add(elapsed * 1e3)
+                del payload
+        fallback.shutdown()
+        _gc()
+    for key, why in unsupported.items():
+        rows[key].info["unsupported"] = why
+    section = Section(
+        "matrix",
+        f"e. Payload matrix: list(ex.map(f, [payload] * n)), {workers} workers, ms per map "
+        f"(medians of {rounds} interleaved rounds)",
+        "ms_per_map",
+        "lower",
+        list(rows.values()),
+        None,
+        extra={"workers": workers, "rounds": rounds, "par": PAR, "bytes_ahead": BYTES_AHEAD},
+    )
+    table: list[list[str]] = []
+    verdicts: list[dict[str, Any]] = []
+    for shape, label, n, moves in shapes:
+        for direction in ("to", "from"):
+            by_kind = {kind: rows[f"{shape}|{direction}|{kind}"] for kind in MATRIX_KINDS}
+            ours = by_kind["interpool"].stat.median
+            peers = [
+                by_kind[k].stat.median
+                for k in ("ipe", "process")
+                if k in by_kind and by_kind[k].stat.samples
+            ]
+            best = min(peers) if peers else float("nan")
+            vs_best = ratio(ours, best)
+            process = by_kind["process"].stat.median if by_kind["process"].stat.samples else None
+            ahead = ratio(process, ours) if process else float("nan")
+            floor = floors[shape]
+            measured = bool(by_kind["interpool"].stat.samples)
+            ok = measured and not (vs_best > PAR) and (not moves or not ahead < BYTES_AHEAD)
+            verdict = {
+                "shape": shape,
+                "direction": f"{direction} worker",
+                "interpool_vs_best_peer": _finite(vs_best),
+                "process_vs_interpool": _finite(ahead),
+                "floor_ms": _finite(floor * 1e3),
+                "met": bool(ok),
+                "measured": measured,
+            }
+            verdicts.append(verdict)
+            for cell in by_kind.values():
+                cell.info["interpool_vs_best_peer"] = _finite(vs_best)
+            table.append(
+                [
+                    f"{label} ({n}), {direction}",
+                    *(fmt(c.stat.median) if c.stat.samples else "n/a" for c in by_kind.values()),
+                    fmt_x(vs_best),
+                    fmt_x(ahead) if moves else "",
+                    fmt(floor * 1e3),
+                    "n/a" if not measured else "met" if ok else "MISSED",
+                ]
+            )
+    section.extra["cells"] = verdicts
+    section.extra["unsupported"] = unsupported
+    section.notes = [
+        "to: list(ex.map(payload_size, [payload] * n)), the task returns len(payload); "
+        "from: list(ex.map(payload_back, [shape] * n)), the task returns the payload, made "
+        "once per worker (the crossing is timed, not the making).",
+        "vs best = interpool's time / the better of InterpreterPool and ProcessPool "
+        f"(target <= {PAR:.2f}: at par within this run's noise); PPE/ip = ProcessPool's time "
+        f"/ interpool's, where a large bytes-like dominates (target >= {BYTES_AHEAD}x). "
+        "A cell no peer can send (a memoryview) is met if interpool sends it.",
+        "floor: n x (pickle.dumps + one copy + pickle.loads) of the payload in one thread, "
+        "the n values kept (what crossing by pickle costs at the least, done serially).",
+        "ThreadPoolExecutor shares the caller's memory: nothing crosses, a reference.",
+        "numpy rows: interpool.Pool(fallback='processes') (numpy cannot load in a "
+        "sub-interpreter, so its tasks run in the pool's processes).",
+    ]
+    if unsupported:
+        section.notes.append(
+            "n/a: the executor cannot send that payload ("
+            + "; ".join(sorted({f"{k.split('|')[2]}: {v}" for k, v in unsupported.items()}))
+            + ")"
+        )
+    headers = ["payload (items), direction", *(SHORT[k] for k in MATRIX_KINDS)]
+    headers += ["vs best", "PPE/ip", "floor", "target"]
+    section.text = format_table(headers, table)
+    return section
+
+
 # -- the whole run ----------------------------------------------------------------
 
 
@@ -653,6 +901,22 @@ class AtMost(Target):
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "at_most": True}
+
+
+def _matrix_targets(sections: dict[str, Section]) -> list[Target]:
+    """How many cells of the payload matrix are on target (see :data:`PAR`)."""
+    matrix = sections.get("matrix")
+    if matrix is None:
+        return []
+    cells = [c for c in matrix.extra["cells"] if c["measured"]]
+    return [
+        Target(
+            "matrix_cells_met",
+            f"payload matrix: cells on target (of {len(cells)} interpool can send)",
+            float(len(cells)),
+            float(sum(c["met"] for c in cells)),
+        )
+    ]
 
 
 def targets(sections: dict[str, Section], workers: int) -> list[Target]:
@@ -669,6 +933,7 @@ def targets(sections: dict[str, Section], workers: int) -> list[Target]:
                 seed.advantage(seed.row("ipe")),
             )
         )
+    goals += _matrix_targets(sections)
     return [
         *goals,
         AtMost(
@@ -682,7 +947,13 @@ def targets(sections: dict[str, Section], workers: int) -> list[Target]:
 
 def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
     """Run every section; return the JSON document and the text report."""
-    benches = (bench_seed_bytes, bench_throughput, bench_arguments, bench_encoding)
+    benches = (
+        bench_seed_bytes,
+        bench_throughput,
+        bench_arguments,
+        bench_encoding,
+        lambda w, r: bench_matrix(w, max(r, MATRIX_REPEAT)),
+    )
     document, text = run_sections(
         "interpool-data",
         "interpool data-plane benchmark",
@@ -700,6 +971,11 @@ def run(workers: int, repeat: int) -> tuple[dict[str, Any], str]:
         "argument_calls": ARGUMENT_CALLS,
         "encode_loops": ENCODE_LOOPS,
         "encode_batches": ENCODE_BATCHES,
+        "matrix_shapes": [
+            {"shape": s, "label": label, "items": n, "moves_bytes": moves}
+            for s, label, n, moves in _matrix_shapes()
+        ],
+        "matrix_rounds": max(repeat, MATRIX_REPEAT),
     }
     return document, text
 
@@ -711,8 +987,38 @@ def run_and_write(
     ``data-<python>.json`` and ``.txt``."""
     document, text = run(workers, DEFAULT_REPEAT if repeat is None else repeat)
     paths = write_results(output_dir(output), f"data-{python_tag()}", document, text)
+    paths += _matrix_chart(document, output_dir(output) / f"data-{python_tag()}-matrix.png")
     progress("wrote " + ", ".join(str(p) for p in paths))
     return document, text
+
+
+def _matrix_chart(document: dict[str, Any], path: Path) -> list[Path]:
+    """The matrix's chart at ``path``, or nothing (with a note) without matplotlib."""
+    from .chart import ChartUnavailable, write_matrix_chart
+
+    try:
+        return [write_matrix_chart(document["sections"]["matrix"], document["machine"], path)]
+    except ChartUnavailable as exc:
+        progress(f"no chart: {exc}")
+        return []
+
+
+def matrix_main(workers: int = 2, repeat: int = MATRIX_REPEAT, output: str | None = None) -> int:
+    """The payload matrix alone (``python -m interpool._tools.bench.data``): print it,
+    write ``matrix-<python>.json/.txt``."""
+    document, text = run_sections(
+        "interpool-matrix",
+        "interpool payload matrix",
+        (bench_matrix,),
+        _matrix_targets,
+        workers=workers,
+        repeat=repeat,
+    )
+    paths = write_results(output_dir(output), f"matrix-{python_tag()}", document, text)
+    paths += _matrix_chart(document, output_dir(output) / f"matrix-{python_tag()}.png")
+    progress("wrote " + ", ".join(str(p) for p in paths))
+    print(text)
+    return 0
 
 
 def main(*, workers: int, repeat: int | None, output: str | None, json_out: bool) -> int:
@@ -723,3 +1029,9 @@ def main(*, workers: int, repeat: int | None, output: str | None, json_out: bool
     else:
         print(text)
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(matrix_main(repeat=int(sys.argv[1]) if len(sys.argv) > 1 else MATRIX_REPEAT))

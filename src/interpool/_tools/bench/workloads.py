@@ -15,12 +15,14 @@ import math
 TYPE_CHECKING = False  # annotations only: nothing more to import in every worker
 if TYPE_CHECKING:
     from collections.abc import Sized
+    from typing import Any
 
 __all__ = [
     "PRIMES",
     "PRIMES_QUICK",
     "PRIMES_TEST",
     "SEED_RESULT_BYTES",
+    "build_payload",
     "echo_len",
     "inc",
     "io_wait",
@@ -28,6 +30,8 @@ __all__ = [
     "is_prime",
     "make_payload",
     "nbytes_of",
+    "payload_back",
+    "payload_size",
     "pbkdf2",
     "prime_and_bytes",
     "prime_then_bytes",
@@ -134,6 +138,76 @@ def make_payload(n: int) -> bytes:
 def echo_len(value: Sized) -> int:
     """Send a container to a worker, get a small result back."""
     return len(value)
+
+
+# -- the payload matrix (``bench --data``, section e) ---------------------------------
+
+_MiB = 1024 * 1024
+
+
+class Point:
+    """A user class (plain attributes, pickled by the default ``__reduce_ex__``)."""
+
+    def __init__(self, x: int, y: float, name: str) -> None:
+        self.x = x
+        self.y = y
+        self.name = name
+
+
+def build_payload(shape: str) -> Any:  # noqa: PLR0911 - one return per shape
+    """The payload called ``shape`` in the matrix (see ``data.SHAPES``), made the
+    same way in the caller and in any worker."""
+    kind, _, size = shape.partition(":")
+    n = int(size) if size else 0
+    if kind == "ints":
+        return list(range(100_000))
+    if kind == "floats":
+        return [i * 0.5 + 0.1 for i in range(100_000)]
+    if kind == "pairs":
+        return [(i, f"item {i}") for i in range(25_000)]
+    if kind == "dict":
+        return {f"key{i}": i for i in range(50_000)}
+    if kind == "records":
+        return [
+            {"id": i, "name": f"user{i}", "tags": ["a", "b", str(i % 7)], "score": i * 0.25}
+            for i in range(10_000)
+        ]
+    if kind == "strs":
+        return [f"s{i}" for i in range(100_000)]
+    if kind == "objects":
+        return [Point(i, i * 0.5, f"p{i}") for i in range(10_000)]
+    if kind == "bytes_in_dict":
+        return {"name": "blob", "data": b"\xab" * n}
+    if kind == "bytearray_in_list":
+        return [1, "two", bytearray(b"\xcd" * n)]
+    if kind == "memoryview_in_dict":
+        return {"view": memoryview(bytearray(b"\xef" * n))}
+    if kind == "array_in_list":
+        import array
+
+        return [array.array("d", bytes(n))]
+    if kind == "numpy_in_dict":
+        import numpy
+
+        return {"array": numpy.arange(n // 8, dtype=numpy.float64)}
+    raise ValueError(f"unknown payload shape {shape!r}")
+
+
+def payload_size(value: Any) -> int:
+    """Send a payload to a worker, get a small result back (its length)."""
+    return len(value)
+
+
+_built: dict[str, Any] = {}
+
+
+def payload_back(shape: str) -> Any:
+    """Get a payload back from a worker: made once per worker (so that what is timed
+    is the crossing, not the making), then returned on every call."""
+    value = _built.get(shape)
+    if value is None:
+        value = _built[shape] = build_payload(shape)
+    return value
 
 
 # -- the seed comparison (``bench``, ``bench --quick``) -----------------------------
