@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
 from interpool._api import progress as progress_bars
 from interpool._api import windowed_map
 from interpool._api.aio import in_thread, result_of
-from interpool._api.arguments import check_seconds, deadline
+from interpool._api.arguments import check_count, check_max_workers, check_seconds, deadline
 from interpool._api.progress import Progress
 from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend, exiting
 from interpool._backends.interpreters import Interpreters
@@ -126,8 +126,8 @@ class _Calls:
         chunksize: int | None,
         buffersize: int | None,
     ) -> Iterator[R]:
-        _check_count("buffersize", buffersize)
-        _check_count("chunksize", chunksize)
+        check_count("buffersize", buffersize)
+        check_count("chunksize", chunksize)
         end = deadline(timeout, negative_ok=True)
         mapper = self._backend.mapper(fn, self._limit)
         if buffersize is None:
@@ -229,8 +229,8 @@ class _Calls:
         chunksize: int,
         timeout: float | None,
     ) -> Iterator[R]:
-        _check_count("window", window)
-        _check_count("chunksize", chunksize)
+        check_count("window", window)
+        check_count("chunksize", chunksize)
         window = window or 2 * self._backend.max_workers
         return self._map(fn, iterables, timeout, chunksize, window)
 
@@ -261,7 +261,7 @@ class _Calls:
         window: int | None,
         timeout: float | None,
     ) -> Iterator[R]:
-        _check_count("window", window)
+        check_count("window", window)
         end = deadline(timeout, negative_ok=True)
         args = zip(*iterables, strict=False)
         return windowed_map.imap_unordered(
@@ -321,7 +321,7 @@ class _Calls:
         ordered: bool,
         window: int | None,
     ) -> AsyncIterator[Any]:
-        _check_count("window", window)
+        check_count("window", window)
         if not iterables:
             raise TypeError("amap() needs at least one input iterable")
         return windowed_map.amap(
@@ -364,9 +364,10 @@ class Pool(_Calls, Executor):
         interpreter: ``"isolated"`` (default), ``"legacy"`` or an
             :class:`InterpreterOptions`: how worker interpreters are created.
 
-    **Bad input** raises at once, before anything runs: ``ValueError`` or
-    ``TypeError`` for a bad option (or one the backend lacks), ``TypeError`` for a
-    callable or argument that cannot be sent.  **Cancelling** a future drops a task
+    **Bad input** raises at once, before anything runs, as in ``concurrent.futures``:
+    ``TypeError`` for an option of the wrong type, ``ValueError`` for a wrong value
+    (or an option the backend lacks), ``TypeError`` for a callable or argument that
+    cannot be sent.  **Cancelling** a future drops a task
     no worker has started and interrupts a running one, whose worker is replaced
     (``cancel(interrupt=False)`` leaves it alone; Dask cannot stop a running task).
     At its **time limit** a task fails with ``TimeoutError`` at once and is
@@ -401,10 +402,7 @@ class Pool(_Calls, Executor):
             )
         if max_workers is None and backend != "dask":
             max_workers = os.process_cpu_count() or 1
-        if max_workers is not None and (
-            not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1
-        ):
-            raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
+        check_max_workers(max_workers)
         _check_backend_options(
             backend,
             address=address,
@@ -415,7 +413,7 @@ class Pool(_Calls, Executor):
         )
         task_timeout = check_seconds("task_timeout", task_timeout)
         idle = check_seconds("idle_timeout", idle_timeout)
-        _check_count("max_tasks_per_worker", max_tasks_per_worker)
+        check_count("max_tasks_per_worker", max_tasks_per_worker)
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
         if not isinstance(initargs, (tuple, list)):
@@ -602,12 +600,6 @@ def _check_backend_options(
             )
     if address is not None and not isinstance(address, str):
         raise TypeError(f"address must be a str such as 'tcp://host:8786', got {address!r}")
-
-
-def _check_count(name: str, value: int | None) -> None:
-    """``ValueError`` unless ``value`` is ``None`` or a positive int (not a bool)."""
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"{name} must be None or a positive int, got {value!r}")
 
 
 #: A map chunk (argument tuples), and the same with its number.

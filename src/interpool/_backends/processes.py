@@ -469,11 +469,12 @@ class Processes:
         with self._lock:
             worker.process = worker.conn = None
 
-    def _drop_queued_locked(self) -> list[_Task]:
-        """Take every queued task out of the queue (their futures are the caller's to
-        complete)."""
-        dropped = list(self._queue)
-        self._queue.clear()
+    def _drop_queued_locked(self, keep: int = 0) -> list[_Task]:
+        """Take every queued task but the first ``keep`` out of the queue (their
+        futures are the caller's to complete)."""
+        dropped = list(self._queue)[keep:]
+        for _ in dropped:
+            self._queue.pop()
         for task in dropped:
             task.state = _STOPPED
         return dropped
@@ -496,14 +497,19 @@ class Processes:
         self, wait: bool = True, cancel_futures: bool = False, cancel_running: bool = False
     ) -> None:
         """Stop accepting tasks (``RuntimeError`` from then on); the queued tasks
-        still run unless ``cancel_futures`` (they are then cancelled; with
-        ``cancel_running`` the running ones are too, their processes killed); then
+        still run unless ``cancel_futures`` (they are then cancelled, except the first
+        ones that idle or starting workers are about to take, as in
+        ``concurrent.futures``; with ``cancel_running`` these and the running ones
+        are cancelled too, their processes killed); then
         the processes exit.  ``wait``: block until all of that is done (else it
         happens in the background; :meth:`join` waits).  Calling it again is
         harmless; a backend never used has nothing to stop."""
         with self._lock:
             self._closed = True
-            dropped = self._drop_queued_locked() if cancel_futures else []
+            # As in concurrent.futures, the tasks that idle (or starting) workers are
+            # about to take are taken: they run, unless cancel_running.
+            keep = 0 if cancel_running else self._idle
+            dropped = self._drop_queued_locked(keep) if cancel_futures else []
             running = [
                 w.task
                 for w in self._workers

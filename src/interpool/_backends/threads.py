@@ -226,6 +226,7 @@ class Threads:
                 self._break(worker, exc)
                 return
         while True:
+            task = None  # (the last one is not kept alive while the thread waits)
             try:
                 task = self._next(worker)
                 if task is None:
@@ -304,6 +305,10 @@ class Threads:
                     task.deadline.cancel()
                 with self._lock:
                     worker.task = None
+                    if task is not None:
+                        # (No cycle future -> task -> future: a future dropped by the
+                        # caller frees the call's arguments at once, as in the stdlib.)
+                        task.future._task = None
                     if worker not in self._workers:  # it was interrupted (only such leave)
                         _clear_async_exc(worker.ident, None)
                 return
@@ -385,8 +390,12 @@ class Threads:
             self._closed = True
             cancelled = []
             if cancel_futures:
-                cancelled = list(self._queue)
-                self._queue.clear()
+                # As in concurrent.futures, the tasks that idle (or starting) threads
+                # are about to take are taken: they run, unless cancel_running.
+                keep = 0 if cancel_running else sum(w.task is None for w in self._workers)
+                cancelled = list(self._queue)[keep:]
+                for _ in cancelled:
+                    self._queue.pop()
             running = [w.task.future for w in self._workers if w.task is not None]
             self._work.notify_all()
         for task in cancelled:
