@@ -12,8 +12,8 @@ import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from interpool._api import progress as progress_bars
 from interpool._api import windowed_map
@@ -22,13 +22,13 @@ from interpool._api.arguments import check_count, check_max_workers, check_secon
 from interpool._api.progress import Progress
 from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend, exiting
 from interpool._backends.interpreters import Interpreters
+from interpool._engine.futures import PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions, Preset, resolve
 from interpool._wire import handoff
 from interpool._wire.functions import alias_main
 
 if TYPE_CHECKING:
     from interpool._api.actor import Actor
-    from interpool._engine.futures import PoolFuture
 
 __all__ = ["Pool", "TaskOptions"]
 
@@ -49,13 +49,14 @@ class _Calls:
     @overload
     def submit[**P, R](
         self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]: ...
+    ) -> PoolFuture[R]: ...
     @overload
     def submit[**P, R](
         self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]: ...
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Schedule ``fn(*args, **kwargs)`` in a worker and return its future.
+    ) -> PoolFuture[R]: ...
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> PoolFuture[Any]:
+        """Schedule ``fn(*args, **kwargs)`` in a worker and return its future, a
+        :class:`~interpool.PoolFuture` (on every backend).
 
         If ``fn`` is a coroutine function (``async def``), or returns a coroutine, the
         coroutine runs on an asyncio event loop inside the worker interpreter and the
@@ -139,7 +140,7 @@ class _Calls:
             chunksize = self._auto_chunksize(args, iterables)
         size = chunksize
         chunks = enumerate(itertools.batched(args, size, strict=False))
-        submit_encoded = cast("Callable[[Any], _ChunkFuture]", mapper.submit)
+        submit_encoded = mapper.submit
 
         def encode(numbered: _Numbered) -> Any:
             number, chunk = numbered
@@ -336,7 +337,7 @@ class _Calls:
         call, limit = self._backend.call, self._limit
 
         def submit_one(args: tuple[Any, ...]) -> PoolFuture[Any]:
-            return call(fn, args, {}, limit)  # type: ignore[return-value]
+            return call(fn, args, {}, limit)
 
         return submit_one
 
@@ -569,7 +570,7 @@ class TaskOptions(_Calls):
         self._limit = task_timeout
 
 
-async def _run[R](future: Future[R]) -> R:
+async def _run[R](future: PoolFuture[R]) -> R:
     """Await a pool future; cancelling the awaiting task cancels (and interrupts) it."""
     return await result_of(future, future.cancel)
 
@@ -605,8 +606,7 @@ def _check_backend_options(
 #: A map chunk (argument tuples), and the same with its number.
 _Chunk = tuple[tuple[Any, ...], ...]
 _Numbered = tuple[int, _Chunk]
-#: A chunk's future: a ``PoolFuture`` or, with a fallback or another backend, a future
-#: with the same ``cancel(interrupt=...)``.
+#: A chunk's future (on every backend, and with the fallback, a ``PoolFuture``).
 type _ChunkFuture = PoolFuture[Any]
 
 

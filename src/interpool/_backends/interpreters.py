@@ -19,7 +19,6 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from interpool._backends.base import Mapper, at_exit
@@ -98,7 +97,7 @@ class Interpreters:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         limit: float | None,
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         key = function_key(fn)
         a, b = encode_call(args, kwargs)
         if self.reroute is not None:
@@ -175,7 +174,7 @@ class InterpreterMapper(Mapper[Interpreters]):
 
     def submit(
         self, encoded: tuple[tuple[int, Any], tuple[tuple[Any, ...], ...]]
-    ) -> Future[ChunkOutcome]:
+    ) -> PoolFuture[ChunkOutcome]:
         (fmt, payload), chunk = encoded
         backend, key, limit = self._backend, self._key, self._limit
         if backend.reroute is not None:

@@ -1,13 +1,19 @@
-"""The future a pool hands out: a real ``concurrent.futures.Future`` that is cheaper
-to make and whose blocking calls first help the pool for a moment.
+"""The future a pool hands out, on every backend: :class:`PoolFuture`, a real
+``concurrent.futures.Future`` that is cheaper to make, whose ``cancel`` can stop a
+running task, and whose blocking calls first help the pool for a moment.
 
-* ``result()`` and ``exception()`` on a future that is not done yet first poll the
-  pool's result queue themselves for a short, bounded time (:data:`SPIN_SECONDS`),
-  completing whatever results arrived, before falling back to the ordinary blocking
-  wait.  A quick task is then picked up without a kernel wake-up of the collector
-  thread and of the caller (see docs/performance.md); a long task costs at most
-  one bounded spin before the caller sleeps.  ``wait()``, ``as_completed()`` and
-  callbacks are unaffected: the collector thread completes futures on its own.
+* Every backend (interpreters, processes, threads, Dask), the fallback to processes
+  and actors' calls return a ``PoolFuture``: each is made with an :class:`Owner`, the
+  object that completes it (a scheduler, a backend, an actor's host), to which its
+  ``cancel`` and its blocking calls are handed.
+* ``result()`` and ``exception()`` on a future that is not done yet first let the
+  owner help (``Owner.help_wait``): the interpreters' scheduler polls the pool's
+  result queue for a short, bounded time (:data:`SPIN_SECONDS`), completing whatever
+  results arrived, before the ordinary blocking wait.  A quick task is then picked up
+  without a kernel wake-up of the collector thread and of the caller (see
+  docs/performance.md); a long task costs at most one bounded spin before the caller
+  sleeps.  ``wait()``, ``as_completed()`` and callbacks are unaffected: the collector
+  thread completes futures on its own.  The other owners do not help.
 * Its ``_condition`` is a :class:`_Condition`: the part of ``threading.Condition``
   that ``Future``, ``wait()`` and ``as_completed()`` use, with the same semantics, on
   an ``RLock`` subclass: about a sixth of the cost to create, and entered in C (this is
@@ -23,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-__all__ = ["NOT_DONE", "RUNNING", "SPIN_SECONDS", "PoolFuture", "cancel_running"]
+__all__ = ["NOT_DONE", "RUNNING", "SPIN_SECONDS", "NoHelp", "Owner", "PoolFuture", "cancel_running"]
 
 #: How long a caller blocked in ``result()`` polls for its result before sleeping.
 SPIN_SECONDS = 200e-6
@@ -76,16 +82,26 @@ class _Condition(_thread.RLock):  # type: ignore[misc]  # final in typeshed, not
 
 
 class Owner(Protocol):
-    """What a future needs of its pool's scheduler."""
+    """What completes a :class:`PoolFuture` (a scheduler, a backend, an actor's host),
+    and what the future needs of it.  (``future`` is typed ``Any``: each owner takes
+    its own subclass of :class:`PoolFuture`.)"""
 
-    def help_wait(self, future: PoolFuture[Any], budget: float) -> None: ...
-    def cancel(self, future: PoolFuture[Any], interrupt: bool) -> bool: ...
+    def help_wait(self, future: Any, budget: float) -> None:
+        """Called before ``future.result()`` or ``exception()`` block: help complete
+        it for up to ``budget`` seconds (or do nothing)."""
+        ...
+
+    def cancel(self, future: Any, interrupt: bool) -> bool:
+        """``future.cancel(interrupt=interrupt)``: see :meth:`PoolFuture.cancel`."""
+        ...
 
 
 class PoolFuture[T](Future[T]):
-    """A ``concurrent.futures.Future`` tied to the pool that will complete it.
+    """The future of a task, on every backend: a ``concurrent.futures.Future`` (it
+    works with ``wait``, ``as_completed``, callbacks and ``asyncio.wrap_future``)
+    whose :meth:`cancel` also stops a running task unless told not to.
 
-    Unlike the standard library's, :meth:`cancel` also stops a task that is running.
+    Made by the pool, never by user code.
     """
 
     def __init__(self, owner: Owner) -> None:
@@ -98,19 +114,31 @@ class PoolFuture[T](Future[T]):
         self._waiters: list[Any] = []
         self._done_callbacks: list[Callable[[Future[T]], object]] = []
         self._owner = owner
-        #: The task's id in its scheduler (``-1`` until it is submitted).
+        #: The task's id in its scheduler (``-1`` until it is submitted; interpreters
+        #: backend only).
         self.task_id = -1
 
     def cancel(self, *, interrupt: bool = True) -> bool:
-        """Cancel the task; return True if it is (now) cancelled.
+        """Cancel the task; return True if it is (now) cancelled, False if it has
+        finished (or runs on: see ``interrupt``).
 
-        A task waiting for a worker is dropped.  A task that is running is stopped
-        too (unlike ``concurrent.futures``, where ``cancel()`` then returns False):
-        the future is cancelled at once, the task is interrupted in its worker (pure
-        Python code stops at once; a C call such as ``time.sleep`` only when it
-        returns) and that worker is replaced by a fresh one, so the pool keeps its
-        capacity.  With ``interrupt=False`` a running task is left alone and False is
-        returned, as in ``concurrent.futures``.  False if the task has finished.
+        A task no worker has started is dropped, as in ``concurrent.futures``.  A
+        task that is running is stopped too, unlike ``concurrent.futures`` (whose
+        ``cancel()`` then returns False and lets it run): the future is cancelled at
+        once (its waiters, ``wait()``, ``as_completed()`` and callbacks see it so),
+        and the task is interrupted as well as its backend can: in a worker
+        interpreter or thread, an exception is raised in the task (pure Python code
+        stops at once, a C call such as ``time.sleep`` only when it returns) and the
+        worker is replaced by a fresh one; in a process, the process is killed and
+        replaced.  Dask cannot stop a running task, nor tell it from a queued one:
+        the task is released and runs on in its worker, its result dropped.  An
+        actor's call that is interrupted loses the actor (``ActorLost`` for the
+        calls after it), unless it is a coroutine, which is cancelled on its
+        worker's event loop.
+
+        ``interrupt=False`` is ``concurrent.futures``' ``cancel()`` exactly: a
+        running task is left alone and False is returned.  (On Dask, where no task
+        is ever seen running, the task is released as above.)
         """
         return self._owner.cancel(self, interrupt)
 
@@ -127,6 +155,16 @@ class PoolFuture[T](Future[T]):
                 self, SPIN_SECONDS if timeout is None else min(timeout, SPIN_SECONDS)
             )
         return super().exception(timeout)
+
+
+class NoHelp:
+    """A base for the owners that do not help a blocked caller (the caller simply
+    waits for the future): :meth:`help_wait` does nothing."""
+
+    __slots__ = ()
+
+    def help_wait(self, future: PoolFuture[Any], budget: float) -> None:
+        """Nothing to help with: the caller blocks on the future."""
 
 
 def cancel_running(future: Future[Any]) -> bool:
