@@ -22,7 +22,7 @@ from interpool._api.arguments import check_count, check_max_workers, check_secon
 from interpool._api.progress import Progress
 from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend, exiting
 from interpool._backends.interpreters import Interpreters
-from interpool._engine.futures import PoolFuture
+from interpool._engine.futures import PoolFuture, deferred_interrupts
 from interpool._engine.interpreter_options import InterpreterOptions, Preset, resolve
 from interpool._wire import handoff
 from interpool._wire.functions import alias_main
@@ -635,5 +635,7 @@ def _map_results[R](
             if error is not None:
                 raise error
     finally:
-        for future in futures:
-            future.cancel(interrupt=False)
+        # All of them, even if Ctrl-C comes meanwhile (it is raised at the end).
+        with deferred_interrupts():
+            for future in futures:
+                future.cancel(interrupt=False)
