@@ -141,6 +141,29 @@ class ThreadsMixin(_PoolMixin):
         return threading.Event()
 
 
+class DaskMixin(_PoolMixin):
+    backend = "dask"
+    #: Set for each test by :func:`_dask_cluster`: the session's cluster.
+    executor_kwargs: ClassVar[dict[str, Any]] = {}
+
+    def setUp(self) -> None:
+        if self._testMethodName in DASK_CANNOT:
+            self.skipTest(DASK_CANNOT[self._testMethodName])
+        super().setUp()
+
+    def create_event(self) -> Any:
+        return self._manager_event()
+
+
+#: What the Dask backend cannot do as the standard library's executors do, by test.
+DASK_CANNOT = {
+    "test_cancel_futures": (
+        "Dask cannot tell a queued task from a running one: shutdown(cancel_futures=True) "
+        "releases every unfinished task, so none of the first ones is left to finish"
+    ),
+}
+
+
 SUITES = {
     "Executor": executor.ExecutorTest,
     "AsCompleted": test_as_completed.AsCompletedTests,
@@ -151,7 +174,14 @@ MIXINS = {
     "Interpreters": (InterpretersMixin, ()),
     "Processes": (ProcessesMixin, (pytest.mark.version_independent,)),
     "Threads": (ThreadsMixin, (pytest.mark.version_independent,)),
+    "Dask": (DaskMixin, (pytest.mark.dask, pytest.mark.usefixtures("_dask_cluster"))),
 }
+
+
+@pytest.fixture
+def _dask_cluster(request: pytest.FixtureRequest, dask_address: str) -> None:
+    """The Dask copies' pools use the session's cluster (``tests/dask_fixtures``)."""
+    request.instance.executor_kwargs = {"backend": "dask", "address": dask_address}
 
 
 def _make_tests() -> None:

@@ -189,8 +189,6 @@ class PoolFuture[T](Future[T]):
     """The future of a task, on every backend: a ``concurrent.futures.Future`` (it
     works with ``wait``, ``as_completed``, callbacks and ``asyncio.wrap_future``)
     whose :meth:`cancel` also stops a running task unless told not to.
-
-    Made by the pool, never by user code.
     """
 
     def __init__(self, owner: Owner) -> None:
