@@ -25,8 +25,9 @@ running task, and whose blocking calls first help the pool for a moment.
   ``result()`` of a finished future takes no lock at all.
 * Its ``_condition`` is a :class:`_Condition`: the part of ``threading.Condition``
   that ``Future``, ``wait()`` and ``as_completed()`` use, with the same semantics, on
-  an ``RLock`` subclass: about a sixth of the cost to create, and entered in C (this is
-  on every task's path).
+  an ``RLock`` subclass (``result()`` and ``exception()`` are interpool's own):
+  about a sixth of the cost to create, and entered in C (this is on every task's
+  path).
 """
 
 from __future__ import annotations
@@ -113,36 +114,15 @@ class deferred_interrupts:
 
 class _Condition(_thread.RLock):  # type: ignore[misc]  # final in typeshed, not at run time
     """``threading.Condition(threading.RLock())`` restricted to what futures use:
-    ``with``, ``acquire``/``release`` (the lock's own, in C), ``wait(timeout)`` and
-    ``notify_all()``."""
+    ``with``, ``acquire``/``release`` (the lock's own, in C) and ``notify_all()``
+    (``Future``'s setters, ``wait()`` and ``as_completed()``), and instead of
+    ``wait(timeout)``, :meth:`add_waiter` and :meth:`discard_waiter`, with which
+    :meth:`PoolFuture.result` blocks outside the lock."""
 
     __slots__ = ("_waiters",)
 
     def __init__(self) -> None:
         self._waiters: deque[Any] | None = None
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Release the lock, block until notified or ``timeout``, re-acquire."""
-        waiter = _thread.allocate_lock()
-        waiter.acquire()
-        if self._waiters is None:
-            self._waiters = deque()
-        self._waiters.append(waiter)
-        saved = self._release_save()  # type: ignore[attr-defined]
-        notified = False
-        try:
-            if timeout is None:
-                notified = waiter.acquire()
-            elif timeout > 0:
-                notified = waiter.acquire(True, timeout)
-            else:
-                notified = waiter.acquire(False)
-            return notified
-        finally:
-            self._acquire_restore(saved)  # type: ignore[attr-defined]
-            if not notified:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
 
     def add_waiter(self) -> Any:
         """A new waiter (a lock, held) that :meth:`notify_all` will release (the
