@@ -77,8 +77,8 @@ class deferred_interrupts:
     For short blocks that must not be cut in the middle (they change state that other
     threads depend on).  Robust to the interrupt landing at any bytecode boundary:
     before the deferring handler is in place nothing has changed yet, and from then
-    on the handler only records the signal.  Costs two ``sigaction`` calls (about
-    3 µs) in the main thread."""
+    on the handler only records the signal.  Costs two ``sigaction`` system calls in
+    the main thread (docs/performance.md has what that adds to a round trip)."""
 
     __slots__ = ("_caught", "_previous")
 
