@@ -11,7 +11,10 @@
 #   2. `uv python install 3.X` (fails offline: uv downloads from GitHub);
 #   3. Debian unstable's python3.13, python3.14 and python3.15 packages, unpacked with
 #      mmdebstrap into one tree in a cache directory and patched with patchelf to use
-#      that tree's own loader and libraries (Debian, as root).
+#      that tree's own loader and libraries (Debian, as root).  The tree also holds each
+#      version's CPython test suite (libpython3.X-testsuite), whose executor tests
+#      tests/stdlib/ runs against Pool; a tree made before that gets them added, at the
+#      versions of its Pythons.
 # Results are cached (the Debian tree in $INTERPOOL_CACHE, the venv in the repo), so a second
 # run costs a second or two: the venv is only rebuilt when pyproject.toml changes.
 set -euo pipefail
@@ -26,7 +29,54 @@ log() { echo "provision[$VER]: $*" >&2; }
 
 want_stamp() { sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1; }
 
+TREE="$CACHE/debian-sid"
+
+# True if the tree's python$2 has its test suite (the part tests/stdlib/ runs).
+has_testsuite() { [[ -d "$1/usr/lib/python$2/test/test_concurrent_futures" ]]; }
+
+# Add the test suites of the tree's Pythons to a tree made without them, at the exact
+# versions installed there: downloaded with the host's apt-get (pointed at the tree's
+# sources and dpkg status) and unpacked into the tree.  Only adds files: Pythons that
+# run from the tree meanwhile are not disturbed.  Returns 1 if that cannot be done
+# (no apt-get, not writable, the mirror has moved on to other versions).
+add_testsuites() {
+    local tree="$1" v missing=() work
+    for v in "${ALL_VERSIONS[@]}"; do
+        has_testsuite "$tree" "$v" || missing+=("$v")
+    done
+    [[ ${#missing[@]} == 0 ]] && return 0
+    command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null && [[ -w "$tree/usr/lib" ]] \
+        || return 1
+    mkdir -p "$CACHE"
+    exec 8>"$CACHE/.testsuite-lock"; flock 8
+    work="$(mktemp -d)"
+    local apt=(-o "Dir::Etc::SourceList=$tree/etc/apt/sources.list" -o "Dir::Etc::SourceParts=$work/none"
+        -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
+        -o "Dir::State::status=$tree/var/lib/dpkg/status" -o "Acquire::Check-Valid-Until=false"
+        -o "APT::Architecture=amd64" -o "APT::Sandbox::User=root")
+    mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+    local ok=0 version
+    if apt-get "${apt[@]}" -q update >/dev/null; then
+        for v in "${missing[@]}"; do
+            has_testsuite "$tree" "$v" && continue  # added meanwhile
+            version="$(dpkg-query --admindir="$tree/var/lib/dpkg" -W -f='${Version}' "python$v")"
+            log "adding libpython$v-testsuite $version to $tree"
+            (cd "$work" && apt-get "${apt[@]}" -q download "libpython$v-testsuite=$version" >/dev/null) \
+                && dpkg-deb -x "$work"/libpython"$v"-testsuite_*.deb "$tree" || { ok=1; break; }
+        done
+    else
+        ok=1
+    fi
+    rm -rf "$work"
+    flock -u 8
+    return $ok
+}
+
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$(want_stamp)" ]]; then
+    # A venv on the Debian tree: make sure the tree has the test suites (added once).
+    if [[ "$(readlink -f "$VENV/bin/python")" == "$TREE"/* ]] && ! has_testsuite "$TREE" "$VER"; then
+        add_testsuites "$TREE" || log "could not add the CPython test suites to $TREE (tests/stdlib/ will skip)"
+    fi
     echo "$VENV/bin/python"; exit 0
 fi
 
@@ -49,9 +99,11 @@ find_python() {
         && p="$(uv python find "$VER" 2>/dev/null)" && usable "$p"; then
         echo "$p"; return 0
     fi
-    local tree="$CACHE/debian-sid"
+    local tree="$TREE"
     local bin="$tree/usr/bin/python$VER-native"
     if [[ -x "$bin" ]] && usable "$bin"; then
+        has_testsuite "$tree" "$VER" || add_testsuites "$tree" >&2 \
+            || log "could not add the CPython test suites to $tree (tests/stdlib/ will skip)"
         echo "$bin"; return 0
     fi
     debian_tree "$tree" >&2
@@ -62,8 +114,17 @@ find_python() {
     echo "$bin"
 }
 
-# True if the tree has every supported version (one tree holds them all: one build).
+# True if the tree has every supported version, with its test suite (one tree holds them
+# all: one build).
 tree_complete() {
+    local v
+    for v in "${ALL_VERSIONS[@]}"; do
+        [[ -x "$1/usr/bin/python$v" ]] && has_testsuite "$1" "$v" || return 1
+    done
+}
+
+# True if the tree has every supported version's interpreter.
+has_pythons() {
     local v
     for v in "${ALL_VERSIONS[@]}"; do [[ -x "$1/usr/bin/python$v" ]] || return 1; done
 }
@@ -71,6 +132,7 @@ tree_complete() {
 debian_tree() {
     local tree="$1"
     tree_complete "$tree" && return 0
+    has_pythons "$tree" && add_testsuites "$tree" && return 0
     [[ "$(id -u)" == 0 ]] || { log "need python$VER: install it, or run as root to build it from Debian's packages"; exit 1; }
     command -v apt-get >/dev/null || { log "need python$VER on PATH (no apt-get to build it)"; exit 1; }
     if ! command -v mmdebstrap >/dev/null || ! command -v patchelf >/dev/null; then
@@ -84,7 +146,7 @@ debian_tree() {
     exec 9>"$CACHE/.lock"; flock 9
     if ! tree_complete "$tree"; then
         local v packages=""
-        for v in "${ALL_VERSIONS[@]}"; do packages+="python$v,python$v-venv,"; done
+        for v in "${ALL_VERSIONS[@]}"; do packages+="python$v,python$v-venv,libpython$v-testsuite,"; done
         rm -rf "$tree.tmp"
         mmdebstrap --quiet --variant=apt --aptopt='Acquire::Check-Valid-Until "false"' \
             --include="${packages%,}" sid "$tree.tmp"

@@ -23,6 +23,37 @@ TARGET = ROOT / "docs" / "reference.md"
 #: Special methods worth listing when a class defines them (the rest are protocol).
 _SPECIAL = ("__call__",)
 
+#: Classes that interpool makes and user code only receives: what makes them is shown
+#: instead of their constructor's signature (which takes internal objects).
+_MADE_BY = {
+    "PoolFuture": "`Pool.submit()` and every other call of a pool, `TaskOptions` or actor",
+    "Actor": "`Pool.actor()`",
+    "ActorMethod": "an actor's attribute (`actor.method`), or `Actor.method(name)`",
+    "Sender": "`channel()`",
+    "Receiver": "`channel()`",
+    "TaskOptions": "`Pool.options()`",
+}
+
+#: Type aliases used in public signatures, written out (their names are internal).
+_ALIASES = {
+    "BackendName": "Literal['interpreters', 'processes', 'threads', 'dask']",
+    "Preset": "Literal['isolated', 'legacy']",
+    "Progress": "bool | Mapping[str, Any] | tqdm | None",
+    "Worker": "distributed.Worker",
+}
+
+#: Names a signature may use besides the builtins and interpool's public names.
+_TYPING = {
+    "Any", "AsyncIterable", "AsyncIterator", "Callable", "Coroutine", "Iterable", "Iterator",
+    "Literal", "Mapping", "Self", "P", "R", "T", "args", "kwargs", "tqdm", "distributed", "Worker",
+    "Future",
+}  # fmt: skip
+
+
+class PrivateTypeError(Exception):
+    """A public signature names a type that is not public."""
+
+
 _HEADER = """\
 # interpool reference
 
@@ -40,7 +71,35 @@ def _signature(obj: object) -> str:
         text = str(inspect.signature(obj))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return "(...)"
-    return re.sub(r" at 0x[0-9a-f]+", "", text)
+    text = re.sub(r" at 0x[0-9a-f]+", "", text)
+    for alias, written in _ALIASES.items():
+        text = re.sub(rf"\b{alias}\b", written, text)
+    _check_public(text)
+    return text
+
+
+def _public_names() -> set[str]:
+    import builtins
+
+    import interpool
+    import interpool.dask_worker
+
+    return {*dir(builtins), *interpool.__all__, *interpool.dask_worker.__all__, *_TYPING}
+
+
+def _check_public(signature: str) -> None:
+    """``PrivateTypeError`` if an annotation of ``signature`` names a type that a
+    reader cannot import from interpool (an internal class, or a type alias)."""
+    allowed = _public_names()
+    for _, annotation in re.findall(r"""(?:: |-> )(['"])(.*?)\1""", signature):
+        bare = re.sub(r"Literal\[[^\]]*\]", "Literal", annotation)
+        unknown = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", bare)) - allowed
+        if unknown:
+            raise PrivateTypeError(
+                f"the public signature {signature!r} names {sorted(unknown)}, which are not "
+                "public: make them public, write the alias out (_ALIASES), or list the class "
+                "in _MADE_BY"
+            )
 
 
 def _doc(obj: object) -> str:
@@ -78,7 +137,11 @@ def _class(name: str, cls: type) -> list[str]:
     lines += [
         f"*{kind}*" + (f", subclass of {', '.join(f'`{b}`' for b in bases)}" if bases else "")
     ]
-    lines += ["", "```text", f"{name}{_signature(cls)}", "```", "", _doc(cls), ""]
+    made_by = _MADE_BY.get(name)
+    if made_by is None:
+        lines += ["", "```text", f"{name}{_signature(cls)}", "```", "", _doc(cls), ""]
+    else:
+        lines += ["", f"Made by {made_by}; not constructed by user code.", "", _doc(cls), ""]
     if dataclasses.is_dataclass(cls):
         lines += ["Fields:", ""]
         for field in dataclasses.fields(cls):

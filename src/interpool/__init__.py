@@ -14,15 +14,19 @@ Public names::
     RemoteError     a worker's exception that could not be sent back as itself
     RemoteTraceback the worker's traceback text, at the end of a task error's chain
     WorkerCrashed   a task's worker interpreter failed outside the task's code
-    PoolFuture      the future ``submit`` returns (``cancel(interrupt=...)``)
+    PoolFuture      the future of every task, on every backend (``cancel(interrupt=...)``)
     TaskOptions     what ``Pool.options(task_timeout=...)`` returns
     InterpreterOptions
                     how worker interpreters are created (``Pool(interpreter=...)``)
     channel         ``send, recv = channel(maxsize)``: stream values between interpreters
     Sender          the sending end of a channel (``put``, ``await aput``, ``close``)
     Receiver        the receiving end (``get``, ``await aget``, iteration, ``close``)
-    ChannelClosed   raised by ``put`` on a closed channel, by ``get`` once it is drained
+    ChannelClosed   raised by ``put`` on a closed channel
+    EndOfChannel    raised by ``get`` once the channel is closed and drained (a ChannelClosed)
+    QueueFull       raised by ``put_nowait`` on a full channel (a ``queue.Full``)
+    QueueEmpty      raised by ``get_nowait`` on an empty channel (a ``queue.Empty``)
     ItemLost        raised by ``get`` for an item whose sending interpreter was destroyed
+    Interrupted     raised inside a task to stop it (cancel, time limit): a BaseException
     check_modules   which modules can be imported in a sub-interpreter (each in a fresh one)
     ModuleCheck     what ``check_modules`` reports for a module
 
@@ -49,9 +53,13 @@ if TYPE_CHECKING:
         ActorLost,
         BrokenPool,
         ChannelClosed,
+        EndOfChannel,
         IncompatibleModuleError,
         InterpoolError,
+        Interrupted,
         ItemLost,
+        QueueEmpty,
+        QueueFull,
         RemoteError,
         RemoteTraceback,
         WorkerCrashed,
@@ -63,13 +71,17 @@ __all__ = [
     "ActorMethod",
     "BrokenPool",
     "ChannelClosed",
+    "EndOfChannel",
     "IncompatibleModuleError",
     "InterpoolError",
     "InterpreterOptions",
+    "Interrupted",
     "ItemLost",
     "ModuleCheck",
     "Pool",
     "PoolFuture",
+    "QueueEmpty",
+    "QueueFull",
     "Receiver",
     "RemoteError",
     "RemoteTraceback",
@@ -101,7 +113,11 @@ _WHERE = {
     "Sender": "._api.channel",
     "Receiver": "._api.channel",
     "ChannelClosed": ".exceptions",
+    "EndOfChannel": ".exceptions",
+    "QueueFull": ".exceptions",
+    "QueueEmpty": ".exceptions",
     "ItemLost": ".exceptions",
+    "Interrupted": ".exceptions",
 }
 
 

@@ -1,28 +1,41 @@
 """Every exception interpool raises, under one base: :class:`InterpoolError`.
 
 Each also derives from the built-in or standard-library type that code written for
-``concurrent.futures`` expects (``BrokenPool`` is a ``BrokenExecutor``,
-``IncompatibleModuleError`` an ``ImportError``, ``ChannelClosed`` an ``EOFError``), so
-``except`` clauses written for those keep working.  ``TimeoutError`` and
-``CancelledError`` are the standard ones, not interpool's.
+``concurrent.futures`` and ``queue`` expects (``BrokenPool`` is a ``BrokenExecutor``,
+``IncompatibleModuleError`` an ``ImportError``, ``ChannelClosed`` an ``EOFError``,
+``QueueFull`` a ``queue.Full``, ``QueueEmpty`` a ``queue.Empty``), so ``except``
+clauses written for those keep working.  ``TimeoutError`` and ``CancelledError`` are
+the standard ones, not interpool's.  One exception is not an ``InterpoolError``:
+:class:`Interrupted`, a ``BaseException`` raised inside a task to stop it.
+
+Channels tell a closed channel from the end of a stream, as trio does
+(``ClosedResourceError``, ``EndOfChannel``): sending on a closed channel raises
+:class:`ChannelClosed`; receiving from a channel that is closed and drained raises
+:class:`EndOfChannel`, a subclass, so ``except ChannelClosed`` catches both.
 
 Import-light: channels and worker interpreters import this module, so it loads
-neither ``typing`` nor ``concurrent.futures`` (``BrokenPool`` is made on first use).
+neither ``typing``, ``queue`` nor ``concurrent.futures`` (``BrokenPool``,
+``QueueFull`` and ``QueueEmpty`` are made on first use).
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False  # typing is slow to import, and every worker imports this
 if TYPE_CHECKING:
+    import queue
     from concurrent.futures import BrokenExecutor
 
 __all__ = [
     "ActorLost",
     "BrokenPool",
     "ChannelClosed",
+    "EndOfChannel",
     "IncompatibleModuleError",
     "InterpoolError",
+    "Interrupted",
     "ItemLost",
+    "QueueEmpty",
+    "QueueFull",
     "RemoteError",
     "RemoteTraceback",
     "WorkerCrashed",
@@ -33,28 +46,52 @@ class InterpoolError(Exception):
     """The base of every exception interpool defines."""
 
 
+_BROKEN_POOL_DOC = """The pool can no longer run tasks (for example a worker's ``initializer``
+    failed, or a worker interpreter died).  Pending and running tasks fail with it."""
+_QUEUE_FULL_DOC = """Raised by a channel's ``put_nowait`` when the channel is full.  Also a
+    ``queue.Full``."""
+_QUEUE_EMPTY_DOC = """Raised by a channel's ``get_nowait`` when no item is there (and the
+    channel is open).  Also a ``queue.Empty``."""
+
 if TYPE_CHECKING:
 
     class BrokenPool(BrokenExecutor, InterpoolError):
-        """The pool can no longer run tasks (for example a worker's ``initializer``
-        failed, or a worker interpreter died).  Pending and running tasks fail with it."""
+        __doc__ = _BROKEN_POOL_DOC
+
+    class QueueFull(InterpoolError, queue.Full):
+        __doc__ = _QUEUE_FULL_DOC
+
+    class QueueEmpty(InterpoolError, queue.Empty):
+        __doc__ = _QUEUE_EMPTY_DOC
+
 else:
 
+    def _made(name: str) -> type:
+        # The classes that derive from a type of a module heavier than this one
+        # (concurrent.futures, queue): made on first use, so that importing this
+        # module imports neither.
+        if name == "BrokenPool":
+            from concurrent.futures import BrokenExecutor
+
+            bases, doc = (BrokenExecutor, InterpoolError), _BROKEN_POOL_DOC
+        else:
+            import queue
+
+            if name == "QueueFull":
+                bases, doc = (InterpoolError, queue.Full), _QUEUE_FULL_DOC
+            else:
+                bases, doc = (InterpoolError, queue.Empty), _QUEUE_EMPTY_DOC
+        cls = type(name, bases, {"__doc__": doc, "__module__": "interpool"})  # as the others
+        cls.__qualname__ = name  # pickled by name, as the others
+        return cls
+
     def __getattr__(name: str) -> type:
-        # BrokenPool derives from concurrent.futures' BrokenExecutor: made on first use,
-        # so that importing this module does not import concurrent.futures.
-        if name != "BrokenPool":
+        if name not in ("BrokenPool", "QueueFull", "QueueEmpty"):
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from concurrent.futures import BrokenExecutor
-
-        class BrokenPool(BrokenExecutor, InterpoolError):
-            """The pool can no longer run tasks (for example a worker's ``initializer``
-            failed, or a worker interpreter died).  Pending and running tasks fail with it."""
-
-        BrokenPool.__module__ = "interpool"  # as the others: see the end of this module
-        BrokenPool.__qualname__ = "BrokenPool"  # pickled by name, as the others
-        globals()["BrokenPool"] = BrokenPool
-        return BrokenPool
+        made = globals().get(name)
+        if made is None:
+            made = globals()[name] = _made(name)
+        return made
 
 
 class IncompatibleModuleError(InterpoolError, ImportError):
@@ -165,9 +202,25 @@ class ActorLost(InterpoolError, RuntimeError):
 
 
 class ChannelClosed(InterpoolError, EOFError):
-    """The channel is closed: raised by ``put`` at once, and by ``get`` once the items
-    sent before the close are all received.  Iterating over a :class:`Receiver` just
-    stops."""
+    """The channel is closed: raised by ``put`` (and ``aput``, ``put_nowait``) at
+    once, and by an end that arrives after its channel was destroyed.  Receiving
+    raises its subclass :class:`EndOfChannel` instead, once the items sent before the
+    close are all received."""
+
+
+class EndOfChannel(ChannelClosed):
+    """The end of the stream: the channel is closed and every item sent before the
+    close was received.  Raised by ``get`` (``aget``, ``get_nowait``); iterating over
+    a ``Receiver`` just stops.  A :class:`ChannelClosed`, so ``except ChannelClosed``
+    catches it too."""
+
+
+class Interrupted(BaseException):
+    """Raised inside a running task to stop it, when it is cancelled
+    (``cancel()``) or passes its time limit, in a worker interpreter or a thread of
+    the threads backend.  A ``BaseException``, so that ``except Exception`` in the
+    task does not swallow it; a task that catches it should re-raise it.  The
+    caller never gets it: the future is cancelled, or fails with ``TimeoutError``."""
 
 
 class ItemLost(InterpoolError, RuntimeError):
@@ -187,6 +240,8 @@ for _cls in (
     WorkerCrashed,
     ActorLost,
     ChannelClosed,
+    EndOfChannel,
+    Interrupted,
     ItemLost,
 ):
     _cls.__module__ = "interpool"

@@ -78,7 +78,7 @@ def test_a_call_past_its_time_limit_loses_the_actor(bpool: interpool.Pool) -> No
     counter.close()
 
 
-def test_cancel_leaves_a_running_call_alone_unless_asked(
+def test_cancel_without_interrupt_leaves_a_running_call_alone(
     bpool: interpool.Pool, tmp_path: Path
 ) -> None:
     started, gate = tmp_path / "started", tmp_path / "gate"
@@ -87,7 +87,7 @@ def test_cancel_leaves_a_running_call_alone_unless_asked(
         queued = counter.increment()
         assert wait_until(started.exists)
         assert queued.cancel()
-        assert not running.cancel()
+        assert not running.cancel(interrupt=False)
         gate.touch()
         assert running.result(timeout=PATIENCE) == 1
         assert counter.get().result(timeout=PATIENCE) == 1  # the cancelled call never ran

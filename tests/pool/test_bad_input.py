@@ -538,29 +538,29 @@ def test_11_shutdown_during_map(buffersize: int | None, blocked: bool) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-# -- 12. invalid options: ValueError/TypeError naming the option --------------------------
+# -- 12. invalid options: TypeError (wrong type) or ValueError (wrong value) -----------
 
 #: case -> (the call, given the shared pool; the error type; the message)
 INVALID: dict[str, tuple[Callable[[interpool.Pool], Any], type[Exception], str]] = {
     "Pool(max_workers=0)": (
         lambda _: interpool.Pool(0),
         ValueError,
-        "max_workers must be a positive int, got 0",
+        "max_workers must be greater than 0, got 0",
     ),
     "Pool(max_workers=-1)": (
         lambda _: interpool.Pool(max_workers=-1),
         ValueError,
-        "max_workers must be a positive int, got -1",
+        "max_workers must be greater than 0, got -1",
     ),
     "Pool(max_workers=1.5)": (
         lambda _: interpool.Pool(1.5),  # type: ignore[arg-type]
-        ValueError,
-        "max_workers must be a positive int, got 1.5",
+        TypeError,
+        "max_workers must be an integer or None, got 1.5",
     ),
     "Pool(max_workers='2')": (
         lambda _: interpool.Pool("2"),  # type: ignore[arg-type]
-        ValueError,
-        "max_workers must be a positive int, got '2'",
+        TypeError,
+        "max_workers must be an integer or None, got '2'",
     ),
     "Pool(initializer=5)": (
         lambda _: interpool.Pool(1, initializer=5),  # type: ignore[arg-type]
@@ -580,7 +580,7 @@ INVALID: dict[str, tuple[Callable[[interpool.Pool], Any], type[Exception], str]]
     "Pool(max_tasks_per_worker=0)": (
         lambda _: interpool.Pool(1, max_tasks_per_worker=0),
         ValueError,
-        "max_tasks_per_worker must be None or a positive int, got 0",
+        "max_tasks_per_worker must be None or > 0, got 0",
     ),
     "Pool(task_timeout=-1)": (
         lambda _: interpool.Pool(1, task_timeout=-1),
@@ -595,12 +595,22 @@ INVALID: dict[str, tuple[Callable[[interpool.Pool], Any], type[Exception], str]]
     "map(chunksize=0)": (
         lambda p: p.map(tasks.square, [1], chunksize=0),
         ValueError,
-        "chunksize must be None or a positive int, got 0",
+        "chunksize must be None or > 0, got 0",
+    ),
+    "map(buffersize=2.0)": (
+        lambda p: p.map(tasks.square, [1], buffersize=2.0),  # type: ignore[arg-type]
+        TypeError,
+        "buffersize must be an integer or None, got 2.0",
+    ),
+    "Pool(task_timeout='1')": (
+        lambda _: interpool.Pool(1, task_timeout="1"),  # type: ignore[arg-type]
+        TypeError,
+        "task_timeout must be a number of seconds or None, got '1'",
     ),
     "map(buffersize=0)": (
         lambda p: p.map(tasks.square, [1], buffersize=0),
         ValueError,
-        "buffersize must be None or a positive int, got 0",
+        "buffersize must be None or > 0, got 0",
     ),
 }
 

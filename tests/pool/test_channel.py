@@ -69,17 +69,22 @@ def test_unbounded_and_default_maxsize() -> None:
 
 def test_nowait_variants() -> None:
     send, recv = channel(1)
-    with pytest.raises(queue.Empty):
+    with pytest.raises(interpool.QueueEmpty) as empty:
         recv.get_nowait()
+    assert isinstance(empty.value, queue.Empty)  # what code written for queue expects
+    assert isinstance(empty.value, interpool.InterpoolError)
     send.put_nowait("a")
-    with pytest.raises(queue.Full):
+    with pytest.raises(interpool.QueueFull) as full:
         send.put_nowait("b")
+    assert isinstance(full.value, queue.Full)
+    assert isinstance(full.value, interpool.InterpoolError)
     assert recv.get_nowait() == "a"
     send.close()
-    with pytest.raises(ChannelClosed):
+    with pytest.raises(interpool.EndOfChannel):
         recv.get_nowait()
-    with pytest.raises(ChannelClosed):
+    with pytest.raises(ChannelClosed) as closed:
         send.put_nowait("c")
+    assert type(closed.value) is ChannelClosed  # closed, not the end of a stream
 
 
 def test_close_drains_then_raises() -> None:
@@ -92,11 +97,13 @@ def test_close_drains_then_raises() -> None:
     with pytest.raises(ChannelClosed, match="closed channel"):
         send.put(3)
     assert list(recv) == [1, 2]
-    with pytest.raises(ChannelClosed):
+    # Receiving: the end of the stream, a ChannelClosed too.
+    with pytest.raises(interpool.EndOfChannel, match="end of the channel"):
         recv.get()
     with pytest.raises(ChannelClosed):
         recv.get(timeout=0)
     assert issubclass(ChannelClosed, EOFError)
+    assert issubclass(interpool.EndOfChannel, ChannelClosed)
 
 
 def test_with_block_closes() -> None:

@@ -193,30 +193,33 @@ def test_workers_started_after_idle_exit_run_the_initializer(clean_process: set[
 
 
 @pytest.mark.parametrize(
-    ("name", "bad"),
+    ("name", "bad", "error", "message"),
     [
-        ("idle_timeout", 0),
-        ("idle_timeout", -1),
-        ("idle_timeout", "x"),
-        ("idle_timeout", True),
-        ("idle_timeout", float("nan")),
-        ("idle_timeout", float("inf")),
-        ("max_tasks_per_worker", 0),
-        ("max_tasks_per_worker", -3),
-        ("max_tasks_per_worker", 1.5),
-        ("max_tasks_per_worker", "3"),
-        ("max_tasks_per_worker", True),
-        ("task_timeout", 0),
-        ("task_timeout", -0.5),
-        ("task_timeout", float("inf")),
-        ("task_timeout", "1"),
+        ("idle_timeout", 0, ValueError, "must be None or a positive"),
+        ("idle_timeout", -1, ValueError, "must be None or a positive"),
+        ("idle_timeout", "x", TypeError, "must be a number of seconds or None"),
+        ("idle_timeout", True, TypeError, "must be a number of seconds or None"),
+        ("idle_timeout", float("nan"), ValueError, "must be None or a positive"),
+        ("idle_timeout", float("inf"), ValueError, "must be None or a positive"),
+        ("max_tasks_per_worker", 0, ValueError, r"must be None or > 0"),
+        ("max_tasks_per_worker", -3, ValueError, r"must be None or > 0"),
+        ("max_tasks_per_worker", 1.5, TypeError, "must be an integer or None"),
+        ("max_tasks_per_worker", "3", TypeError, "must be an integer or None"),
+        ("max_tasks_per_worker", True, TypeError, "must be an integer or None"),
+        ("task_timeout", 0, ValueError, "must be None or a positive"),
+        ("task_timeout", -0.5, ValueError, "must be None or a positive"),
+        ("task_timeout", float("inf"), ValueError, "must be None or a positive"),
+        ("task_timeout", "1", TypeError, "must be a number of seconds or None"),
     ],
 )
-def test_invalid_health_options_raise_value_error(name: str, bad: object) -> None:
+def test_invalid_health_options_raise(
+    name: str, bad: object, error: type[Exception], message: str
+) -> None:
     threads = pool_threads()
     mark = next_interpreter_id()
-    with pytest.raises(ValueError, match=rf"^{name} must be None or a positive") as info:
+    with pytest.raises(error, match=rf"^{name} {message}") as info:
         interpool.Pool(1, **{name: bad})  # type: ignore[arg-type]
+    assert type(info.value) is error
     assert repr(bad) in str(info.value)
     # Nothing was started.
     assert pool_threads() == threads

@@ -650,20 +650,15 @@ def test_ctrl_c_while_exit_waits_for_a_running_task(tmp_path: Path) -> None:
     len(os.sched_getaffinity(0)) < 2,
     reason="with one CPU, result() does not poll the result queue (the code at fault)",
 )
-@pytest.mark.xfail(
-    strict=False,  # the storm does not always hit the window in one run
-    reason="BUG: a KeyboardInterrupt (Ctrl-C) delivered while a thread waits in "
-    "Future.result() can land inside Scheduler.help_wait/_drain: a result taken off the "
-    "result queue is never delivered (that future stays pending forever), _pollers stays "
-    "incremented (workers stop waking the collector: wait(), as_completed() and callbacks "
-    "stall), or the scheduler lock stays held (every submit() blocks forever)",
-)
 def test_ctrl_c_storm_while_waiting_in_result(tmp_path: Path) -> None:
     """README: Ctrl-C while blocked in ``result()`` raises ``KeyboardInterrupt`` and,
     outside a ``with`` block, the pool stays usable.  Here SIGINT arrives every 0.2 ms
     while the main thread waits in ``result()`` (a handler raises ``KeyboardInterrupt``
     only there) and two other threads submit too; after each 1 s round, every future
-    must complete and fresh tasks must complete for ``wait()``."""
+    must complete and fresh tasks must complete for ``wait()``.  (Once a bug: an
+    interrupt landing in ``Scheduler.help_wait``/``_drain`` lost a result, left the
+    pollers count raised or the scheduler's lock held; see
+    ``_engine.futures.deferred_interrupts``.)"""
     script = write(
         tmp_path / "ctrl_c_storm.py",
         """\

@@ -126,16 +126,26 @@ def test_automatic_chunksize_batches(pool: interpool.Pool) -> None:
     assert runs(tags) <= 64
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
-def test_invalid_chunksize(pool: interpool.Pool, bad: object) -> None:
-    with pytest.raises(ValueError, match="chunksize"):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("2", TypeError), (True, TypeError)],
+)
+def test_invalid_chunksize(pool: interpool.Pool, bad: object, error: type[Exception]) -> None:
+    # As concurrent.futures: TypeError for a wrong type, ValueError for a wrong value.
+    with pytest.raises(error, match="chunksize") as info:
         pool.map(tasks.square, [1, 2], chunksize=bad)  # type: ignore[arg-type]
+    assert type(info.value) is error
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
-def test_invalid_buffersize(pool: interpool.Pool, bad: object) -> None:
-    with pytest.raises(ValueError, match="buffersize"):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("2", TypeError), (True, TypeError)],
+)
+def test_invalid_buffersize(pool: interpool.Pool, bad: object, error: type[Exception]) -> None:
+    # As concurrent.futures: TypeError for a wrong type, ValueError for a wrong value.
+    with pytest.raises(error, match="buffersize") as info:
         pool.map(tasks.square, [1, 2], buffersize=bad)  # type: ignore[arg-type]
+    assert type(info.value) is error
 
 
 # -- lazy input ------------------------------------------------------------------------

@@ -182,11 +182,23 @@ def test_max_workers_is_kept(pool: interpool.Pool) -> None:
     assert pool.max_workers == 2
 
 
-@pytest.mark.parametrize("bad", [0, -1, "2", True, False, 2.0])
-def test_invalid_max_workers_raise_value_error(bad: object) -> None:
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        ("2", TypeError),
+        (True, TypeError),
+        (False, TypeError),
+        (2.0, TypeError),
+    ],
+)
+def test_invalid_max_workers_raise(bad: object, error: type[Exception]) -> None:
+    # As concurrent.futures: "max_workers must be greater than 0" for a wrong value.
     threads = pool_threads()
-    with pytest.raises(ValueError, match="max_workers"):
+    with pytest.raises(error, match="max_workers") as info:
         interpool.Pool(bad)  # type: ignore[arg-type]
+    assert type(info.value) is error
     assert pool_threads() == threads
 
 

@@ -109,7 +109,7 @@ def test_imap_unordered_timeout(pool1: interpool.Pool) -> None:
 
 @pytest.mark.parametrize("name", ["imap", "imap_unordered"])
 def test_bad_window(pool: interpool.Pool, name: str) -> None:
-    with pytest.raises(ValueError, match="window must be None or a positive int"):
+    with pytest.raises(ValueError, match=r"window must be None or > 0"):
         getattr(pool, name)(tasks.square, range(3), window=0)
 
 

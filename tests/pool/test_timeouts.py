@@ -140,11 +140,19 @@ def test_async_run_with_a_limit(pool: interpool.Pool) -> None:
     asyncio.run(_run_timed(pool))
 
 
-@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), "1", True])
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan")])
 def test_invalid_limits_are_refused(pool: interpool.Pool, bad: object) -> None:
     with pytest.raises(ValueError, match="task_timeout must be None or a positive number"):
         pool.options(task_timeout=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="task_timeout must be None or a positive number"):
+        interpool.Pool(1, task_timeout=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["1", True])
+def test_limits_of_another_type_are_refused(pool: interpool.Pool, bad: object) -> None:
+    with pytest.raises(TypeError, match="task_timeout must be a number of seconds or None"):
+        pool.options(task_timeout=bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="task_timeout must be a number of seconds or None"):
         interpool.Pool(1, task_timeout=bad)  # type: ignore[arg-type]
 
 

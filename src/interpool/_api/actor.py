@@ -9,9 +9,9 @@ of this interpreter), creates ``Counter(start=0)`` there as its first task
 encoding of arguments and results, errors rebuilt with the worker's traceback, time
 limits, cancellation.
 
-The futures are :class:`_CallFuture` s, ``PoolFuture`` s owned by the host, that
-differ in two ways: ``cancel()`` does not interrupt a running call unless asked (an
-interruption replaces the worker, and the instance with it), and their
+The futures are :class:`_CallFuture` s, ``PoolFuture`` s owned by the host, with the
+same ``cancel(*, interrupt=True)``; an interruption replaces the worker, and the
+instance with it, so their ``cancel`` marks the actor lost then, and their
 ``set_exception`` notices what loses the actor (a call interrupted by its time limit,
 a crashed worker, a failed ``__init__``) and turns the worker's "no such instance"
 (``actor_host.ActorGone``) into :class:`ActorLost`, naming the reason.
@@ -174,17 +174,17 @@ class _CallFuture(PoolFuture[Any]):
         self._what = what
         self._creation = creation
 
-    def cancel(self, *, interrupt: bool = False) -> bool:
-        """Cancel the call; True if it is (now) cancelled.
+    def cancel(self, *, interrupt: bool = True) -> bool:
+        """Cancel the call; True if it is (now) cancelled (``PoolFuture.cancel``).
 
         A call no worker has started is dropped (the calls after it still run, in
-        order).  A running call is left alone and False is returned, as in
-        ``concurrent.futures``, unless ``interrupt=True``: then it is interrupted
-        (pure Python at once; a C call when it returns; the processes backend kills
-        the process), which replaces the actor's worker, so the actor is lost
-        (:class:`ActorLost` for the calls after it).  A coroutine method's call is
-        cancelled on the worker's event loop instead, and the actor survives.  False
-        if the call has finished.
+        order).  A running call is interrupted (pure Python at once; a C call when it
+        returns; the processes backend kills the process), which replaces the
+        actor's worker, so the actor is lost (:class:`ActorLost` for the calls after
+        it); a coroutine method's call is cancelled on the worker's event loop
+        instead, and the actor survives.  With ``interrupt=False`` a running call is
+        left alone and False is returned, as in ``concurrent.futures``.  False if the
+        call has finished.
         """
         host = self._actor.host
         if host.cancel(self, False):
@@ -232,10 +232,11 @@ class ActorMethod:
 
     def __call__(self, *args: Any, **kwargs: Any) -> PoolFuture[Any]:
         """Queue the call after the actor's earlier ones; return its future (a
-        ``PoolFuture`` whose ``cancel()`` does not interrupt a running call: see
-        :class:`Actor`).  Raises at once ``TypeError`` for an argument that cannot be
-        sent, ``RuntimeError`` if the actor is closed, :class:`ActorLost` if it is
-        known to be lost."""
+        ``PoolFuture``; interrupting a running call with ``cancel()`` loses the
+        actor, ``cancel(interrupt=False)`` leaves it to finish: see :class:`Actor`).
+        Raises at once ``TypeError`` for an argument that cannot be sent,
+        ``RuntimeError`` if the actor is closed, :class:`ActorLost` if it is known to
+        be lost."""
         state = self._actor._state
         if state.closed:
             raise state.closed_error()
@@ -253,11 +254,11 @@ class ActorMethod:
     async def run(self, *args: Any, **kwargs: Any) -> Any:
         """Make the call and await its result, under asyncio or trio (anyio on
         either); the event loop is never blocked.  Cancelling the awaiting task
-        cancels the call as ``future.cancel()`` does: dropped if it has not started;
-        if it runs, it finishes (its effect on the instance stays) and its result is
-        dropped."""
+        cancels the call as ``future.cancel(interrupt=False)`` does, so that the actor
+        is never lost that way: dropped if it has not started; if it runs, it
+        finishes (its effect on the instance stays) and its result is dropped."""
         future = self(*args, **kwargs)
-        return await result_of(future, future.cancel)
+        return await result_of(future, lambda: future.cancel(interrupt=False))
 
     def options(self, *, task_timeout: float | None = None) -> ActorMethod:
         """This method with a time limit of ``task_timeout`` seconds per call
@@ -318,9 +319,11 @@ class Actor[T]:
       calls after it fail with :class:`ActorLost` saying why, never run on a fresh
       instance.
     * **Cancelling** a call's future drops it if it has not started; a running call
-      is left to finish (``cancel()`` returns False), unless ``cancel(interrupt=True)``,
-      which interrupts it and loses the actor.  Cancelling ``await m.run(...)`` does
-      the same as ``cancel()``: a running call finishes, its result is dropped.
+      is interrupted, as any pool future's, which loses the actor, unless
+      ``cancel(interrupt=False)``: then it is left to finish and False is returned,
+      as in ``concurrent.futures``.  Cancelling ``await m.run(...)`` does what
+      ``cancel(interrupt=False)`` does: a running call finishes, its result is
+      dropped.
     * **Closing**: :meth:`close` (or leaving ``with pool.actor(...) as a:``) lets the
       queued calls finish (or cancels them, with ``cancel_pending``), then destroys
       the instance's interpreter; calls made afterwards raise ``RuntimeError``.

@@ -74,6 +74,7 @@ import time
 import types
 import weakref
 
+from interpool import exceptions as _errors
 from interpool._api.arguments import deadline as _deadline
 from interpool._platform import eventloop, signals
 from interpool._platform.interpreters import (
@@ -85,7 +86,7 @@ from interpool._platform.interpreters import (
     queue_put,
 )
 from interpool._wire import buffers, transport
-from interpool.exceptions import ChannelClosed, ItemLost
+from interpool.exceptions import ChannelClosed, EndOfChannel, ItemLost
 
 TYPE_CHECKING = False  # typing is slow to import, and every worker imports this
 if TYPE_CHECKING:
@@ -460,9 +461,9 @@ class _End:
 
         Afterwards ``put`` raises :class:`ChannelClosed` (also a ``put`` blocked on a
         full channel, at once), and receivers get the items already in the channel,
-        then :class:`ChannelClosed` (iteration stops).  Every blocked ``get``/``put``,
-        in every interpreter, wakes up.  A ``put`` that races with ``close`` either
-        raises or delivers its item."""
+        then :class:`EndOfChannel`, a ``ChannelClosed`` (iteration stops).  Every
+        blocked ``get``/``put``, in every interpreter, wakes up.  A ``put`` that races
+        with ``close`` either raises or delivers its item."""
         if not _count(self._state):
             _raw_put(self._state, None)
         _notify(self._data_w)
@@ -518,6 +519,11 @@ class _End:
     def _closed_error(self, what: str) -> ChannelClosed:
         return ChannelClosed(f"interpool: {what} on a closed channel")
 
+    def _end_error(self, what: str) -> EndOfChannel:
+        return EndOfChannel(
+            f"interpool: {what}: end of the channel (closed, and every item received)"
+        )
+
     def _baton(self, sleepers: int, wfd: int, more: Callable[[], bool]) -> None:
         """A sleeper leaves: pass the wake-up on if another sleeper may proceed."""
         _leave(sleepers)
@@ -554,14 +560,14 @@ class Sender(_End, Generic[T]):
             _notify(self._data_w)
 
     def put_nowait(self, value: T) -> None:
-        """Send ``value`` if there is room at once, else raise ``queue.Full``.  Raises
-        :class:`ChannelClosed` if the channel is closed."""
+        """Send ``value`` if there is room at once, else raise :class:`QueueFull` (a
+        ``queue.Full``).  Raises :class:`ChannelClosed` if the channel is closed."""
         if _count(self._state):
             raise self._closed_error("put_nowait()")
         try:
             _raw_put(self._items, _encode(value))
         except QueueFull:
-            raise QueueFull("interpool: the channel is full") from None
+            raise _errors.QueueFull("interpool: the channel is full") from None
         if _count(self._readers):
             _notify(self._data_w)
 
@@ -651,7 +657,8 @@ class Receiver(_End, Generic[T]):
         """Receive the next item; block while the channel is empty (at most
         ``timeout`` seconds, then raise ``TimeoutError``).
 
-        Raises :class:`ChannelClosed` once the channel is closed and empty, and
+        Raises :class:`EndOfChannel` (a ``ChannelClosed``) once the channel is closed
+        and empty, and
         :class:`ItemLost` for an item whose sending interpreter was destroyed; an item
         that cannot be rebuilt here (its class does not import) raises the unpickling
         error, and is consumed.  A task that its pool interrupts (``cancel()``,
@@ -668,8 +675,9 @@ class Receiver(_End, Generic[T]):
         return _decode(item)  # type: ignore[no-any-return]
 
     def get_nowait(self) -> T:
-        """Receive an item if there is one, else raise ``queue.Empty``, or
-        :class:`ChannelClosed` if the channel is closed (and empty)."""
+        """Receive an item if there is one, else raise :class:`QueueEmpty` (a
+        ``queue.Empty``), or :class:`EndOfChannel` if the channel is closed (and
+        empty)."""
         try:
             item, lost = _raw_get(self._items)
         except QueueEmpty:
@@ -686,8 +694,8 @@ class Receiver(_End, Generic[T]):
             try:  # an item sent just before the close
                 return _raw_get(self._items)  # type: ignore[no-any-return]
             except QueueEmpty:
-                raise self._closed_error(what) from None
-        raise QueueEmpty("interpool: the channel is empty")
+                raise self._end_error(what) from None
+        raise _errors.QueueEmpty("interpool: the channel is empty")
 
     def _more(self) -> bool:
         return bool(_count(self._items))
@@ -702,7 +710,7 @@ class Receiver(_End, Generic[T]):
                     return _raw_get(items)  # type: ignore[no-any-return]
                 except QueueEmpty:
                     if _count(state):
-                        raise self._closed_error("get()") from None
+                        raise self._end_error("get()") from None
         readers, rfd = self._readers, self._core.fds[0]
         try:
             # In the try: an interruption after it must take the token back.
@@ -762,7 +770,7 @@ class Receiver(_End, Generic[T]):
     def __next__(self) -> T:
         try:
             return self.get()
-        except ChannelClosed:
+        except EndOfChannel:
             raise StopIteration from None
 
     def __aiter__(self) -> Self:
@@ -771,7 +779,7 @@ class Receiver(_End, Generic[T]):
     async def __anext__(self) -> T:
         try:
             return await self.aget()
-        except ChannelClosed:
+        except EndOfChannel:
             raise StopAsyncIteration from None
 
 

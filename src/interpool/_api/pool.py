@@ -11,23 +11,23 @@ import sys
 import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any, Literal, Self, cast, overload
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, Literal, Self, overload
 
 from interpool._api import progress as progress_bars
 from interpool._api import windowed_map
 from interpool._api.aio import in_thread, result_of
-from interpool._api.arguments import check_seconds, deadline
+from interpool._api.arguments import check_count, check_max_workers, check_seconds, deadline
 from interpool._api.progress import Progress
 from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend, exiting
 from interpool._backends.interpreters import Interpreters
+from interpool._engine.futures import PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions, Preset, resolve
 from interpool._wire import handoff
 from interpool._wire.functions import alias_main, check_main_guard, loading_script, no_guard_error
 
 if TYPE_CHECKING:
     from interpool._api.actor import Actor
-    from interpool._engine.futures import PoolFuture
 
 __all__ = ["Pool", "TaskOptions"]
 
@@ -48,13 +48,14 @@ class _Calls:
     @overload
     def submit[**P, R](
         self, fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]: ...
+    ) -> PoolFuture[R]: ...
     @overload
     def submit[**P, R](
         self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[R]: ...
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Schedule ``fn(*args, **kwargs)`` in a worker and return its future.
+    ) -> PoolFuture[R]: ...
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> PoolFuture[Any]:
+        """Schedule ``fn(*args, **kwargs)`` in a worker and return its future, a
+        :class:`~interpool.PoolFuture` (on every backend).
 
         If ``fn`` is a coroutine function (``async def``), or returns a coroutine, the
         coroutine runs on an asyncio event loop inside the worker interpreter and the
@@ -125,8 +126,8 @@ class _Calls:
         chunksize: int | None,
         buffersize: int | None,
     ) -> Iterator[R]:
-        _check_count("buffersize", buffersize)
-        _check_count("chunksize", chunksize)
+        check_count("buffersize", buffersize)
+        check_count("chunksize", chunksize)
         end = deadline(timeout, negative_ok=True)
         mapper = self._backend.mapper(fn, self._limit)
         if buffersize is None:
@@ -138,7 +139,7 @@ class _Calls:
             chunksize = self._auto_chunksize(args, iterables)
         size = chunksize
         chunks = enumerate(itertools.batched(args, size, strict=False))
-        submit_encoded = cast("Callable[[Any], _ChunkFuture]", mapper.submit)
+        submit_encoded = mapper.submit
 
         def encode(numbered: _Numbered) -> Any:
             number, chunk = numbered
@@ -228,8 +229,8 @@ class _Calls:
         chunksize: int,
         timeout: float | None,
     ) -> Iterator[R]:
-        _check_count("window", window)
-        _check_count("chunksize", chunksize)
+        check_count("window", window)
+        check_count("chunksize", chunksize)
         window = window or 2 * self._backend.max_workers
         return self._map(fn, iterables, timeout, chunksize, window)
 
@@ -260,7 +261,7 @@ class _Calls:
         window: int | None,
         timeout: float | None,
     ) -> Iterator[R]:
-        _check_count("window", window)
+        check_count("window", window)
         end = deadline(timeout, negative_ok=True)
         args = zip(*iterables, strict=False)
         return windowed_map.imap_unordered(
@@ -320,7 +321,7 @@ class _Calls:
         ordered: bool,
         window: int | None,
     ) -> AsyncIterator[Any]:
-        _check_count("window", window)
+        check_count("window", window)
         if not iterables:
             raise TypeError("amap() needs at least one input iterable")
         return windowed_map.amap(
@@ -335,7 +336,7 @@ class _Calls:
         call, limit = self._backend.call, self._limit
 
         def submit_one(args: tuple[Any, ...]) -> PoolFuture[Any]:
-            return call(fn, args, {}, limit)  # type: ignore[return-value]
+            return call(fn, args, {}, limit)
 
         return submit_one
 
@@ -363,9 +364,10 @@ class Pool(_Calls, Executor):
         interpreter: ``"isolated"`` (default), ``"legacy"`` or an
             :class:`InterpreterOptions`: how worker interpreters are created.
 
-    **Bad input** raises at once, before anything runs: ``ValueError`` or
-    ``TypeError`` for a bad option (or one the backend lacks), ``TypeError`` for a
-    callable or argument that cannot be sent.  **Cancelling** a future drops a task
+    **Bad input** raises at once, before anything runs, as in ``concurrent.futures``:
+    ``TypeError`` for an option of the wrong type, ``ValueError`` for a wrong value
+    (or an option the backend lacks), ``TypeError`` for a callable or argument that
+    cannot be sent.  **Cancelling** a future drops a task
     no worker has started and interrupts a running one, whose worker is replaced
     (``cancel(interrupt=False)`` leaves it alone; Dask cannot stop a running task).
     At its **time limit** a task fails with ``TimeoutError`` at once and is
@@ -408,10 +410,7 @@ class Pool(_Calls, Executor):
             )
         if max_workers is None and backend != "dask":
             max_workers = os.process_cpu_count() or 1
-        if max_workers is not None and (
-            not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1
-        ):
-            raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
+        check_max_workers(max_workers)
         _check_backend_options(
             backend,
             address=address,
@@ -422,7 +421,7 @@ class Pool(_Calls, Executor):
         )
         task_timeout = check_seconds("task_timeout", task_timeout)
         idle = check_seconds("idle_timeout", idle_timeout)
-        _check_count("max_tasks_per_worker", max_tasks_per_worker)
+        check_count("max_tasks_per_worker", max_tasks_per_worker)
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
         if not isinstance(initargs, (tuple, list)):
@@ -580,7 +579,7 @@ class TaskOptions(_Calls):
         self._limit = task_timeout
 
 
-async def _run[R](future: Future[R]) -> R:
+async def _run[R](future: PoolFuture[R]) -> R:
     """Await a pool future; cancelling the awaiting task cancels (and interrupts) it."""
     return await result_of(future, future.cancel)
 
@@ -613,15 +612,8 @@ def _check_backend_options(
         raise TypeError(f"address must be a str such as 'tcp://host:8786', got {address!r}")
 
 
-def _check_count(name: str, value: int | None) -> None:
-    """``ValueError`` unless ``value`` is ``None`` or a positive int (not a bool)."""
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"{name} must be None or a positive int, got {value!r}")
-
-
 #: A map chunk (argument tuples), and the same with its number.
 _Chunk = tuple[tuple[Any, ...], ...]
 _Numbered = tuple[int, _Chunk]
-#: A chunk's future: a ``PoolFuture`` or, with a fallback or another backend, a future
-#: with the same ``cancel(interrupt=...)``.
+#: A chunk's future (on every backend, and with the fallback, a ``PoolFuture``).
 type _ChunkFuture = PoolFuture[Any]

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from interpool._api.aio import ThreadsafeLoopEvent
-from interpool._engine.futures import PoolFuture
+from interpool._engine.futures import PoolFuture, deferred_interrupts
 
 __all__ = ["amap", "imap_unordered", "map_results", "zip_inputs"]
 
@@ -71,8 +71,10 @@ def map_results[N](
             if error is not None:
                 raise error
     finally:
-        for future in futures:
-            future.cancel(interrupt=False)
+        # All of them, even if Ctrl-C comes meanwhile (it is raised at the end).
+        with deferred_interrupts():
+            for future in futures:
+                future.cancel(interrupt=False)
 
 
 def imap_unordered(

@@ -88,9 +88,9 @@ class Mapper[B]:
         so that such an item makes it raise with nothing run."""
         raise NotImplementedError
 
-    def submit(self, encoded: Any) -> Future[ChunkOutcome]:
+    def submit(self, encoded: Any) -> PoolFuture[ChunkOutcome]:
         """Run an encoded chunk; its calls run in order, in one worker, and stop at
-        the first that raises.  The future supports ``cancel(interrupt=...)``."""
+        the first that raises."""
         raise NotImplementedError
 
 
@@ -171,10 +171,10 @@ class ActorHost(Protocol):
 
 
 class Backend(Protocol):
-    """The engine behind a ``Pool``.  Futures it returns are
-    ``concurrent.futures.Future`` s whose ``cancel`` takes a keyword ``interrupt``
-    (default ``True``): ``cancel(interrupt=False)`` behaves as the standard
-    library's (a running task is left alone, and ``False`` returned);
+    """The engine behind a ``Pool``.  Futures it returns are ``PoolFuture`` s (the
+    backend, or its scheduler, is their ``Owner``), whose ``cancel`` takes a keyword
+    ``interrupt`` (default ``True``): ``cancel(interrupt=False)`` behaves as the
+    standard library's (a running task is left alone, and ``False`` returned);
     ``cancel(interrupt=True)`` also stops a running task as well as the backend can
     (interpreters and threads: an exception raised in the task's thread; processes:
     the worker process is killed and replaced; dask: the task is released and its
@@ -196,7 +196,7 @@ class Backend(Protocol):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         limit: float | None,
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         """Run ``fn(*args, **kwargs)`` with a time limit of ``limit`` seconds (from
         the moment it starts; ``None``: none).  A coroutine function, or a call that
         returns a coroutine, is run to completion in the worker.  At the limit the
@@ -244,7 +244,7 @@ class CallHost:
         self.worker = worker
         self.interrupted = f"stopped its {worker}"
         #: The caller's future -> its task's future, until the task is done.
-        self._tasks: dict[Future[Any], Future[Any]] = {}
+        self._tasks: dict[Future[Any], PoolFuture[Any]] = {}
 
     def create(
         self,
@@ -268,7 +268,7 @@ class CallHost:
         task = self._backend.call(actor_host.call, (self._id, name, *args), kwargs, limit)
         self._follow(future, task)
 
-    def _follow(self, future: Future[Any], task: Future[Any]) -> None:
+    def _follow(self, future: Future[Any], task: PoolFuture[Any]) -> None:
         self._tasks[future] = task
         task.add_done_callback(functools.partial(self._copy, future))
 
@@ -278,7 +278,7 @@ class CallHost:
 
     def cancel(self, future: Any, interrupt: bool) -> bool:
         task = self._tasks.get(future)
-        if task is not None and task.cancel(interrupt=interrupt):  # type: ignore[call-arg]
+        if task is not None and task.cancel(interrupt=interrupt):
             return True  # (the caller's future was cancelled with it)
         return bool(future.cancelled())
 

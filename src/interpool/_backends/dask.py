@@ -14,7 +14,7 @@ What this wrapper does that ``client.submit``/``client.map`` alone would not:
   :attr:`Dask.default_buffersize` ahead (Dask's own ``map`` submits everything at
   once and ignores ``chunksize``);
 * a chunk of ``map`` calls runs as one Dask task;
-* futures are ``concurrent.futures.Future`` s; cancelling one releases its Dask task
+* futures are ``interpool.PoolFuture`` s; cancelling one releases its Dask task
   (``client.cancel``), and ``shutdown(cancel_futures=True)`` releases every
   unfinished task;
 * calls and results travel as interpool's process workers send them
@@ -61,6 +61,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from interpool._backends.base import Mapper, at_exit, main_file_hidden
+from interpool._engine.futures import NoHelp, PoolFuture
 from interpool._platform import deadlines
 from interpool._wire.pickled import decode_chunk, decode_reply, dump_sent, run_call, run_chunk
 from interpool.exceptions import BrokenPool
@@ -117,7 +118,7 @@ def loopback_cluster(n_workers: int, threads_per_worker: int) -> DaskCluster:
     )
 
 
-class Dask:
+class Dask(NoHelp):
     """Run tasks on a Dask cluster (see the module docstring).
 
     Args:
@@ -232,7 +233,7 @@ class Dask:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         limit: float | None,
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         """Run ``fn(*args, **kwargs)`` as one Dask task (see the module docstring for
         cancellation and ``limit``, which counts from now)."""
         blob = dump_sent((fn, tuple(args), dict(kwargs)), "the call", "a Dask worker")
@@ -309,6 +310,18 @@ class Dask:
                     future._complete(decode, reply)
         for future, inner, decode in others:
             future._settle(inner, decode)
+
+    def cancel(self, future: _DaskFuture[Any], interrupt: bool) -> bool:
+        """``future.cancel(interrupt=...)``: cancel the future at once and release
+        its task in the cluster, whether or not it has started (Dask cannot tell, nor
+        stop a running task: one that has started runs on in its worker, and its
+        result is dropped); ``interrupt`` changes nothing.  ``False`` if the future
+        is already done."""
+        del interrupt
+        if not Future.cancel(future):
+            return False
+        future._forget(release=True)
+        return True
 
     def _release(self, inner: DaskFuture) -> None:
         """Cancel ``inner``'s task in the cluster, without waiting for the scheduler
@@ -404,33 +417,23 @@ class DaskMapper(Mapper[Dask]):
         del start
         return dump_sent(tuple(chunk), "an item of map", "a Dask worker"), len(chunk)
 
-    def submit(self, encoded: tuple[bytes, int]) -> Future[ChunkOutcome]:
+    def submit(self, encoded: tuple[bytes, int]) -> PoolFuture[ChunkOutcome]:
         blob, size = encoded
         limit = None if self._limit is None else self._limit * size
         return self._backend._submit(run_chunk, (self._fn, blob), decode_chunk, self._name, limit)
 
 
-class _DaskFuture[T](Future[T]):
-    """The caller's future of a Dask task (``_inner``), completed from it by the
-    backend's collector thread; it stays pending until then (Dask does not report when a task
-    starts, so ``running()`` is ``False``)."""
+class _DaskFuture[T](PoolFuture[T]):
+    """The caller's future of a Dask task (``_inner``): a ``PoolFuture`` owned by the
+    backend, completed from the task by the backend's collector thread; it stays
+    pending until then (Dask does not report when a task starts, so ``running()`` is
+    ``False``)."""
 
     def __init__(self, backend: Dask) -> None:
-        super().__init__()
+        super().__init__(backend)
         self._backend = backend
         self._inner: DaskFuture | None = None
         self._deadline: deadlines.Deadline | None = None
-
-    def cancel(self, interrupt: bool = True) -> bool:
-        """Cancel the future at once and release its task in the cluster, whether or
-        not it has started (Dask cannot tell, nor stop a running task: one that has
-        started runs on in its worker, and its result is dropped); ``interrupt``
-        changes nothing.  ``False`` if the future is already done."""
-        del interrupt
-        if not Future.cancel(self):
-            return False
-        self._forget(release=True)
-        return True
 
     def _cancel_here(self) -> DaskFuture | None:
         """Cancel the future without releasing its task (the caller releases many at

@@ -22,8 +22,8 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from interpool._backends.base import ActorHost, copy_outcome
-from interpool._backends.processes import Processes, ProcessFuture
-from interpool._engine.futures import PoolFuture
+from interpool._backends.processes import Processes
+from interpool._engine.futures import NoHelp, PoolFuture
 from interpool.exceptions import IncompatibleModuleError
 
 __all__ = ["Rerouted", "ReroutedActor", "Rerouter"]
@@ -31,33 +31,20 @@ __all__ = ["Rerouted", "ReroutedActor", "Rerouter"]
 _Key = str | bytes
 
 
-class Rerouted[T](Future[T]):
+class Rerouted[T](PoolFuture[T]):
     """The caller's future of a task that may move from a worker interpreter to a
-    process.  ``cancel(interrupt=...)`` cancels the task where it currently is (see
-    ``PoolFuture.cancel`` for a worker interpreter; in a process, a running task is
-    stopped by killing its process, which is replaced)."""
+    process: a ``PoolFuture`` owned by the :class:`Rerouter`, whose ``cancel`` cancels
+    the task where it currently is (see :meth:`Rerouter.cancel`)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._inner: Future[Any] | None = None
-
-    def cancel(self, *, interrupt: bool = True) -> bool:
-        inner = self._inner
-        if inner is None:
-            return super().cancel()
-        if isinstance(inner, (PoolFuture, ProcessFuture)):
-            cancelled = inner.cancel(interrupt=interrupt)
-        else:
-            cancelled = inner.cancel()
-        # The inner future's callback has cancelled this one (callbacks of a cancelled
-        # future run at once).
-        return cancelled or self.cancelled()
+    def __init__(self, owner: Rerouter) -> None:
+        super().__init__(owner)
+        self._inner: PoolFuture[Any] | None = None
 
     def running(self) -> bool:
         inner = self._inner
         return not self.done() and inner is not None and inner.running()
 
-    def follow(self, inner: Future[Any], then: Callable[[Future[Any]], None]) -> None:
+    def follow(self, inner: PoolFuture[Any], then: Callable[[Future[Any]], None]) -> None:
         """Run the task's outcome through ``then`` once ``inner`` is done."""
         self._inner = inner
         inner.add_done_callback(then)
@@ -67,7 +54,7 @@ class Rerouted[T](Future[T]):
         copy_outcome(self, inner)
 
 
-class Rerouter:
+class Rerouter(NoHelp):
     """Sends tasks to worker interpreters, and again to ``fallback`` when they hit an
     incompatible extension module (see the module docstring)."""
 
@@ -77,19 +64,30 @@ class Rerouter:
         #: The callables (see ``_known``) that go straight to the processes.
         self._to_processes: set[Any] = set()
 
+    def cancel(self, future: Rerouted[Any], interrupt: bool) -> bool:
+        """``future.cancel(interrupt=...)``: cancel the task where it currently is
+        (``PoolFuture.cancel``: in a worker interpreter, or in a process, where a
+        running task is stopped by killing its process, which is replaced)."""
+        inner = future._inner
+        if inner is None:
+            return Future.cancel(future)
+        # The inner future's callback has cancelled the outer one (callbacks of a
+        # cancelled future run at once).
+        return inner.cancel(interrupt=interrupt) or future.cancelled()
+
     def call(
         self,
         key: _Key,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        to_interpreter: Callable[[], Future[Any]],
+        to_interpreter: Callable[[], PoolFuture[Any]],
         *,
         limit: float | None = None,
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         """The future of ``fn(*args, **kwargs)``, first submitted by ``to_interpreter``;
         in a process, it runs with the time limit ``limit``."""
-        outer: Rerouted[Any] = Rerouted()
+        outer: Rerouted[Any] = Rerouted(self)
         known = _known(fn, key)
         if known in self._to_processes:
             outer.follow(self.fallback.call(fn, args, kwargs, limit), outer.copy)
@@ -115,14 +113,14 @@ class Rerouter:
         key: _Key,
         fn: Callable[..., Any],
         chunk: tuple[tuple[Any, ...], ...],
-        to_interpreter: Callable[[], Future[Any]],
+        to_interpreter: Callable[[], PoolFuture[Any]],
         *,
         limit: float | None = None,
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         """The future of a ``map`` chunk's ``(results, error)``, first submitted by
         ``to_interpreter``; the calls from the first that hit an incompatible module
         on run in a process (each with the time limit ``limit``)."""
-        outer: Rerouted[Any] = Rerouted()
+        outer: Rerouted[Any] = Rerouted(self)
         known = _known(fn, key)
         if known in self._to_processes:
             outer.follow(self._submit_chunk(fn, chunk, limit), outer.copy)
@@ -163,7 +161,7 @@ class Rerouter:
 
     def _submit_chunk(
         self, fn: Callable[..., Any], chunk: tuple[tuple[Any, ...], ...], limit: float | None
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         mapper = self.fallback.mapper(fn, limit)
         return mapper.submit(mapper.encode(chunk, 0))
 

@@ -20,7 +20,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from interpool._backends.base import Mapper, at_exit, end_interrupted, end_on_second_ctrl_c
@@ -105,7 +104,7 @@ class Interpreters:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         limit: float | None,
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         key = function_key(fn)
         a, b = encode_call(args, kwargs)
         if self.reroute is not None:
@@ -184,7 +183,7 @@ class InterpreterMapper(Mapper[Interpreters]):
 
     def submit(
         self, encoded: tuple[tuple[int, Any], tuple[tuple[Any, ...], ...]]
-    ) -> Future[ChunkOutcome]:
+    ) -> PoolFuture[ChunkOutcome]:
         (fmt, payload), chunk = encoded
         backend, key, limit = self._backend, self._key, self._limit
         if backend.reroute is not None:
@@ -245,7 +244,7 @@ class _ActorHost:
         self._submit(future, _CREATE_KEY, CALL, a, b, limit)
         future.add_done_callback(self._created)
 
-    def _created(self, _: Future[Any]) -> None:
+    def _created(self, _: PoolFuture[Any]) -> None:
         # One at a time for good if the script turned out not to load in workers:
         # calls encoded before that was known are sent again, by value, in order.
         self._scheduler.one_at_a_time(script_problem() is not None)

@@ -56,7 +56,7 @@ from interpool._backends.base import (
     at_exit,
     main_file_hidden,
 )
-from interpool._engine.futures import cancel_running
+from interpool._engine.futures import NoHelp, PoolFuture, cancel_running
 from interpool._wire.errors import encode_error, rebuild_exception
 from interpool._wire.pickled import NEXT, decode_chunk, decode_reply, dump_sent, run_call, run_chunk
 from interpool.exceptions import BrokenPool, WorkerCrashed
@@ -117,7 +117,7 @@ def _at_exit() -> None:
 at_exit("processes", _at_exit)
 
 
-class Processes:
+class Processes(NoHelp):
     """Runs tasks in worker processes (see the module docstring).
 
     Args:
@@ -213,7 +213,7 @@ class Processes:
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
         limit: float | None = None,
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         """Run ``fn(*args, **kwargs)`` in a process (see the class docstring for
         ``limit`` and cancellation).  Raises ``TypeError`` at once if ``fn`` or an
         argument cannot be pickled (a lock, a socket...), ``RuntimeError`` after
@@ -469,11 +469,12 @@ class Processes:
         with self._lock:
             worker.process = worker.conn = None
 
-    def _drop_queued_locked(self) -> list[_Task]:
-        """Take every queued task out of the queue (their futures are the caller's to
-        complete)."""
-        dropped = list(self._queue)
-        self._queue.clear()
+    def _drop_queued_locked(self, keep: int = 0) -> list[_Task]:
+        """Take every queued task but the first ``keep`` out of the queue (their
+        futures are the caller's to complete)."""
+        dropped = list(self._queue)[keep:]
+        for _ in dropped:
+            self._queue.pop()
         for task in dropped:
             task.state = _STOPPED
         return dropped
@@ -496,14 +497,19 @@ class Processes:
         self, wait: bool = True, cancel_futures: bool = False, cancel_running: bool = False
     ) -> None:
         """Stop accepting tasks (``RuntimeError`` from then on); the queued tasks
-        still run unless ``cancel_futures`` (they are then cancelled; with
-        ``cancel_running`` the running ones are too, their processes killed); then
+        still run unless ``cancel_futures`` (they are then cancelled, except the first
+        ones that idle or starting workers are about to take, as in
+        ``concurrent.futures``; with ``cancel_running`` these and the running ones
+        are cancelled too, their processes killed); then
         the processes exit.  ``wait``: block until all of that is done (else it
         happens in the background; :meth:`join` waits).  Calling it again is
         harmless; a backend never used has nothing to stop."""
         with self._lock:
             self._closed = True
-            dropped = self._drop_queued_locked() if cancel_futures else []
+            # As in concurrent.futures, the tasks that idle (or starting) workers are
+            # about to take are taken: they run, unless cancel_running.
+            keep = 0 if cancel_running else self._idle
+            dropped = self._drop_queued_locked(keep) if cancel_futures else []
             running = [
                 w.task
                 for w in self._workers
@@ -554,21 +560,11 @@ class _Task:
         self.worker: _Worker | None = None
 
 
-class ProcessFuture[T](Future[T]):
-    """A task's future; :meth:`cancel` also stops a running task (see
-    :class:`Processes`)."""
+class ProcessFuture[T](PoolFuture[T]):
+    """A task's future: a ``PoolFuture`` owned by the backend, with its task (see
+    :meth:`Processes.cancel`)."""
 
     _task: _Task
-
-    def __init__(self, owner: Processes) -> None:
-        super().__init__()
-        self._owner = owner
-
-    def cancel(self, *, interrupt: bool = True) -> bool:
-        """Cancel the task: a queued one is dropped; a running one (with
-        ``interrupt``, the default) is cancelled at once and its worker process
-        killed and replaced.  False if it finished, or runs and not ``interrupt``."""
-        return self._owner.cancel(self, interrupt)
 
 
 class ProcessMapper(Mapper[Processes]):
@@ -580,7 +576,7 @@ class ProcessMapper(Mapper[Processes]):
         """The chunk's argument tuples, pickled (``TypeError`` if one cannot be)."""
         return dump_sent(tuple(chunk), "the chunk")
 
-    def submit(self, encoded: bytes) -> Future[ChunkOutcome]:
+    def submit(self, encoded: bytes) -> PoolFuture[ChunkOutcome]:
         """Run an encoded chunk in one process; its future gives ``(results, error)``."""
         return self._backend._submit(_MAP, (self._fn, encoded), self._limit)
 

@@ -33,10 +33,10 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from interpool._backends.base import CallHost, Mapper, at_exit
-from interpool._engine.futures import cancel_running
+from interpool._engine.futures import NoHelp, PoolFuture, cancel_running
 from interpool._platform import deadlines
 from interpool._worker import actor_host
-from interpool.exceptions import BrokenPool
+from interpool.exceptions import BrokenPool, Interrupted
 
 if TYPE_CHECKING:
     from interpool._backends.base import BackendName, ChunkOutcome
@@ -56,11 +56,6 @@ _clear_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void
 
 _live: weakref.WeakSet[Threads] = weakref.WeakSet()
 _numbers = itertools.count(1)
-
-
-class Interrupted(BaseException):
-    """Raised in a worker thread to stop a task that ran past its time limit or was
-    cancelled.  A ``BaseException``, so that ``except Exception`` does not swallow it."""
 
 
 class _Task:
@@ -84,24 +79,13 @@ class _Task:
         self.deadline: deadlines.Deadline | None = None
 
 
-class ThreadFuture[T](Future[T]):
-    """The future of a task of the threads backend; see :meth:`cancel`."""
+class ThreadFuture[T](PoolFuture[T]):
+    """The future of a task of the threads backend: a ``PoolFuture`` owned by the
+    backend, with its task while it is queued or running (see :meth:`Threads.cancel`)."""
 
     def __init__(self, backend: Threads) -> None:
-        super().__init__()
-        self._backend = backend
+        super().__init__(backend)
         self._task: _Task | None = None
-
-    def cancel(self, *, interrupt: bool = True) -> bool:
-        """Cancel the task; True if it is (now) cancelled.  A queued task is dropped;
-        a running one is interrupted (the future is cancelled at once; see the
-        module docstring), unless ``interrupt=False``: then it is left alone and
-        False is returned, as in ``concurrent.futures``.  False once finished."""
-        if super().cancel():
-            return True
-        if not interrupt or self.done():
-            return self.cancelled()
-        return self._backend._stop(self, None)
 
 
 class _Worker:
@@ -116,7 +100,7 @@ class _Worker:
         self.task: _Task | None = None
 
 
-class Threads:
+class Threads(NoHelp):
     """The threads backend (see the module docstring).
 
     Args:
@@ -161,7 +145,7 @@ class Threads:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         limit: float | None,
-    ) -> Future[Any]:
+    ) -> PoolFuture[Any]:
         if not callable(fn):
             raise TypeError(f"interpool: a task needs a callable, got {type(fn).__name__}")
 
@@ -226,6 +210,7 @@ class Threads:
                 self._break(worker, exc)
                 return
         while True:
+            task = None  # (the last one is not kept alive while the thread waits)
             try:
                 task = self._next(worker)
                 if task is None:
@@ -304,6 +289,10 @@ class Threads:
                     task.deadline.cancel()
                 with self._lock:
                     worker.task = None
+                    if task is not None:
+                        # (No cycle future -> task -> future: a future dropped by the
+                        # caller frees the call's arguments at once, as in the stdlib.)
+                        task.future._task = None
                     if worker not in self._workers:  # it was interrupted (only such leave)
                         _clear_async_exc(worker.ident, None)
                 return
@@ -311,6 +300,17 @@ class Threads:
                 continue
 
     # -- stopping a task --------------------------------------------------------------
+
+    def cancel(self, future: ThreadFuture[Any], interrupt: bool) -> bool:
+        """``future.cancel(interrupt=...)``: a queued task is dropped; a running one
+        is interrupted (the future is cancelled at once; see the module docstring),
+        unless not ``interrupt``: then it is left alone and False is returned, as in
+        ``concurrent.futures``.  False once finished."""
+        if Future.cancel(future):
+            return True
+        if not interrupt or future.done():
+            return future.cancelled()
+        return self._stop(future, None)
 
     def _stop(self, future: ThreadFuture[Any], limit: float | None) -> bool:
         """Fail ``future`` at once (``TimeoutError`` at its time ``limit``, cancelled
@@ -385,8 +385,12 @@ class Threads:
             self._closed = True
             cancelled = []
             if cancel_futures:
-                cancelled = list(self._queue)
-                self._queue.clear()
+                # As in concurrent.futures, the tasks that idle (or starting) threads
+                # are about to take are taken: they run, unless cancel_running.
+                keep = 0 if cancel_running else sum(w.task is None for w in self._workers)
+                cancelled = list(self._queue)[keep:]
+                for _ in cancelled:
+                    self._queue.pop()
             running = [w.task.future for w in self._workers if w.task is not None]
             self._work.notify_all()
         for task in cancelled:
@@ -421,7 +425,7 @@ class ThreadMapper(Mapper[Threads]):
     def encode(self, chunk: tuple[tuple[Any, ...], ...], start: int) -> tuple[tuple[Any, ...], ...]:
         return chunk
 
-    def submit(self, encoded: tuple[tuple[Any, ...], ...]) -> Future[ChunkOutcome]:
+    def submit(self, encoded: tuple[tuple[Any, ...], ...]) -> PoolFuture[ChunkOutcome]:
         fn = self._fn
 
         def run(task: _Task) -> ChunkOutcome:

@@ -953,8 +953,10 @@ class Scheduler:
 
     def shutdown(self, wait: bool, cancel_futures: bool, cancel_running: bool = False) -> None:
         """Stop taking tasks; workers stop once every queued task has run (or been
-        cancelled, with ``cancel_futures``: pending and queued tasks; with
-        ``cancel_running`` too, running ones are interrupted).  With ``wait``, return
+        cancelled, with ``cancel_futures``: pending and queued tasks, except the first
+        ones that idle or starting workers are about to take, as the standard
+        library's executors do; with ``cancel_running`` too, these and the running
+        ones are interrupted).  With ``wait``, return
         once every worker interpreter is destroyed (except retired ones whose task
         does not return: see ``join``) and every future is done."""
         with self._lock:
@@ -967,6 +969,8 @@ class Scheduler:
             if not self._closed:
                 self._result_signal.notify()  # no worker may be left to wake the collector
             queued = [f for f, _ in self._running.values()] if cancel_futures else []
+            if not cancel_running:
+                queued = self._not_taken_locked(queued)
         for future, _ in cancelled:
             if future.cancel():
                 future.set_running_or_notify_cancel()
@@ -1008,6 +1012,22 @@ class Scheduler:
                 else:
                     names.append(self._abandoned_names.get(task_id, "a task"))
             return names
+
+    def _not_taken_locked(self, queued: list[PoolFuture[Any]]) -> list[PoolFuture[Any]]:
+        """``queued`` (the workers' queue, in its order) without the first tasks that
+        the idle or starting workers are about to take: as in ``concurrent.futures``,
+        where an idle worker takes a task as soon as it is submitted, these are taken,
+        and ``shutdown(cancel_futures=True)`` lets them run."""
+        running = self._slots.running
+        free = self._active - sum(1 for f in queued if running(f.task_id) is not None)
+        kept: list[PoolFuture[Any]] = []
+        for future in queued:
+            if free <= 0:
+                break
+            if future.task_id not in self._accepted and running(future.task_id) is None:
+                kept.append(future)
+                free -= 1
+        return [f for f in queued if f not in kept] if kept else queued
 
     def join(self, everything: bool = False, timeout: float | None = None) -> bool:
         """Wait until every worker has exited and the collector has cleaned up.

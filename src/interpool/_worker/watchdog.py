@@ -31,6 +31,7 @@ import threading
 from interpool._platform import signals
 from interpool._wire import handoff
 from interpool._wire.protocol import IDLE
+from interpool.exceptions import Interrupted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,11 +41,6 @@ __all__ = ["Interrupted", "Watchdog"]
 
 #: While an interrupted task is still running, how often it is interrupted again.
 REPEAT_SECONDS = 0.5
-
-
-class Interrupted(BaseException):
-    """Raised in a worker's thread to stop a task that timed out or was cancelled.
-    A ``BaseException``, so that ``except Exception`` in the task does not swallow it."""
 
 
 class Watchdog:
