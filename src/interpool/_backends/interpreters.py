@@ -244,7 +244,7 @@ class _ActorHost:
         self._submit(future, _CREATE_KEY, CALL, a, b, limit)
         future.add_done_callback(self._created)
 
-    def _created(self, _: PoolFuture[Any]) -> None:
+    def _created(self, _: object) -> None:
         # One at a time for good if the script turned out not to load in workers:
         # calls encoded before that was known are sent again, by value, in order.
         self._scheduler.one_at_a_time(script_problem() is not None)
