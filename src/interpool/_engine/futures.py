@@ -272,9 +272,11 @@ class PoolFuture[T](Future[T]):
                     with condition:
                         if self._state in NOT_DONE and (timeout is None or timeout > 0):
                             waiter = condition.add_waiter()  # type: ignore[attr-defined]
-                            if waiting is not None:
-                                waiting(1)
-                                counted = True
+                    # Outside the future's lock: the owner's lock is taken before it
+                    # elsewhere (completing futures).
+                    if waiter is not None and waiting is not None:
+                        waiting(1)
+                        counted = True
             if waiter is not None:
                 notified = waiter.acquire() if timeout is None else waiter.acquire(True, timeout)
                 if not notified:
