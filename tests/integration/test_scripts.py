@@ -126,6 +126,15 @@ def test_an_initializers_global_reaches_functions_sent_by_value() -> None:
 # -- Ctrl-C while a task is stuck in a C call ---------------------------------------
 
 
+#: Runs ``python ARGS...`` with Ctrl-C's default disposition, as from a terminal: a test
+#: run started in the background (CI) ignores SIGINT, which its children would inherit
+#: (Python then installs no handler for it).
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
 def ctrl_c(
     mode: str, presses: int, tmp_path: Path
 ) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -133,7 +142,7 @@ def ctrl_c(
     2 s apart at most (the next only if it still runs).  Returns the run and the
     seconds from the last press to the end."""
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "ctrl_c.py"), mode],
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, str(SCRIPTS / "ctrl_c.py"), mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
