@@ -284,7 +284,8 @@ class PoolFuture[T](Future[T]):
                         condition.discard_waiter(waiter)  # type: ignore[attr-defined]
         finally:
             if counted:
-                waiting(-1)  # type: ignore[misc]
+                with deferred_interrupts():  # it takes the owner's lock
+                    waiting(-1)  # type: ignore[misc]
         state = self._state
         if state in _CANCELLED:
             raise CancelledError()
