@@ -21,6 +21,7 @@ from interpool._api.arguments import check_count, check_max_workers, check_secon
 from interpool._api.progress import Progress
 from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend, exiting
 from interpool._backends.interpreters import Interpreters
+from interpool._engine.forwarding import flags
 from interpool._engine.futures import PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions, Preset, resolve
 from interpool._wire import handoff
@@ -363,6 +364,17 @@ class Pool(_Calls, Executor):
             ``IncompatibleModuleError``, and the later calls of its function.
         interpreter: ``"isolated"`` (default), ``"legacy"`` or an
             :class:`InterpreterOptions`: how worker interpreters are created.
+        forward: what the workers' tasks (and initializer) print, log and warn
+            that is handed to the caller, as if they ran here: ``True`` (the
+            default) for all, ``False`` for none (the workers' raw streams and own,
+            unconfigured ``logging``), or some of ``"output"`` (``print``,
+            ``sys.stdout``/``sys.stderr``: to the caller's current streams, whole
+            lines, in order, before the task's result), ``"logs"`` (``logging``
+            records: handled by the caller's loggers, filtered by their levels
+            before they leave the worker, with ``record.interpool_worker``) and
+            ``"warnings"`` (through the caller's filters, at the task's file and
+            line).  The threads backend shares all three with the caller anyway;
+            Dask has its own (``Client.forward_logging()``).
 
     **Bad input** raises at once, before anything runs, as in ``concurrent.futures``:
     ``TypeError`` for an option of the wrong type, ``ValueError`` for a wrong value
@@ -395,6 +407,7 @@ class Pool(_Calls, Executor):
         idle_timeout: float | None = None,
         fallback: Literal["processes"] | None = None,
         interpreter: Preset | InterpreterOptions | None = None,
+        forward: bool | Iterable[Literal["output", "logs", "warnings"]] = True,
     ) -> None:
         if loading_script():
             # A worker loading the caller's script met this pool: the script starts
@@ -429,6 +442,7 @@ class Pool(_Calls, Executor):
         if fallback not in (None, "processes"):
             raise ValueError(f'fallback must be None or "processes", got {fallback!r}')
         options = resolve("isolated" if interpreter is None else interpreter)
+        what = flags(forward)
         if exiting():
             raise RuntimeError("cannot start a Pool during interpreter shutdown")
         path = tuple(p for p in sys.path if isinstance(p, str))
@@ -442,7 +456,7 @@ class Pool(_Calls, Executor):
             handoff.prepare()
             engine = Interpreters(
                 max_workers, path, initializer, initargs, max_tasks_per_worker, idle,
-                fallback == "processes", options,
+                fallback == "processes", options, what,
             )  # fmt: skip
         elif backend == "processes":
             from interpool._backends.processes import Processes
@@ -454,12 +468,13 @@ class Pool(_Calls, Executor):
                 initializer=initializer,
                 initargs=initargs,
                 max_tasks_per_worker=max_tasks_per_worker,
+                forward=what,
             )
         elif backend == "threads":
             from interpool._backends.threads import Threads
 
             assert max_workers is not None
-            engine = Threads(max_workers, initializer=initializer, initargs=initargs)
+            engine = Threads(max_workers, initializer=initializer, initargs=initargs, forward=what)
         else:
             from interpool._backends.dask import Dask
 

@@ -66,8 +66,12 @@ class Interpreters:
         idle_timeout: float | None,
         fallback: bool,
         options: InterpreterOptions,
+        forward: int = 0,
     ) -> None:
         init = None
+        #: What the workers' tasks print, log and warn that reaches the caller
+        #: (``_wire.protocol``'s ``FORWARD_*`` flags; see ``_engine.forwarding``).
+        self.forward = forward
         #: For the actors' own interpreters.
         self._initializer = initializer
         self._initargs = initargs
@@ -87,11 +91,12 @@ class Interpreters:
                     initializer=initializer,
                     initargs=initargs,
                     max_tasks_per_worker=max_tasks_per_worker,
+                    forward=forward,
                 )
             )
         self.scheduler = Scheduler(
             max_workers, path, main_ref(), init, max_tasks_per_worker or 0, idle_timeout or 0.0,
-            options,
+            options, forward,
         )  # fmt: skip
         _live.add(self.scheduler)
         #: The thread that stops the processes of the fallback after a
@@ -136,8 +141,9 @@ class Interpreters:
             )
         path = tuple(p for p in sys.path if isinstance(p, str))
         own = Interpreters(
-            1, path, self._initializer, self._initargs, None, None, False, scheduler.options
-        )
+            1, path, self._initializer, self._initargs, None, None, False, scheduler.options,
+            self.forward,
+        )  # fmt: skip
         if self.reroute is not None:
             return self.reroute.actor_host(_ActorHost(own, actor_id), actor_id)
         return _ActorHost(own, actor_id)

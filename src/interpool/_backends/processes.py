@@ -56,9 +56,18 @@ from interpool._backends.base import (
     at_exit,
     main_file_hidden,
 )
+from interpool._engine.forwarding import CallerSettings, Delivery
 from interpool._engine.futures import NoHelp, PoolFuture, cancel_running
 from interpool._wire.errors import encode_error, rebuild_exception
-from interpool._wire.pickled import NEXT, decode_chunk, decode_reply, dump_sent, run_call, run_chunk
+from interpool._wire.pickled import (
+    NEXT,
+    decode_chunk,
+    decode_reply,
+    dump_sent,
+    run_call,
+    run_chunk,
+    set_main_file,
+)
 from interpool.exceptions import BrokenPool, WorkerCrashed
 
 __all__ = ["ProcessFuture", "Processes"]
@@ -68,13 +77,18 @@ _START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_me
 #: How long a worker waits for an idle process to exit when asked, before killing it.
 STOP_GRACE = 5.0
 
-# Messages.  Caller to process: ``(kind, payload, progress)`` or ``None`` (exit).
-# Process to caller: ``(_READY, pid)``, ``(_INIT_FAILED, error info)``, ``NEXT`` (a
-# chunk's call finished; only with ``progress``), then the reply: ``(_CALL_DONE,
+# Messages.  Caller to process: ``(kind, payload, progress)`` or ``None`` (exit);
+# ``(_SETTINGS, blob, None)`` brings the caller's logger levels and warning filters
+# (``_engine.forwarding.CallerSettings``) before a task when they changed.  Process to
+# caller: ``(_READY, pid)``, ``(_INIT_FAILED, error info)``, ``NEXT`` (a chunk's call
+# finished; only with ``progress``), ``(_FORWARD, event)`` (what a task printed,
+# logged or warned: ``_worker.forwarding``), then the reply: ``(_CALL_DONE,
 # pickled.run_call's reply)`` for a call, ``(_CHUNK_DONE, pickled.run_chunk's reply)``
 # for a chunk.
 _CALL = 0
 _MAP = 1
+_SETTINGS = 3
+_FORWARD = 9
 _READY = 10
 _INIT_FAILED = 11
 _CALL_DONE = 12
@@ -170,6 +184,7 @@ class Processes(NoHelp):
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
         max_tasks_per_worker: int | None = None,
+        forward: int = 0,
     ) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
@@ -189,6 +204,13 @@ class Processes(NoHelp):
         if initializer is not None:
             self._init = dump_sent((initializer, tuple(initargs)), "the initializer")
         self._max_tasks = max_tasks_per_worker or 0
+        main = sys.modules.get("__main__")
+        self._main_file: str | None = getattr(main, "__file__", None)
+        #: What the tasks print, log and warn that reaches the caller (see
+        #: ``_engine.forwarding``), and the caller's settings the processes follow.
+        self.forward = forward
+        self._settings = CallerSettings(forward) if forward else None
+        self._delivery = Delivery("processName")
         # Reentrant: a future's callbacks may run in a thread that holds it.
         self._lock = threading.RLock()
         self._work = threading.Condition(self._lock)
@@ -233,11 +255,13 @@ class Processes(NoHelp):
                 raise self._broken or RuntimeError(
                     "cannot create an actor after the pool's shutdown"
                 )
-        own = Processes(1)
+        own = Processes(1, forward=self.forward)
         own._init = self._init
         return CallHost(own, actor_id, "process")
 
     def _submit(self, kind: int, payload: Any, limit: float | None) -> ProcessFuture[Any]:
+        if self._settings is not None:
+            self._settings.refresh()
         future: ProcessFuture[Any] = ProcessFuture(self)
         task = _Task(future, kind, payload, limit)
         future._task = task
@@ -348,7 +372,7 @@ class Processes(NoHelp):
         here, there = context.Pipe(duplex=True)
         process: BaseProcess = context.Process(
             target=_serve,
-            args=(there, self._path, self._init),
+            args=(there, self._path, self._init, self.forward, self._main_file),
             name=f"interpool-process-{worker.number}",
         )
         try:
@@ -362,6 +386,9 @@ class Processes(NoHelp):
         there.close()  # so that the process's death is seen as the end of the pipe
         try:
             status, payload = here.recv()
+            while status == _FORWARD:  # the initializer's output, logs and warnings
+                self._delivery.deliver(payload, process.name)
+                status, payload = here.recv()
         except (EOFError, OSError):
             process.join()
             here.close()
@@ -380,6 +407,7 @@ class Processes(NoHelp):
             return False
         with self._lock:
             worker.process, worker.conn, worker.tasks = process, here, 0
+            worker.settings = 0
         return True
 
     def _run(self, worker: _Worker, task: _Task) -> None:
@@ -389,7 +417,11 @@ class Processes(NoHelp):
         limit = task.limit
         reply: Any = None
         timed_out = False
+        settings = self._settings
         try:
+            if settings is not None and worker.settings != settings.current[0]:
+                worker.settings, blob = settings.current
+                conn.send((_SETTINGS, blob, None))
             conn.send((task.kind, task.payload, limit is not None))
             deadline = None if limit is None else time.monotonic() + limit
             while True:
@@ -397,6 +429,9 @@ class Processes(NoHelp):
                     timed_out = True
                     break
                 reply = conn.recv()
+                if type(reply) is tuple and reply[0] == _FORWARD:
+                    self._delivery.deliver(reply[1], process.name or "")
+                    continue
                 if reply != NEXT:
                     break
                 # A chunk's call finished: the next one has the whole limit.
@@ -535,7 +570,7 @@ class Processes(NoHelp):
 class _Worker:
     """A worker thread's state: its process and pipe (``None`` between processes)."""
 
-    __slots__ = ("conn", "number", "process", "started", "task", "tasks")
+    __slots__ = ("conn", "number", "process", "settings", "started", "task", "tasks")
 
     def __init__(self, number: int) -> None:
         self.number = number
@@ -544,6 +579,7 @@ class _Worker:
         self.started = False  # a first process was started (replacements start at once)
         self.task: _Task | None = None  # the task it runs
         self.tasks = 0  # how many its process has run
+        self.settings = 0  # the generation of the caller's settings its process has
 
 
 class _Task:
@@ -618,19 +654,36 @@ def _decode(reply: tuple[int, Any]) -> tuple[bool, Any]:
 # -- process side ------------------------------------------------------------------------
 
 
-def _serve(conn: Connection, path: tuple[str, ...], init: bytes | None) -> None:
+def _serve(
+    conn: Connection, path: tuple[str, ...], init: bytes | None, forward: int, main: str | None
+) -> None:
     """A worker process: the caller's ``sys.path``, the initializer, then tasks until
-    told to stop (``None``) or the caller's end of the pipe closes."""
+    told to stop (``None``) or the caller's end of the pipe closes.  ``forward``: what
+    its tasks print, log and warn that goes to the caller (``_worker.forwarding``);
+    ``main``: the caller's script (see ``pickled.set_main_file``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.path[:] = path
+    set_main_file(main)
+    # The pipe is written by this thread and by any thread of a task that prints.
+    out = _LockedPipe(conn)
+    forwarder = None
+    if forward:
+        from interpool._worker.forwarding import Forwarder
+
+        forwarder = Forwarder(lambda event: out.send((_FORWARD, event)), forward)
+        forwarder.install()
     if init is not None:
         try:
             fn, args = pickle.loads(init)
             fn(*args)
         except BaseException as exc:  # noqa: BLE001 - sent back to the caller
-            conn.send((_INIT_FAILED, encode_error(exc)))
+            if forwarder is not None:
+                forwarder.task_ended()
+            out.send((_INIT_FAILED, encode_error(exc)))
             return
-    conn.send((_READY, os.getpid()))
+    if forwarder is not None:
+        forwarder.task_ended()
+    out.send((_READY, os.getpid()))
     while True:
         try:
             message = conn.recv()
@@ -639,8 +692,31 @@ def _serve(conn: Connection, path: tuple[str, ...], init: bytes | None) -> None:
         if message is None:
             return
         kind, payload, progress = message
+        if kind == _SETTINGS:
+            if forwarder is not None:
+                forwarder.apply(payload)
+            continue
+        reply: tuple[int, Any]
         if kind == _CALL:
-            conn.send((_CALL_DONE, run_call(payload)))
+            reply = (_CALL_DONE, run_call(payload))
         else:
             fn_blob, chunk_blob = payload
-            conn.send((_CHUNK_DONE, run_chunk(fn_blob, chunk_blob, conn if progress else None)))
+            reply = (_CHUNK_DONE, run_chunk(fn_blob, chunk_blob, out if progress else None))
+        if forwarder is not None:
+            forwarder.task_ended()  # its unfinished line goes before its result
+        out.send(reply)
+        del reply
+
+
+class _LockedPipe:
+    """A worker process's end of its pipe, for sending from any thread."""
+
+    __slots__ = ("_conn", "_lock")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            self._conn.send(message)

@@ -33,8 +33,10 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from interpool._backends.base import CallHost, Mapper, at_exit
+from interpool._engine.forwarding import tag_thread_records
 from interpool._engine.futures import NoHelp, PoolFuture, cancel_running
 from interpool._platform import deadlines
+from interpool._wire.protocol import FORWARD_LOGS
 from interpool._worker import actor_host
 from interpool.exceptions import BrokenPool, Interrupted
 
@@ -119,8 +121,13 @@ class Threads(NoHelp):
         *,
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
+        forward: int = 0,
     ) -> None:
         self.max_workers = max_workers
+        # The tasks print, log and warn through the caller's own streams, logging and
+        # warnings: records only need the worker's name (see _engine.forwarding).
+        if forward & FORWARD_LOGS:
+            tag_thread_records()
         self._initializer = initializer
         self._initargs = initargs
         # Reentrant, so that a worker can release it if an interruption was delivered

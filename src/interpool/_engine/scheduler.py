@@ -38,6 +38,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
+from interpool._engine.forwarding import CallerSettings, Delivery
 from interpool._engine.futures import NOT_DONE, RUNNING, PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions
 from interpool._engine.slots import Slots
@@ -61,6 +62,7 @@ from interpool._wire.protocol import (
     CHUNK,
     CRASHED,
     ERROR,
+    FORWARD,
     FROM_LOOP,
     FUNCTION,
     INIT_FAILED,
@@ -193,8 +195,17 @@ class Scheduler:
         max_tasks: int = 0,
         idle_timeout: float = 0.0,
         options: InterpreterOptions | None = None,
+        forward: int = 0,
     ) -> None:
         self.max_workers = max_workers
+        #: What the workers' tasks print, log and warn that reaches the caller (see
+        #: ``_engine.forwarding``), with the caller's settings the workers follow.
+        self._forward = forward
+        self._settings = CallerSettings(forward) if forward else None
+        self._delivery = Delivery("threadName")
+        # Results are completed in the order they were sent, one thread at a time, so
+        # that a task's forwarded output is handled before its result (see _drain).
+        self._drain_lock = threading.RLock()
         #: How every worker interpreter is created (see ``_engine.interpreter_options``).
         self.options = options or InterpreterOptions()
         self._path = path
@@ -302,6 +313,8 @@ class Scheduler:
                 WORKER_SPIN_SECONDS if self._poll else 0.0,
                 self._max_tasks,
                 self._idle_timeout,
+                self._forward,
+                None if self._settings is None else self._settings.view,
             ),
             self._worker_exiting,
             functools.partial(self._worker_exited, slot),
@@ -354,8 +367,10 @@ class Scheduler:
 
     def _worker_exiting(self) -> None:
         """A worker's loop has returned but its interpreter still exists: take every
-        result it queued now, since a queue drops the items of a destroyed interpreter."""
-        self._drain()
+        result it queued now, since a queue drops the items of a destroyed interpreter.
+        Without :meth:`_drain`'s lock: the thread holding it may be waiting for this
+        worker to exit (a done callback that shuts the pool down)."""
+        self._drain_unordered()
 
     def _worker_exited(self, slot: int, error: BaseException | None) -> None:
         """A worker's thread is ending (its interpreter is destroyed): free its slot,
@@ -460,6 +475,8 @@ class Scheduler:
         outcome.  Raises ``RuntimeError`` after shutdown and ``BrokenPool`` once the
         pool is broken.  Submitted from an asyncio loop's thread, the loop collects
         the results itself until the task is done (see :meth:`listen`)."""
+        if self._settings is not None:
+            self._settings.refresh()
         self._enqueue(future, key, kind, a, b, limit)
         loop = asyncio_loop()
         if loop is not None:
@@ -673,8 +690,8 @@ class Scheduler:
             bells[0] = 1
         try:
             while future._state in NOT_DONE:
-                if count():
-                    self._drain()
+                # (If another thread is draining, it completes the results: yield.)
+                if count() and self._drain(0):
                     continue
                 # Yield the CPU (and the GIL) at every empty turn.  The kernel often
                 # puts the worker we wait for on this very CPU (it woke there, or was
@@ -694,8 +711,24 @@ class Scheduler:
             if count():  # a result may have arrived unsignalled: see _platform.signals
                 self._drain()
 
-    def _drain(self) -> None:
-        """Complete every result in the result queue."""
+    def _drain(self, wait: float = -1) -> bool:
+        """Complete every result in the result queue, unless another thread is doing
+        it and has not finished within ``wait`` seconds (``-1``: however long it
+        takes); False then.  One thread at a time takes results, so that they are
+        handled in the order they were sent: a task's forwarded output before its
+        result."""
+        lock = self._drain_lock
+        if not lock.acquire(timeout=wait):
+            return False
+        try:
+            self._drain_unordered()
+        finally:
+            lock.release()
+        return True
+
+    def _drain_unordered(self) -> None:
+        """:meth:`_drain`'s work, without taking its lock: another thread may take
+        results at the same time (only a worker about to exit does)."""
         get = self._results.get
         running = self._running
         abandoned = self._abandoned
@@ -718,6 +751,10 @@ class Scheduler:
                     continue
                 status = SKIPPED  # cancelled or failed meanwhile: as any reply
             if status >= ACCEPTED:
+                if status == FORWARD:
+                    slot, event = payload
+                    self._delivery.deliver(event, f"interpool-worker-{slot}")
+                    continue
                 if status == ACCEPTED:
                     self._accept(task_id, payload)
                     continue

@@ -589,13 +589,14 @@ def _own_file(obj: Any, namespace: dict[str, Any], path: str | None) -> Any:
     if path is None or type(obj) is not types.FunctionType or obj.__globals__ is not namespace:
         return obj
     if obj.__code__.co_filename == "<dynamic-code>":
-        obj.__code__ = _with_file(obj.__code__, path)
+        obj.__code__ = code_with_file(obj.__code__, path)
     return obj
 
 
-def _with_file(code: types.CodeType, path: str) -> types.CodeType:
+def code_with_file(code: types.CodeType, path: str) -> types.CodeType:
+    """``code`` (and the code objects it holds) with ``path`` as its file name."""
     consts = tuple(
-        _with_file(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts
+        code_with_file(c, path) if isinstance(c, types.CodeType) else c for c in code.co_consts
     )
     return code.replace(co_filename=path, co_consts=consts)
 

@@ -26,6 +26,7 @@ from interpool._wire.errors import (
     unrebuildable_result,
     unsendable_result,
 )
+from interpool._wire.functions import code_with_file
 
 __all__ = [
     "ERROR",
@@ -116,6 +117,30 @@ def decode_chunk(reply: tuple[bytes, ErrorInfo | None]) -> tuple[bool, Any]:
 
 # -- the other side ----------------------------------------------------------------------
 
+#: The caller's script, for the functions of it that arrive by value (see
+#: :func:`set_main_file`).
+_main_file: list[str | None] = [None]
+
+
+def set_main_file(path: str | None) -> None:
+    """In a worker process: the caller's script is ``path``.  cloudpickle sends the
+    script's functions with ``"<dynamic-code>"`` as their code's file name; they get
+    ``path`` back, so that their tracebacks and warnings name the script's file and
+    lines."""
+    _main_file[0] = path
+
+
+def _own_file(fn: Any) -> Any:
+    path = _main_file[0]
+    if (
+        path is not None
+        and type(fn) is types.FunctionType
+        and fn.__code__.co_filename == "<dynamic-code>"
+        and fn.__module__ == "__main__"
+    ):
+        fn.__code__ = code_with_file(fn.__code__, path)
+    return fn
+
 
 def awaited(value: Any) -> Any:
     """``value``, or what it returns if it is a coroutine (an ``async def`` task),
@@ -133,7 +158,7 @@ def run_call(blob: bytes) -> tuple[int, Any]:
     that task only."""
     try:
         fn, args, kwargs = pickle.loads(blob)
-        value = awaited(fn(*args, **kwargs))
+        value = awaited(_own_file(fn)(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller
         return ERROR, encode_error(exc)
     try:
@@ -151,7 +176,7 @@ def run_chunk(
     results: list[Any] = []
     error = None
     try:
-        fn = pickle.loads(fn_blob)
+        fn = _own_file(pickle.loads(fn_blob))
         chunk = pickle.loads(chunk_blob)
         last = len(chunk) - 1
         for i, args in enumerate(chunk):

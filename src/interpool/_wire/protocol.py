@@ -49,6 +49,22 @@ payload ``value`` (:data:`NATIVE`, :data:`PICKLE` or :data:`BUFFERS`, see
 * :data:`LEAVING` (task id :data:`NO_TASK`): the worker takes no more tasks but
   first waits for its coroutines; ``value`` is its slot, so the pool can replace it at
   once.
+* :data:`FORWARD` (task id :data:`NO_TASK`): what a task printed, logged or warned
+  (``_worker.forwarding``); ``value`` is ``(slot, event)``.  The pool hands it to the
+  caller's streams, ``logging`` or ``warnings`` (``_engine.forwarding``) before it
+  handles the messages after it: a task's output reaches the caller before its
+  result.
+
+Forwarded events (``_worker.forwarding`` -> ``_engine.forwarding``)
+-------------------------------------------------------------------
+* ``(OUTPUT, stream, text)``: whole lines (or the start of one, at a task's end or a
+  ``flush()``) written to ``sys.stdout`` (``stream`` 1) or ``sys.stderr`` (2).
+* ``(LOG, fields)``: a ``logging`` record's attributes, a pickled ``dict`` of plain
+  values, its message already formatted.
+* ``(WARNING, message, category module, category name, filename, lineno)``.
+
+Which of the three a pool forwards is a sum of :data:`FORWARD_OUTPUT`,
+:data:`FORWARD_LOGS` and :data:`FORWARD_WARNINGS`.
 
 ``handed`` lists ``(index, address)`` pairs for ``bytes`` results handed over whole
 (``_wire.handoff``), sent beside the payload so that the caller adopts them whatever
@@ -79,6 +95,10 @@ __all__ = [
     "CHUNK",
     "CRASHED",
     "ERROR",
+    "FORWARD",
+    "FORWARD_LOGS",
+    "FORWARD_OUTPUT",
+    "FORWARD_WARNINGS",
     "FROM_LOOP",
     "FUNCTION",
     "IDLE",
@@ -88,9 +108,11 @@ __all__ = [
     "LEFT_IDLE",
     "LEFT_RECYCLED",
     "LIMIT",
+    "LOG",
     "NATIVE",
     "NEEDS_VALUE",
     "NO_TASK",
+    "OUTPUT",
     "PICKLE",
     "RETIRE",
     "RUN",
@@ -101,6 +123,7 @@ __all__ = [
     "SKIPPED",
     "SKIP_MASK",
     "TASK_ID",
+    "WARNING",
 ]
 
 # -- the task message -----------------------------------------------------------------
@@ -137,12 +160,24 @@ CRASHED = 7
 ACCEPTED = 8
 LEAVING = 9
 NEEDS_VALUE = 10
+FORWARD = 11
 #: Added to the status of a result sent by the worker's event loop (a coroutine's).
 FROM_LOOP = 16
 
 #: The task id of a result message that is about no task (:data:`INIT_FAILED`,
 #: :data:`LEAVING`).
 NO_TASK = -1
+
+# -- forwarded events ------------------------------------------------------------------
+
+OUTPUT = 0
+LOG = 1
+WARNING = 2
+
+#: What a pool forwards (a sum of these).
+FORWARD_OUTPUT = 1
+FORWARD_LOGS = 2
+FORWARD_WARNINGS = 4
 
 # -- the slots ------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from interpool._wire.protocol import (
     CALL,
     CRASHED,
     ERROR,
+    FORWARD,
     IDLE,
     INIT_FAILED,
     LEAVING,
@@ -48,6 +49,7 @@ from interpool._wire.protocol import (
     SKIPPED,
 )
 from interpool._wire.transport import decode, decode_call
+from interpool._worker.forwarding import Forwarder
 from interpool._worker.replies import (
     HANDOFF_MIN,
     RELEASE_POLL_SECONDS,
@@ -79,6 +81,8 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     spin: float,
     max_tasks: int,
     idle_timeout: float,
+    forward: int,
+    settings: memoryview | None,
 ) -> None:
     """Run tasks until a ``None`` message arrives, the pool retires this worker, or
     (with ``max_tasks``, ``idle_timeout``) it leaves of its own accord, saying why in
@@ -90,7 +94,10 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     ``_engine.slots.Slots.shared``); its state flag is ``doorbells[1 + slot]``;
     ``cancel_qid`` its cancel queue (the coroutines the pool cancels).  ``fds`` are
     the descriptors of its task signal, of its watchdog signal (read and write ends),
-    of the result signal, of the pool's timer signal and of its cancel signal."""
+    of the result signal, of the pool's timer signal and of its cancel signal.
+    ``forward`` says what this worker's tasks print, log and warn that goes to the
+    caller (``_worker.forwarding``), the initializer's included; ``settings`` is the
+    memory where the caller keeps its logger levels and warning filters for it."""
     # The queues arrive as ids (see _platform.interpreters); these objects hold a
     # binding each.
     task_q, result_q, cancel_q = Queue(task_qid), Queue(result_qid), Queue(cancel_qid)
@@ -110,6 +117,10 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
         if not doorbells[0]:
             signals.notify(result_wfd)
 
+    forwarder = None
+    if forward:
+        forwarder = Forwarder(lambda event: send((NO_TASK, FORWARD, (slot, event), ())), forward)
+        forwarder.install()
     loops = _Loops(send, cancel_q, cancel_rfd)
     try:
         _serve(
@@ -133,6 +144,8 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             spin,
             max_tasks,
             idle_timeout,
+            forwarder,
+            settings,
         )
     except BaseException as exc:
         # The loop itself failed (not a task: those are caught).  The task it held,
@@ -210,6 +223,8 @@ def _serve(  # noqa: PLR0917
     spin: float,
     max_tasks: int,
     idle_timeout: float,
+    forwarder: Forwarder | None,
+    settings: memoryview | None,
 ) -> None:
     resolve = FunctionCache(main)
     main_module = resolve.main_module
@@ -231,6 +246,12 @@ def _serve(  # noqa: PLR0917
     held: list[memoryview] = []
     coro: Any = None
     done = 0
+    # The caller's logger levels and warning filters (see _worker.forwarding).
+    header = None
+    if forwarder is not None and settings is not None:
+        header = settings[:16].cast("q")
+        forwarder.sync(settings, header)
+    ended = None if forwarder is None else forwarder.task_ended
 
     if initializer is not None:
         try:
@@ -245,7 +266,11 @@ def _serve(  # noqa: PLR0917
             args, kwargs = decode_call(a, b, main_module)
             init(*args, **kwargs)
             init = None
+            if ended is not None:
+                ended()
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            if ended is not None:
+                ended()
             put((NO_TASK, INIT_FAILED, encode_error(exc), ()))
             notify(result_wfd)
             return
@@ -290,6 +315,8 @@ def _serve(  # noqa: PLR0917
         task_id, key, kind, a, b, limit = message  # see _wire.protocol
         holding[0] = task_id
         message = None
+        if header is not None and header[0] != forwarder.generation:  # type: ignore[union-attr]
+            forwarder.sync(settings, header)  # type: ignore[union-attr,arg-type]
         if limit is not None:
             started[slot] = monotonic()  # before running[slot]: see _engine.task_timer
         running[slot] = task_id  # before reading skips: see Scheduler.cancel
@@ -360,6 +387,8 @@ def _serve(  # noqa: PLR0917
         # Drop our views of the caller's buffers before replying: the caller waits for
         # their release before it completes the task (see _engine.scheduler).
         a = b = args = kwargs = None
+        if ended is not None:
+            ended()  # the task's unfinished line goes before its result
         # Announce "polling" before replying: the caller may queue the next task as
         # soon as it sees this result, and must not wake another worker for it.
         doorbells[me] = BUSY if orders[slot] else POLLING
