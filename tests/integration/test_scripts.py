@@ -123,6 +123,51 @@ def test_an_initializers_global_reaches_functions_sent_by_value() -> None:
     assert ok(run("initializer_global.py")) == "[0, 3, 6, 9]\n"
 
 
+# -- what tasks log, print and warn -------------------------------------------------
+
+
+def check_forwarded(proc: subprocess.CompletedProcess[str], script: str, warn_line: int) -> None:
+    """Every task's record, print and warning reached the script's logging (its
+    format), streams (whole lines) and warnings (the script's file and line)."""
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert sorted(out[:-1]) == [f"stdout from task {i}" for i in range(4)]
+    assert out[-1] == "[0, 1, 2, 3]"
+    err = proc.stderr.splitlines()
+    assert sorted(line for line in err if line.startswith("CONFIGURED")) == [
+        f"CONFIGURED INFO app info {i}" for i in range(4)
+    ]
+    assert not [line for line in err if "debug" in line]
+    path = SCRIPTS / script
+    assert sorted(line for line in err if "UserWarning" in line) == [
+        f"{path}:{warn_line}: UserWarning: warn {i}" for i in range(4)
+    ]
+
+
+@pytest.mark.parametrize("backend", ["interpreters", "processes"])
+def test_logs_prints_and_warnings_reach_the_script(backend: str) -> None:
+    proc = run("forwarded.py", backend)
+    check_forwarded(proc, "forwarded.py", 17)
+    assert sorted(line for line in proc.stderr.splitlines() if "stderr" in line) == [
+        f"stderr from task {i}" for i in range(4)
+    ]
+
+
+def test_logs_prints_and_warnings_of_threads_reach_the_script() -> None:
+    # Threads write to the caller's streams themselves, a print in several writes:
+    # two threads' text may mix within a line, as with any thread pool.
+    proc = run("forwarded.py", "threads")
+    assert proc.returncode == 0, proc.stderr
+    for i in range(4):
+        assert f"CONFIGURED INFO app info {i}" in proc.stderr
+        assert f"forwarded.py:17: UserWarning: warn {i}" in proc.stderr
+    assert proc.stdout.count("stdout from task") == 4
+
+
+def test_logs_prints_and_warnings_of_a_script_without_guard_and_with_numpy() -> None:
+    check_forwarded(run("forwarded_no_guard.py"), "forwarded_no_guard.py", 19)
+
+
 # -- Ctrl-C while a task is stuck in a C call ---------------------------------------
 
 
