@@ -214,3 +214,20 @@ def test_bad_forward_values_say_what_is_allowed() -> None:
         interpool.Pool(1, forward="logs")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown 'prints'"):
         interpool.Pool(1, forward=["prints"])  # type: ignore[list-item]
+
+
+# -- Dask: its own log forwarding -------------------------------------------------------
+
+
+@pytest.mark.dask
+def test_dask_forwards_the_records_its_workers_handle(
+    dask_address: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ..support import wait_until
+
+    caplog.set_level(logging.INFO)
+    with interpool.Pool(backend="dask", address=dask_address) as pool:
+        pool.submit(tasks.log_levels, "dask").result()
+        # (They come through Dask's event stream, after the result.)
+        assert wait_until(lambda: bool(worker_records(caplog)))
+    assert "warning dask" in [r.getMessage() for r in worker_records(caplog)]

@@ -373,8 +373,9 @@ class Pool(_Calls, Executor):
             records: handled by the caller's loggers, filtered by their levels
             before they leave the worker, with ``record.interpool_worker``) and
             ``"warnings"`` (through the caller's filters, at the task's file and
-            line).  The threads backend shares all three with the caller anyway;
-            Dask has its own (``Client.forward_logging()``).
+            line).  The threads backend shares all three with the caller anyway
+            (a print's pieces may mix with another thread's); Dask forwards logs
+            with its ``Client.forward_logging()``, not output nor warnings.
 
     **Bad input** raises at once, before anything runs, as in ``concurrent.futures``:
     ``TypeError`` for an option of the wrong type, ``ValueError`` for a wrong value
@@ -478,7 +479,13 @@ class Pool(_Calls, Executor):
         else:
             from interpool._backends.dask import Dask
 
-            engine = Dask(max_workers, address=address, initializer=initializer, initargs=initargs)
+            engine = Dask(
+                max_workers,
+                address=address,
+                initializer=initializer,
+                initargs=initargs,
+                forward=what,
+            )
         self._backend = engine
         #: Live actors made by :meth:`actor`; closed by :meth:`shutdown`.
         self._actors: weakref.WeakSet[Actor[Any]] = weakref.WeakSet()

@@ -64,6 +64,7 @@ from interpool._backends.base import Mapper, at_exit, main_file_hidden
 from interpool._engine.futures import NoHelp, PoolFuture
 from interpool._platform import deadlines
 from interpool._wire.pickled import decode_chunk, decode_reply, dump_sent, run_call, run_chunk
+from interpool._wire.protocol import FORWARD_LOGS
 from interpool.exceptions import BrokenPool
 
 if TYPE_CHECKING:
@@ -136,6 +137,11 @@ class Dask(NoHelp):
             fails with ``interpool.BrokenPool`` (its ``__cause__`` is the error).  A
             worker that joins later and whose initializer raises does not start
             (Dask logs it).
+        forward: with ``_wire.protocol.FORWARD_LOGS``, the records that the workers'
+            loggers handle are handled by the caller's loggers of the same name
+            (Dask's ``Client.forward_logging()``; they carry Dask's ``worker``
+            attribute, and the workers' levels are their own: WARNING unless
+            configured).  Output and warnings stay in the workers.
     """
 
     name: BackendName = "dask"
@@ -147,6 +153,7 @@ class Dask(NoHelp):
         address: str | None,
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
+        forward: int = 0,
     ) -> None:
         if max_workers is not None and (
             not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1
@@ -177,6 +184,8 @@ class Dask(NoHelp):
         else:
             self._client = dd.Client(address, set_as_default=False)
             n = max_workers or max(1, sum(self._client.nthreads().values()))
+        if forward & FORWARD_LOGS:
+            self._client.forward_logging()
         self.max_workers: int = n
         self.default_buffersize: int | None = LOOK_AHEAD_PER_WORKER * n
         self._broken: BrokenPool | None = None
