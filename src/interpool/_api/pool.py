@@ -514,7 +514,8 @@ class Pool(_Calls, Executor):
         backend measures.  The bookkeeping is always on (its cost:
         ``docs/performance.md``).  Raises ``NotImplementedError`` on the Dask
         backend, whose dashboard shows the same and more."""
-        check_count("slowest", slowest)
+        if not isinstance(slowest, int) or isinstance(slowest, bool) or slowest < 0:
+            raise ValueError(f"slowest must be an int >= 0, got {slowest!r}")
         return self._backend.stats(slowest)
 
     @contextlib.contextmanager

@@ -302,9 +302,9 @@ class Threads(NoHelp):
             outcome = (False, exc)
         finally:
             self._end(worker, task)
-        _record(self.recorder, worker, task, outcome)
         if outcome is None:
-            return
+            return  # (counted by _stop)
+        _record(self.recorder, worker, task, outcome)
         ok, value = outcome
         future = task.future
         with contextlib.suppress(Exception):  # cancelled or failed by its time limit
@@ -365,6 +365,10 @@ class Threads(NoHelp):
             if self._queue:
                 self._start_locked()  # (after shutdown too: the queued tasks still run)
             _set_async_exc(worker.ident, Interrupted)
+            assert task is not None
+            # Counted now: its thread may stay in a C call for long.
+            _record(self.recorder, worker, task, None)
+            self.recorder.worker_ended(worker.number, "replaced")
         if task is not None:
             self._repeat(worker, task)
         if limit is not None:
@@ -515,7 +519,9 @@ class _ActorHost(CallHost):
 def _record(
     recorder: Recorder, worker: _Worker, task: _Task, outcome: tuple[bool, Any] | None
 ) -> None:
-    """Count a task that ended (``outcome`` ``None``: interrupted, its thread replaced)."""
+    """Count a task that ended (``outcome`` ``None``: stopped, its thread replaced:
+    counted by ``Threads._stop``, which passes ``outcome`` ``None``, so that
+    ``Threads._run`` passes its ``None`` for nothing)."""
     end = time.perf_counter()
     chunk = type(task.fn) is _Chunk
     failed = outcome is None or not outcome[0] or (chunk and outcome[1][1] is not None)
@@ -527,8 +533,6 @@ def _record(
         end,
         failed,
     )
-    if outcome is None:
-        recorder.worker_ended(worker.number, "replaced")
 
 
 def _function(task: _Task) -> Any:

@@ -371,7 +371,7 @@ class Scheduler:
         failed_to_start = False
         with self._lock:
             worker = self._workers.pop(slot)
-            self._clock.worker_exited(slot, self._slots.orders[slot], slot in self._retired, error)
+            self._clock.worker_exited(slot, self._slots.orders[slot], error)
             self._ended = [t for t in self._ended if t.is_alive()]
             self._ended.append(worker.thread)
             if slot in self._retired:

@@ -39,7 +39,6 @@ from interpool._wire.protocol import (
     KIND,
     LEFT_RECYCLED,
     PICKLE,
-    RETIRE,
 )
 from interpool.stats import PoolStats, RunningTask, TaskTiming, WorkerStats
 
@@ -105,8 +104,8 @@ class Recorder:
         self.max_workers = max_workers
         self.noun = noun
         self.describe = describe
-        self._lock = threading.Lock()
-        self._workers: dict[int, _Worker] = {}
+        self.lock = threading.Lock()
+        self.workers: dict[int, _Worker] = {}
         self._slowest: list[tuple[float, int, Any, int, str]] = []
         self._order = itertools.count()
         #: A task faster than this cannot be among the slowest kept.
@@ -118,16 +117,16 @@ class Recorder:
 
     # -- workers ----------------------------------------------------------------------
 
-    def _worker(self, number: int) -> _Worker:
-        worker = self._workers.get(number)
+    def worker(self, number: int) -> _Worker:
+        worker = self.workers.get(number)
         if worker is None:
-            worker = self._workers[number] = _Worker()
+            worker = self.workers[number] = _Worker()
         return worker
 
     def worker_started(self, number: int) -> None:
         """A worker starts in place ``number`` (now)."""
-        with self._lock:
-            worker = self._worker(number)
+        with self.lock:
+            worker = self.worker(number)
             worker.alive = True
             worker.started += 1
             worker.created = time.perf_counter()
@@ -136,19 +135,25 @@ class Recorder:
     def worker_ready(self, number: int, serving: float, ready: float) -> None:
         """The worker in ``number`` began its set-up at ``serving`` and had run the
         initializer at ``ready`` (``perf_counter`` times).  Counted once per worker."""
-        with self._lock:
-            worker = self._worker(number)
+        with self.lock:
+            worker = self.worker(number)
             if worker.ready or not ready or not worker.alive:
                 return
             worker.ready = ready
             worker.startup += max(0.0, serving - worker.created)
             worker.init += max(0.0, ready - serving)
 
+    def replaced(self, number: int) -> None:
+        """The worker in ``number`` is being replaced (its task was stopped); it still
+        counts as alive until it has exited (a task stuck in C holds it)."""
+        with self.lock:
+            self.worker(number).replaced += 1
+
     def worker_ended(self, number: int, how: str | None) -> None:
         """The worker in ``number`` has exited; ``how``: ``"replaced"`` (interrupted or
         crashed), ``"recycled"``, or ``None`` (idle, or shut down)."""
-        with self._lock:
-            worker = self._worker(number)
+        with self.lock:
+            worker = self.worker(number)
             if not worker.alive:
                 return
             worker.alive = False
@@ -175,8 +180,8 @@ class Recorder:
     ) -> None:
         """A task ran in worker ``number`` from ``start`` to ``end``."""
         seconds = end - start
-        with self._lock:
-            worker = self._workers.get(number) or self._worker(number)
+        with self.lock:
+            worker = self.workers.get(number) or self.worker(number)
             if failed:
                 worker.failed += 1
             else:
@@ -184,13 +189,13 @@ class Recorder:
             if not coroutine:
                 worker.busy += seconds
             if seconds > self.floor:
-                self._keep_locked(seconds, function, number, kind)
+                self.keep_locked(seconds, function, number, kind)
             if self.tracing:
                 span = Span(number, function, kind, start, end, failed, sent, received, coroutine)
                 for trace in self._traces:
                     trace.append(span)
 
-    def _keep_locked(self, seconds: float, function: Any, number: int, kind: str) -> None:
+    def keep_locked(self, seconds: float, function: Any, number: int, kind: str) -> None:
         entry = (seconds, next(self._order), function, number, kind)
         if len(self._slowest) < SLOWEST_KEPT:
             heapq.heappush(self._slowest, entry)
@@ -205,21 +210,21 @@ class Recorder:
     def trace_begin(self) -> list[Span]:
         """Start recording a trace: the list the finished tasks' spans go to."""
         spans: list[Span] = []
-        with self._lock:
+        with self.lock:
             self._traces.append(spans)
             self.tracing = True
         return spans
 
     def trace_end(self, spans: list[Span]) -> None:
         """Stop recording into ``spans``."""
-        with self._lock:
+        with self.lock:
             self._traces = [t for t in self._traces if t is not spans]
             self.tracing = bool(self._traces)
 
     def worker_names(self) -> dict[int, str]:
         """Each worker place's name (``"interpreter 0"``)."""
-        with self._lock:
-            return {n: f"{self.noun} {n}" for n in sorted(self._workers)}
+        with self.lock:
+            return {n: f"{self.noun} {n}" for n in sorted(self.workers)}
 
     # -- snapshots --------------------------------------------------------------------
 
@@ -235,10 +240,10 @@ class Recorder:
         (``(function, start)``)."""
         now = time.perf_counter()
         describe = self.describe
-        with self._lock:
+        with self.lock:
             workers = []
-            for number in sorted(self._workers):
-                w = self._workers[number]
+            for number in sorted(self.workers):
+                w = self.workers[number]
                 current = now_running.get(number) if w.alive else None
                 running_for = max(0.0, now - current[1]) if current is not None else 0.0
                 lived = w.lived + (now - w.ready if w.alive and w.ready else 0.0)
@@ -311,13 +316,13 @@ class TaskClock:
         if times[at + layout.READY]:
             self.recorder.worker_ready(slot, times[at + layout.SERVING], times[at + layout.READY])
 
-    def worker_exited(self, slot: int, order: int, retired: bool, error: object) -> None:
-        """The worker in ``slot`` exited: retired by the pool (``retired``, with the
-        slot's ``order`` RETIRE), crashed (``error``), recycled (``order``
-        LEFT_RECYCLED), or else idle or stopped."""
+    def worker_exited(self, slot: int, order: int, error: object) -> None:
+        """The worker in ``slot`` exited: crashed (``error``), recycled (the slot's
+        ``order`` LEFT_RECYCLED), or else retired (counted as replaced by
+        :meth:`stopped`), idle or stopped."""
         self.check_ready(slot)
-        if error is not None or (retired and order == RETIRE):
-            how: str | None = "replaced"
+        if error is not None:
+            how: str | None = "replaced"  # (a retired one was counted when retired)
         elif order == LEFT_RECYCLED:
             how = "recycled"
         else:
@@ -349,20 +354,39 @@ class TaskClock:
         if times[at] != task_id:
             return  # its entry was reused: its timing is lost
         end = times[at + layout.END]
+        start = times[at + layout.START]
         recorder = self.recorder
         kind = message[KIND]
         ok = outcome[0] and (kind != CHUNK or outcome[1][1] is None)
+        if not end:
+            end = time.perf_counter()  # a coroutine's (not busy time)
+        elif not recorder.tracing:
+            # The common case, inline (see Recorder.task_ended): counts and busy time.
+            seconds = end - start
+            number = int(times[at + layout.SLOT])
+            with recorder.lock:
+                worker = recorder.workers.get(number) or recorder.worker(number)
+                if ok:
+                    worker.done += 1
+                else:
+                    worker.failed += 1
+                worker.busy += seconds
+                if seconds > recorder.floor:
+                    recorder.keep_locked(
+                        seconds, message[FUNCTION], number, "map" if kind == CHUNK else "call"
+                    )
+            return
         if not recorder.tracing:
             recorder.task_ended(
                 int(times[at + layout.SLOT]),
                 message[FUNCTION],
                 "map" if kind == CHUNK else "call",
-                times[at + layout.START],
-                end or time.perf_counter(),
+                start,
+                end,
                 not ok,
                 None,
                 None,
-                not end,
+                True,
             )
             return
         a, b = message[ARGS], message[ARGS_FORMAT]
@@ -371,12 +395,12 @@ class TaskClock:
             int(times[at + layout.SLOT]),
             message[FUNCTION],
             "map" if kind == CHUNK else "call",
-            times[at + layout.START],
-            end or time.perf_counter(),
+            start,
+            end,
             not ok,
             sent,
             wire_size(status, payload),
-            not end,
+            not times[at + layout.END],
         )
 
     def stopped(self, task_id: int, slot: int, key: Any) -> None:
@@ -386,6 +410,7 @@ class TaskClock:
         start = self.started(task_id)
         if start:
             self.recorder.task_ended(slot, key, "call", start, time.perf_counter(), True)
+        self.recorder.replaced(slot)
 
 
 def describe_callable(fn: Any) -> str:
