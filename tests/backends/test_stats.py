@@ -94,10 +94,12 @@ def test_a_replaced_or_recycled_worker_is_counted(backend: str) -> None:
         for i in range(4):
             pool.submit(tasks.square, i).result()
         slow = pool.submit(bt.spin, 30.0)
-        end = time.monotonic() + 10
-        while not slow.running() and time.monotonic() < end:
+        end = time.monotonic() + 30
+        # Until a worker runs it (a recycled worker's replacement may still be starting).
+        while time.monotonic() < end and not any(
+            w.running and "spin" in w.running.function for w in pool.stats().workers
+        ):
             time.sleep(0.01)
-        time.sleep(0.2)  # (in its worker by now)
         assert slow.cancel()
         pool.submit(tasks.square, 5).result()
         stats = _settle(pool)
