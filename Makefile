@@ -47,7 +47,7 @@ test-all:
 # Everything, on every Python: the seed comparison (with its chart), the core and the
 # data-plane benchmarks, written to benchmarks/results/ (~8 minutes per Python).
 bench:
-	@set -e; for v in $(PYTHONS); do PY=$$($(PROVISION) $$v); $$PY -m interpool bench --all; done
+	@set -e; for v in $(PYTHONS); do PY=$$($(PROVISION) $$v); $$PY -m interpool bench --all --output benchmarks/results; done
 
 lint:
 	@PY=$$($(PROVISION) 3.14) && $(LINT)

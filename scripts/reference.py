@@ -46,7 +46,7 @@ _ALIASES = {
 _TYPING = {
     "Any", "AsyncIterable", "AsyncIterator", "Callable", "Coroutine", "Iterable", "Iterator",
     "Literal", "Mapping", "Self", "P", "R", "T", "args", "kwargs", "tqdm", "distributed", "Worker",
-    "Future",
+    "Future", "os", "PathLike",
 }  # fmt: skip
 
 

@@ -29,6 +29,10 @@ Public names::
     Interrupted     raised inside a task to stop it (cancel, time limit): a BaseException
     check_modules   which modules can be imported in a sub-interpreter (each in a fresh one)
     ModuleCheck     what ``check_modules`` reports for a module
+    PoolStats       what ``Pool.stats()`` returns (``interpool.stats``): per pool...
+    WorkerStats     ... per worker,
+    TaskTiming      ... per slow task,
+    RunningTask     ... and what a worker runs now
 
 They are imported on first use: every worker interpreter imports this package (for the
 worker loop in ``interpool._worker.loop``) and must not pay for ``asyncio`` and
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
         RemoteTraceback,
         WorkerCrashed,
     )
+    from interpool.stats import PoolStats, RunningTask, TaskTiming, WorkerStats
 
 __all__ = [
     "Actor",
@@ -80,14 +85,18 @@ __all__ = [
     "ModuleCheck",
     "Pool",
     "PoolFuture",
+    "PoolStats",
     "QueueEmpty",
     "QueueFull",
     "Receiver",
     "RemoteError",
     "RemoteTraceback",
+    "RunningTask",
     "Sender",
     "TaskOptions",
+    "TaskTiming",
     "WorkerCrashed",
+    "WorkerStats",
     "channel",
     "check_modules",
 ]
@@ -118,6 +127,10 @@ _WHERE = {
     "QueueEmpty": ".exceptions",
     "ItemLost": ".exceptions",
     "Interrupted": ".exceptions",
+    "PoolStats": ".stats",
+    "WorkerStats": ".stats",
+    "TaskTiming": ".stats",
+    "RunningTask": ".stats",
 }
 
 

@@ -64,6 +64,7 @@ def _bench(args: argparse.Namespace) -> int:
         output=args.output,
         json_out=args.json,
         only=args.only,
+        trace=args.trace,
     )
 
 
@@ -126,7 +127,17 @@ def _add_bench(commands: Any) -> None:
         "--output",
         metavar="DIR",
         default=None,
-        help="directory for the result files (default: benchmarks/results)",
+        help="directory for the result files (default: ./interpool-bench)",
+    )
+    bench.add_argument(
+        "--trace",
+        metavar="DIR",
+        default=None,
+        help=(
+            "write a timeline of each interpool.Pool the benchmarks make to "
+            "DIR/interpool-<python>-<n>.json (Chrome trace-event JSON: open it in "
+            "ui.perfetto.dev or chrome://tracing)"
+        ),
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of tables")
     bench.set_defaults(handler=_bench, parser=bench)

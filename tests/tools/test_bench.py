@@ -311,3 +311,68 @@ def test_channels_benchmark_runs_and_skips_interpreters_queue_where_missing() ->
     assert ("interpreters_queue" in result["samples_us"]) == HAVE_IPE
     assert all(v > 0 for v in result["us_per_round_trip"].values())
     assert "ping-pong" in channels.format_table(result).lower()
+
+
+# -- where results go, the disturbed note, traces ----------------------------------------
+
+
+def test_results_go_to_a_folder_of_their_own_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)  # a checkout-like directory
+    monkeypatch.chdir(tmp_path)
+    assert core.output_dir(None).resolve() == tmp_path / "interpool-bench"
+    assert core.output_dir("elsewhere") == Path("elsewhere")
+
+
+def test_make_bench_writes_the_tracked_results_explicitly() -> None:
+    makefile = Path(__file__).resolve().parents[2] / "Makefile"
+    if not makefile.is_file():
+        pytest.skip("not run from a checkout")
+    bench = [line for line in makefile.read_text().splitlines() if "interpool bench --all" in line]
+    assert bench and all("--output benchmarks/results" in line for line in bench)
+
+
+def test_chart_carries_the_disturbed_note(
+    loop_only_document: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    drawn: list[Any] = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig: (drawn.append(fig), close(fig)))
+    quiet = {**loop_only_document, "machine": {**loop_only_document["machine"]}}
+    quiet["machine"]["other_cpu_percent"] = 1.0
+    busy = {**quiet, "machine": {**quiet["machine"], "other_cpu_percent": 42.0}}
+    assert chart.disturbed_note(quiet["machine"]) is None
+    note = chart.disturbed_note(busy["machine"])
+    assert note is not None and "42%" in note
+    _assert_png(chart.write_chart(quiet, tmp_path / "quiet.png"))
+    _assert_png(chart.write_chart(busy, tmp_path / "busy.png"))
+    texts = [[t.get_text() for t in fig.texts] for fig in drawn]
+    assert not any("disturbed" in t for t in texts[0])
+    assert note in texts[1]
+    assert "(disturbed: re-run on a quiet machine)" in compare.render_text(busy)
+
+
+def test_trace_option_writes_one_timeline_per_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core, "trace_dir", tmp_path / "traces")
+    for _ in range(2):
+        with core.make_executor("interpool", 1) as pool:
+            pool.submit(abs, -1).result()
+    files = sorted((tmp_path / "traces").glob("interpool-*.json"))
+    assert len(files) == 2
+    for path in files:
+        events = json.loads(path.read_text())["traceEvents"]
+        assert [e["name"] for e in events if e["ph"] == "X"] == ["abs"]
+
+
+def test_help_states_the_default_folder_and_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: ./interpool-bench" in text
+    assert "--trace DIR" in text

@@ -5,9 +5,11 @@ object it was made on."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
+import threading
 import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
@@ -19,6 +21,7 @@ from interpool._api import windowed_map
 from interpool._api.aio import in_thread, result_of
 from interpool._api.arguments import check_count, check_max_workers, check_seconds, deadline
 from interpool._api.progress import Progress
+from interpool._api.trace import Trace
 from interpool._backends.base import BACKENDS, Backend, BackendName, default_backend, exiting
 from interpool._backends.interpreters import Interpreters
 from interpool._engine.forwarding import flags
@@ -29,6 +32,7 @@ from interpool._wire.functions import alias_main, check_main_guard, loading_scri
 
 if TYPE_CHECKING:
     from interpool._api.actor import Actor
+    from interpool.stats import PoolStats
 
 __all__ = ["Pool", "TaskOptions"]
 
@@ -376,6 +380,9 @@ class Pool(_Calls, Executor):
             line).  The threads backend shares all three with the caller anyway
             (a print's pieces may mix with another thread's); Dask forwards logs
             with its ``Client.forward_logging()``, not output nor warnings.
+        trace: a file to write a timeline of every task to (Chrome trace-event
+            JSON, for ui.perfetto.dev or chrome://tracing), when the pool shuts
+            down; see :meth:`trace`.  Not on the Dask backend.
 
     **Bad input** raises at once, before anything runs, as in ``concurrent.futures``:
     ``TypeError`` for an option of the wrong type, ``ValueError`` for a wrong value
@@ -409,6 +416,7 @@ class Pool(_Calls, Executor):
         fallback: Literal["processes"] | None = None,
         interpreter: Preset | InterpreterOptions | None = None,
         forward: bool | Iterable[Literal["output", "logs", "warnings"]] = True,
+        trace: str | os.PathLike[str] | None = None,
     ) -> None:
         if loading_script():
             # A worker loading the caller's script met this pool: the script starts
@@ -432,6 +440,7 @@ class Pool(_Calls, Executor):
             idle_timeout=idle_timeout,
             fallback=fallback,
             interpreter=interpreter,
+            trace=trace,
         )
         task_timeout = check_seconds("task_timeout", task_timeout)
         idle = check_seconds("idle_timeout", idle_timeout)
@@ -490,6 +499,12 @@ class Pool(_Calls, Executor):
         #: Live actors made by :meth:`actor`; closed by :meth:`shutdown`.
         self._actors: weakref.WeakSet[Actor[Any]] = weakref.WeakSet()
         self._finalizer = weakref.finalize(self, engine.shutdown, False, False, False)
+        #: ``trace=``'s timeline, written at shutdown (at the latest at exit).
+        self._trace: Trace | None = None
+        if trace is not None:
+            assert engine.recorder is not None
+            self._trace = Trace(engine.recorder, trace)
+            weakref.finalize(self, self._trace.close)
 
     @property
     def max_workers(self) -> int:
@@ -509,6 +524,41 @@ class Pool(_Calls, Executor):
         ``None`` for a backend other than interpreters."""
         backend = self._backend
         return backend.options if isinstance(backend, Interpreters) else None
+
+    def stats(self, slowest: int = 10) -> PoolStats:
+        """Where the time went so far: per worker, the tasks done and failed, busy
+        and idle time, start-up and initializer time, how often it was replaced or
+        recycled and what it runs now; for the pool, the tasks queued, running,
+        done and failed, and the ``slowest`` slowest tasks (at most
+        ``SLOWEST_KEPT``, 100).  ``print(pool.stats())`` shows a table;
+        ``.to_dict()`` gives plain data for ``json.dumps``.  See
+        :mod:`interpool.stats` for each figure, and ``docs/guide.md`` for what each
+        backend measures.  The bookkeeping is always on (its cost:
+        ``docs/performance.md``).  Raises ``NotImplementedError`` on the Dask
+        backend, whose dashboard shows the same and more."""
+        if not isinstance(slowest, int) or isinstance(slowest, bool) or slowest < 0:
+            raise ValueError(f"slowest must be an int >= 0, got {slowest!r}")
+        return self._backend.stats(slowest)
+
+    @contextlib.contextmanager
+    def trace(self, path: str | os.PathLike[str]) -> Iterator[None]:
+        """``with pool.trace("run.json"):`` writes a timeline of the tasks that end
+        inside the block to ``path`` when it is left (Chrome trace-event JSON: open
+        it in ui.perfetto.dev or chrome://tracing): one complete event per task (a
+        ``map`` chunk is one), named after its function, on one lane per worker,
+        with the sizes of its arguments and result in ``args``.  Tasks still running
+        when the block ends are not in it.  Traces may nest or overlap; each gets
+        the tasks that end while it is open.  ``NotImplementedError`` on the Dask
+        backend."""
+        recorder = self._backend.recorder
+        if recorder is None:
+            self._backend.stats(0)  # raises, saying why
+            raise NotImplementedError  # (not reached)
+        tracer = Trace(recorder, path)
+        try:
+            yield
+        finally:
+            tracer.close()
 
     def options(self, *, task_timeout: float | None = None) -> TaskOptions:
         """The same pool with options for the calls made through the result::
@@ -563,6 +613,24 @@ class Pool(_Calls, Executor):
                 cancel_running=cancel_futures and cancel_running,
             )
         self._backend.shutdown(wait, cancel_futures, cancel_futures and cancel_running)
+        if self._trace is not None:
+            self._close_trace(wait)
+
+    def _close_trace(self, joined: bool) -> None:
+        """Write ``trace=``'s file: now if the workers are done (``joined``), else
+        once they are, from a thread of its own."""
+        trace = self._trace
+        assert trace is not None
+        if joined:
+            trace.close()
+            return
+        backend = self._backend
+
+        def close_when_done() -> None:
+            backend.join()
+            trace.close()
+
+        threading.Thread(target=close_when_done, name="interpool-trace", daemon=True).start()
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         """Shut down and wait.  If the block is left by ``KeyboardInterrupt`` (Ctrl-C),
@@ -584,6 +652,8 @@ class Pool(_Calls, Executor):
             actor.close(wait=False, cancel_pending=interrupted, cancel_running=interrupted)
         self._backend.shutdown(False, interrupted, interrupted)
         await in_thread(self._backend.join)
+        if self._trace is not None:
+            await in_thread(self._trace.close)
 
 
 class TaskOptions(_Calls):
@@ -614,6 +684,7 @@ def _check_backend_options(
     idle_timeout: float | None,
     fallback: str | None,
     interpreter: object,
+    trace: object = None,
 ) -> None:
     """``ValueError`` for an option that ``backend`` does not have, naming both."""
     given = {
@@ -622,6 +693,7 @@ def _check_backend_options(
         "idle_timeout": (idle_timeout, ("interpreters",)),
         "fallback": (fallback, ("interpreters",)),
         "interpreter": (interpreter, ("interpreters",)),
+        "trace": (trace, ("interpreters", "processes", "threads")),
     }
     for name, (value, backends) in given.items():
         if value is not None and backend not in backends:

@@ -40,6 +40,8 @@ from interpool._worker import actor_host
 
 if TYPE_CHECKING:
     from interpool._engine.futures import PoolFuture
+    from interpool._engine.stats import Recorder
+    from interpool.stats import PoolStats
 
 __all__ = [
     "BACKENDS",
@@ -226,6 +228,17 @@ class Backend(Protocol):
 
     def join(self) -> None:
         """Block until a shutdown started by :meth:`shutdown` has completed."""
+        ...
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """What ``stats()`` and traces read (``_engine.stats``); ``None`` on a backend
+        without them (dask)."""
+        ...
+
+    def stats(self, slowest: int) -> PoolStats:
+        """``Pool.stats()``: counts and times so far, with the ``slowest`` slowest
+        tasks.  ``NotImplementedError`` on a backend without them (dask)."""
         ...
 
 

@@ -69,6 +69,8 @@ from interpool.exceptions import BrokenPool
 
 if TYPE_CHECKING:
     from interpool._backends.base import BackendName, ChunkOutcome
+    from interpool._engine.stats import Recorder
+    from interpool.stats import PoolStats
 
 __all__ = ["Dask"]
 
@@ -252,6 +254,17 @@ class Dask(NoHelp):
         """Chunks of ``fn`` calls, each chunk one Dask task whose time limit is
         ``limit`` per call (``len(chunk) * limit`` from its submission)."""
         return DaskMapper(self, fn, limit)
+
+    #: No ``stats()`` nor traces: Dask has its own (see :meth:`stats`).
+    recorder: Recorder | None = None
+
+    def stats(self, slowest: int) -> PoolStats:
+        """Dask keeps its own: ``NotImplementedError``."""
+        raise NotImplementedError(
+            "interpool: stats() and traces are kept by the interpreters, processes and "
+            "threads backends, not by 'dask': Dask has its own (the dashboard's task "
+            "stream and workers pages, distributed.performance_report())"
+        )
 
     def actor_host(self, actor_id: int) -> NoReturn:
         """Dask has no actors of interpool's: ``NotImplementedError``."""

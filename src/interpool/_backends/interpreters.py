@@ -40,6 +40,8 @@ from interpool._worker import actor_host
 if TYPE_CHECKING:
     from interpool._backends.base import ActorHost, BackendName, ChunkOutcome
     from interpool._backends.fallback import Rerouter
+    from interpool._engine.stats import Recorder
+    from interpool.stats import PoolStats
 
 __all__ = ["Interpreters"]
 
@@ -99,6 +101,7 @@ class Interpreters:
             options, forward,
         )  # fmt: skip
         _live.add(self.scheduler)
+        self.recorder: Recorder | None = self.scheduler.recorder
         #: The thread that stops the processes of the fallback after a
         #: ``shutdown(wait=False)`` (it waits for the interpreters first).
         self._stopper: threading.Thread | None = None
@@ -124,6 +127,10 @@ class Interpreters:
         future: PoolFuture[Any] = PoolFuture(self.scheduler)
         self.scheduler.submit(future, key, kind, a, b, limit)
         return future
+
+    def stats(self, slowest: int) -> PoolStats:
+        """The worker interpreters' (not the fallback's processes')."""
+        return self.scheduler.stats(slowest)
 
     @property
     def options(self) -> InterpreterOptions:

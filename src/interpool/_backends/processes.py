@@ -58,6 +58,7 @@ from interpool._backends.base import (
 )
 from interpool._engine.forwarding import CallerSettings, Delivery
 from interpool._engine.futures import NoHelp, PoolFuture, cancel_running
+from interpool._engine.stats import Recorder, describe_callable
 from interpool._wire.errors import encode_error, rebuild_exception
 from interpool._wire.pickled import (
     NEXT,
@@ -69,6 +70,7 @@ from interpool._wire.pickled import (
     set_main_file,
 )
 from interpool.exceptions import BrokenPool, WorkerCrashed
+from interpool.stats import PoolStats
 
 __all__ = ["ProcessFuture", "Processes"]
 
@@ -80,11 +82,11 @@ STOP_GRACE = 5.0
 # Messages.  Caller to process: ``(kind, payload, progress)`` or ``None`` (exit);
 # ``(_SETTINGS, blob, None)`` brings the caller's logger levels and warning filters
 # (``_engine.forwarding.CallerSettings``) before a task when they changed.  Process to
-# caller: ``(_READY, pid)``, ``(_INIT_FAILED, error info)``, ``NEXT`` (a chunk's call
-# finished; only with ``progress``), ``(_FORWARD, event)`` (what a task printed,
-# logged or warned: ``_worker.forwarding``), then the reply: ``(_CALL_DONE,
-# pickled.run_call's reply)`` for a call, ``(_CHUNK_DONE, pickled.run_chunk's reply)``
-# for a chunk.
+# caller: ``(_READY, (pid, initializer seconds))``, ``(_INIT_FAILED, error info)``,
+# ``NEXT`` (a chunk's call finished; only with ``progress``), ``(_FORWARD, event)``
+# (what a task printed, logged or warned: ``_worker.forwarding``), then the reply:
+# ``(_CALL_DONE, pickled.run_call's reply)`` for a call, ``(_CHUNK_DONE,
+# pickled.run_chunk's reply)`` for a chunk.
 _CALL = 0
 _MAP = 1
 _SETTINGS = 3
@@ -220,7 +222,21 @@ class Processes(NoHelp):
         self._idle = 0  # workers not running a task
         self._closed = False
         self._broken: BrokenPool | None = None
+        #: ``stats()`` and traces (see ``_engine.stats``).
+        self.recorder = Recorder("processes", max_workers, "process", describe_callable)
         _live.add(self)
+
+    def stats(self, slowest: int) -> PoolStats:
+        """``Pool.stats()``: see ``_engine.stats``."""
+        with self._lock:
+            running = [w.task for w in self._workers if w.task is not None]
+            now = {
+                w.place: (w.task.fn, w.task.began)
+                for w in self._workers
+                if w.task is not None and w.task.began
+            }
+            queued = len(self._queue)
+        return self.recorder.snapshot(queued, len(running), now, slowest)
 
     @property
     def started(self) -> bool:
@@ -241,12 +257,14 @@ class Processes(NoHelp):
         argument cannot be pickled (a lock, a socket...), ``RuntimeError`` after
         :meth:`shutdown`, ``BrokenPool`` once the backend is broken."""
         blob = dump_sent((fn, tuple(args), dict(kwargs or {})), "the call")
-        return self._submit(_CALL, blob, limit)
+        return self._submit(_CALL, blob, limit, fn)
 
     def mapper(self, fn: Callable[..., Any], limit: float | None = None) -> ProcessMapper:
         """How ``map`` sends chunks of ``fn`` calls to processes (``fn`` is pickled
         once, here: ``TypeError`` if it cannot be); ``limit`` applies to each call."""
-        return ProcessMapper(self, dump_sent(fn, "the function"), limit)
+        mapper = ProcessMapper(self, dump_sent(fn, "the function"), limit)
+        mapper.function = fn
+        return mapper
 
     def actor_host(self, actor_id: int) -> CallHost:
         """A process of its own for an actor (with this backend's initializer)."""
@@ -259,11 +277,13 @@ class Processes(NoHelp):
         own._init = self._init
         return CallHost(own, actor_id, "process")
 
-    def _submit(self, kind: int, payload: Any, limit: float | None) -> ProcessFuture[Any]:
+    def _submit(
+        self, kind: int, payload: Any, limit: float | None, fn: Any = None
+    ) -> ProcessFuture[Any]:
         if self._settings is not None:
             self._settings.refresh()
         future: ProcessFuture[Any] = ProcessFuture(self)
-        task = _Task(future, kind, payload, limit)
+        task = _Task(future, kind, payload, limit, fn)
         future._task = task
         with self._lock:
             if self._closed:
@@ -277,7 +297,7 @@ class Processes(NoHelp):
         return future
 
     def _add_worker_locked(self) -> None:
-        worker = _Worker(next(_names))
+        worker = _Worker(next(_names), len(self._workers))
         # A daemon: the backend's exit hook (see _at_exit) stops it.
         thread = threading.Thread(
             target=self._serve,
@@ -352,13 +372,16 @@ class Processes(NoHelp):
                         return
                     continue
                 try:
+                    task.began = time.perf_counter()
                     self._run(worker, task)
                 finally:
+                    _record(self.recorder, worker, task)
                     with self._lock:
                         worker.task = None
                         self._idle += 1
         finally:
             self._stop(worker)
+            self.recorder.worker_ended(worker.place, None)
             with self._lock:
                 self._idle -= 1
                 self._work.notify_all()
@@ -367,6 +390,7 @@ class Processes(NoHelp):
         """Start ``worker``'s process and wait until it is ready; False (the backend
         is then broken) if it fails."""
         worker.started = True
+        self.recorder.worker_started(worker.place)
         # (Typed as Any: typeshed's BaseContext has no Process.)
         context: Any = multiprocessing.get_context(_START_METHOD)
         here, there = context.Pipe(duplex=True)
@@ -405,6 +429,8 @@ class Processes(NoHelp):
                 rebuild_exception(payload),
             )
             return False
+        ready = time.perf_counter()
+        self.recorder.worker_ready(worker.place, ready - payload[1], ready)
         with self._lock:
             worker.process, worker.conn, worker.tasks = process, here, 0
             worker.settings = 0
@@ -438,6 +464,7 @@ class Processes(NoHelp):
                 deadline = None if limit is None else time.monotonic() + limit
         except (EOFError, OSError):
             reply = None  # the process died (or was killed: cancel)
+        task.ended = time.perf_counter()
         with self._lock:
             state = task.state
             if state == _RUNNING:
@@ -468,6 +495,8 @@ class Processes(NoHelp):
             ok, value = _decode(reply)
         except BaseException as exc:  # noqa: BLE001 - a bug here must not hang the caller
             ok, value = False, exc
+        task.reply = reply
+        task.failed = not ok or (task.kind == _MAP and value[1] is not None)
         if ok:
             with contextlib.suppress(InvalidStateError):
                 future.set_result(value)
@@ -476,6 +505,7 @@ class Processes(NoHelp):
         worker.tasks += 1
         if self._max_tasks and worker.tasks >= self._max_tasks:
             self._stop(worker)  # the next task gets a fresh process
+            self.recorder.worker_ended(worker.place, "recycled")
 
     def _replace(self, worker: _Worker) -> str:
         """Reap ``worker``'s process (killed or dead) so that a fresh one is started;
@@ -486,6 +516,7 @@ class Processes(NoHelp):
         conn.close()
         with self._lock:
             worker.process = worker.conn = None
+        self.recorder.worker_ended(worker.place, "replaced")
         return _how_it_ended(process)
 
     def _stop(self, worker: _Worker) -> None:
@@ -570,10 +601,12 @@ class Processes(NoHelp):
 class _Worker:
     """A worker thread's state: its process and pipe (``None`` between processes)."""
 
-    __slots__ = ("conn", "number", "process", "settings", "started", "task", "tasks")
+    __slots__ = ("conn", "number", "place", "process", "settings", "started", "task", "tasks")
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, place: int) -> None:
         self.number = number
+        #: Its place in ``stats()`` (its processes are replaced in place).
+        self.place = place
         self.process: BaseProcess | None = None
         self.conn: Connection | None = None
         self.started = False  # a first process was started (replacements start at once)
@@ -583,12 +616,35 @@ class _Worker:
 
 
 class _Task:
-    __slots__ = ("future", "kind", "limit", "payload", "state", "worker")
+    __slots__ = (
+        "began",
+        "ended",
+        "failed",
+        "fn",
+        "future",
+        "kind",
+        "limit",
+        "payload",
+        "reply",
+        "state",
+        "worker",
+    )
 
     def __init__(
-        self, future: ProcessFuture[Any], kind: int, payload: Any, limit: float | None
+        self,
+        future: ProcessFuture[Any],
+        kind: int,
+        payload: Any,
+        limit: float | None,
+        fn: Any = None,
     ) -> None:
         self.future = future
+        #: For ``stats()`` and traces: what it calls, when it was sent and when its
+        #: reply came (or its process ended), whether it failed, and the reply.
+        self.fn = fn
+        self.began = self.ended = 0.0
+        self.failed = True
+        self.reply: Any = None
         self.kind = kind
         self.payload = payload
         self.limit = limit
@@ -606,7 +662,10 @@ class ProcessFuture[T](PoolFuture[T]):
 class ProcessMapper(Mapper[Processes]):
     """``Processes.mapper``: chunks of calls of one function, pickled once."""
 
-    __slots__ = ()
+    __slots__ = ("function",)
+
+    #: The function (its pickle is ``_fn``), for ``stats()`` and traces.
+    function: Any
 
     def encode(self, chunk: tuple[tuple[Any, ...], ...], start: int) -> bytes:
         """The chunk's argument tuples, pickled (``TypeError`` if one cannot be)."""
@@ -614,7 +673,7 @@ class ProcessMapper(Mapper[Processes]):
 
     def submit(self, encoded: bytes) -> PoolFuture[ChunkOutcome]:
         """Run an encoded chunk in one process; its future gives ``(results, error)``."""
-        return self._backend._submit(_MAP, (self._fn, encoded), self._limit)
+        return self._backend._submit(_MAP, (self._fn, encoded), self._limit, self.function)
 
 
 def _ended(conn: Connection | None) -> bool:
@@ -645,6 +704,29 @@ def _how_it_ended(process: BaseProcess) -> str:
 # -- caller side ------------------------------------------------------------------------
 
 
+def _record(recorder: Recorder, worker: _Worker, task: _Task) -> None:
+    """Count a task that ended (failed unless its reply says otherwise), with the
+    bytes of its pickled call and of its pickled result."""
+    end = task.ended or time.perf_counter()
+    sent = received = None
+    if recorder.tracing:
+        payload, reply = task.payload, task.reply
+        sent = len(payload) if task.kind == _CALL else len(payload[0]) + len(payload[1])
+        if reply is not None:
+            data = reply[1][0] if reply[0] == _CHUNK_DONE else reply[1][1]
+            received = len(data) if type(data) is bytes else None
+    recorder.task_ended(
+        worker.place,
+        task.fn,
+        "call" if task.kind == _CALL else "map",
+        task.began or end,
+        end,
+        task.failed,
+        sent,
+        received,
+    )
+
+
 def _decode(reply: tuple[int, Any]) -> tuple[bool, Any]:
     """``(True, value)`` or ``(False, exception)`` from a process's reply."""
     kind, payload = reply
@@ -664,6 +746,7 @@ def _serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.path[:] = path
     set_main_file(main)
+    began = time.perf_counter()
     # The pipe is written by this thread and by any thread of a task that prints.
     out = _LockedPipe(conn)
     forwarder = None
@@ -683,7 +766,7 @@ def _serve(
             return
     if forwarder is not None:
         forwarder.task_ended()
-    out.send((_READY, os.getpid()))
+    out.send((_READY, (os.getpid(), time.perf_counter() - began)))  # (its initializer's time)
     while True:
         try:
             message = conn.recv()

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from interpool._backends.base import CallHost, Mapper, at_exit
 from interpool._engine.forwarding import tag_thread_records
 from interpool._engine.futures import NoHelp, PoolFuture, cancel_running
+from interpool._engine.stats import Recorder, describe_callable
 from interpool._platform import deadlines
 from interpool._wire.protocol import FORWARD_LOGS
 from interpool._worker import actor_host
@@ -42,6 +43,7 @@ from interpool.exceptions import BrokenPool, Interrupted
 
 if TYPE_CHECKING:
     from interpool._backends.base import BackendName, ChunkOutcome
+    from interpool.stats import PoolStats
 
 __all__ = ["Interrupted", "Threads"]
 
@@ -63,12 +65,20 @@ _numbers = itertools.count(1)
 class _Task:
     """One queued call, or one ``map`` chunk, and the future it completes."""
 
-    __slots__ = ("deadline", "future", "limit", "run", "started", "thread")
+    __slots__ = ("began", "deadline", "fn", "future", "limit", "run", "started", "thread")
 
     def __init__(
-        self, future: ThreadFuture[Any], run: Callable[[_Task], Any], limit: float | None
+        self,
+        future: ThreadFuture[Any],
+        run: Callable[[_Task], Any],
+        limit: float | None,
+        fn: Any = None,
     ) -> None:
         self.future = future
+        #: What it calls (for ``stats()`` and traces), and when it began
+        #: (``time.perf_counter()``; ``0.0`` while queued).
+        self.fn = fn
+        self.began = 0.0
         #: Runs the call (or the chunk's calls); gets the task, to restart the clock
         #: of its time limit at each call of a chunk.
         self.run = run
@@ -93,10 +103,12 @@ class ThreadFuture[T](PoolFuture[T]):
 class _Worker:
     """A worker thread and what the pool needs to interrupt it."""
 
-    __slots__ = ("ident", "task", "thread")
+    __slots__ = ("ident", "number", "task", "thread")
 
-    def __init__(self, thread: threading.Thread) -> None:
+    def __init__(self, thread: threading.Thread, number: int) -> None:
         self.thread = thread
+        #: Its place in ``stats()`` (a replacement thread gets a new one).
+        self.number = number
         self.ident = 0
         #: The task it runs (``None`` between tasks); changed under the pool's lock.
         self.task: _Task | None = None
@@ -142,7 +154,22 @@ class Threads(NoHelp):
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._broken: BrokenPool | None = None
+        #: ``stats()`` and traces (see ``_engine.stats``).
+        self.recorder = Recorder("threads", max_workers, "thread", describe_callable)
+        self._places = itertools.count()
         _live.add(self)
+
+    def stats(self, slowest: int) -> PoolStats:
+        """``Pool.stats()``: see ``_engine.stats``."""
+        with self._lock:
+            running = [w.task for w in self._workers if w.task is not None]
+            now = {
+                w.number: (_function(w.task), w.task.began)
+                for w in self._workers
+                if w.task is not None and w.task.began
+            }
+            queued = len(self._queue)
+        return self.recorder.snapshot(queued, len(running), now, slowest)
 
     # -- submitting ---------------------------------------------------------------
 
@@ -159,7 +186,7 @@ class Threads(NoHelp):
         def run(task: _Task) -> Any:
             return _awaited(fn(*args, **kwargs))
 
-        return self._submit(run, limit)
+        return self._submit(run, limit, fn)
 
     def mapper(self, fn: Callable[..., Any], limit: float | None) -> ThreadMapper:
         if not callable(fn):
@@ -177,9 +204,11 @@ class Threads(NoHelp):
             Threads(1, initializer=self._initializer, initargs=self._initargs), actor_id
         )
 
-    def _submit(self, run: Callable[[_Task], Any], limit: float | None) -> ThreadFuture[Any]:
+    def _submit(
+        self, run: Callable[[_Task], Any], limit: float | None, fn: Any = None
+    ) -> ThreadFuture[Any]:
         future: ThreadFuture[Any] = ThreadFuture(self)
-        task = _Task(future, run, limit)
+        task = _Task(future, run, limit, fn)
         future._task = task
         with self._lock:
             if self._broken is not None:
@@ -199,7 +228,8 @@ class Threads(NoHelp):
         thread = threading.Thread(
             target=self._serve, name=f"interpool-thread-{next(_numbers)}", daemon=True
         )
-        worker = _Worker(thread)
+        worker = _Worker(thread, next(self._places))
+        self.recorder.worker_started(worker.number)
         self._workers.add(worker)
         self._threads.append(thread)
         thread._interpool_worker = worker  # type: ignore[attr-defined]
@@ -210,12 +240,20 @@ class Threads(NoHelp):
     def _serve(self) -> None:
         worker: _Worker = threading.current_thread()._interpool_worker  # type: ignore[attr-defined]
         worker.ident = threading.get_ident()
+        try:
+            self._serve_as(worker)
+        finally:
+            self.recorder.worker_ended(worker.number, None)  # (if not replaced)
+
+    def _serve_as(self, worker: _Worker) -> None:
+        serving = time.perf_counter()
         if self._initializer is not None:
             try:
                 self._initializer(*self._initargs)
             except BaseException as exc:  # noqa: BLE001 - breaks the pool, reported there
                 self._break(worker, exc)
                 return
+        self.recorder.worker_ready(worker.number, serving, time.perf_counter())
         while True:
             task = None  # (the last one is not kept alive while the thread waits)
             try:
@@ -227,6 +265,7 @@ class Threads(NoHelp):
                 # Delivered outside the task's code (as the worker took it, or as it
                 # ended): the task's future is already failed or cancelled.
                 self._end(worker, worker.task)
+                self.recorder.worker_ended(worker.number, "replaced")
             if worker not in self._workers:
                 return  # interrupted: a fresh thread took its place
 
@@ -262,6 +301,7 @@ class Threads(NoHelp):
     def _run(self, worker: _Worker, task: _Task) -> None:
         outcome: tuple[bool, Any] | None = None
         try:
+            task.began = time.perf_counter()
             outcome = (True, task.run(task))
         except Interrupted:
             pass  # the future was failed (or cancelled) when the thread was interrupted
@@ -270,7 +310,8 @@ class Threads(NoHelp):
         finally:
             self._end(worker, task)
         if outcome is None:
-            return
+            return  # (counted by _stop)
+        _record(self.recorder, worker, task, outcome)
         ok, value = outcome
         future = task.future
         with contextlib.suppress(Exception):  # cancelled or failed by its time limit
@@ -331,6 +372,10 @@ class Threads(NoHelp):
             if self._queue:
                 self._start_locked()  # (after shutdown too: the queued tasks still run)
             _set_async_exc(worker.ident, Interrupted)
+            assert task is not None
+            # Counted now: its thread may stay in a C call for long.
+            _record(self.recorder, worker, task, None)
+            self.recorder.worker_ended(worker.number, "replaced")
         if task is not None:
             self._repeat(worker, task)
         if limit is not None:
@@ -448,7 +493,7 @@ class ThreadMapper(Mapper[Threads]):
                     return results, exc
             return results, None
 
-        return self._backend._submit(run, self._limit)
+        return self._backend._submit(run, self._limit, _Chunk(fn))
 
 
 class _ActorHost(CallHost):
@@ -476,6 +521,39 @@ class _ActorHost(CallHost):
     def _forget(self) -> None:
         self._backend.join()
         actor_host.forget(self._id)
+
+
+def _record(
+    recorder: Recorder, worker: _Worker, task: _Task, outcome: tuple[bool, Any] | None
+) -> None:
+    """Count a task that ended (``outcome`` ``None``: stopped, its thread replaced:
+    counted by ``Threads._stop``, which passes ``outcome`` ``None``, so that
+    ``Threads._run`` passes its ``None`` for nothing)."""
+    end = time.perf_counter()
+    chunk = type(task.fn) is _Chunk
+    failed = outcome is None or not outcome[0] or (chunk and outcome[1][1] is not None)
+    recorder.task_ended(
+        worker.number,
+        _function(task),
+        "map" if chunk else "call",
+        task.began or end,
+        end,
+        failed,
+    )
+
+
+def _function(task: _Task) -> Any:
+    """What ``task`` calls."""
+    return task.fn.fn if type(task.fn) is _Chunk else task.fn
+
+
+class _Chunk:
+    """A map chunk's function, as its task records it."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
 
 
 def _awaited(value: Any) -> Any:

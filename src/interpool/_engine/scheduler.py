@@ -42,6 +42,7 @@ from interpool._engine.forwarding import CallerSettings, Delivery
 from interpool._engine.futures import NOT_DONE, RUNNING, PoolFuture
 from interpool._engine.interpreter_options import InterpreterOptions
 from interpool._engine.slots import Slots
+from interpool._engine.stats import Recorder, TaskClock
 from interpool._engine.task_timer import TaskTimer
 from interpool._engine.worker_thread import WorkerThread
 from interpool._platform import interpreters
@@ -79,6 +80,7 @@ from interpool._wire.protocol import (
 )
 from interpool._wire.transport import decode
 from interpool.exceptions import BrokenPool, WorkerCrashed
+from interpool.stats import PoolStats
 
 __all__ = ["Scheduler"]
 
@@ -220,7 +222,10 @@ class Scheduler:
         self._results = ops(self._result_q)
         self._slots = Slots(2 * max_workers)
         self._skips = self._slots.skips
-        self._shared = self._slots.shared()
+        #: What ``stats()`` and traces read (see ``_engine.stats``).
+        self.recorder = Recorder("interpreters", max_workers, "interpreter", describe_key)
+        self._clock = TaskClock(self._slots.count, self.recorder)
+        self._shared = (*self._slots.shared(), self._clock.shared())
         self._doorbells = Doorbells(self._slots.count)
         self._bells = self._doorbells.buffer
         self._pollers = 0
@@ -287,6 +292,7 @@ class Scheduler:
         if slot is None:
             self._owed += 1
             return
+        self._clock.worker_started(slot)
         signals = (
             self._slots.task_signals[slot].rfd,
             self._slots.watch_signals[slot].rfd,
@@ -380,6 +386,7 @@ class Scheduler:
         failed_to_start = False
         with self._lock:
             worker = self._workers.pop(slot)
+            self._clock.worker_exited(slot, self._slots.orders[slot], error)
             self._ended = [t for t in self._ended if t.is_alive()]
             self._ended.append(worker.thread)
             if slot in self._retired:
@@ -634,6 +641,7 @@ class Scheduler:
         """``task_id`` (of function ``key``), run by the worker in ``slot``, was failed
         before it ended: forget it (its reply will be dropped) and retire that worker."""
         self._in_queue -= 1
+        self._clock.stopped(task_id, slot, key)
         self._abandoned.add(task_id)
         self._abandoned_names[task_id] = describe_key(key)
         self._retire_locked(slot, task_id)
@@ -735,6 +743,7 @@ class Scheduler:
         accepted = self._accepted
         skips = self._skips
         lock = self._lock
+        finished = self._clock.finished
         while True:
             try:
                 task_id, status, payload, handed = get()  # see _wire.protocol
@@ -798,6 +807,7 @@ class Scheduler:
                     adopt(address)
                 continue
             outcome = _outcome(entry[1][KIND], status, payload, handed)
+            finished(task_id, entry[1], status, payload, outcome)
             # Drop the payload (views of a worker's memory, or of ours that a worker
             # returned) before waiting for the release of the task's own views.
             payload = handed = None
@@ -1189,6 +1199,24 @@ class Scheduler:
     def finished(self) -> bool:
         """True once every worker has exited and resources are released."""
         return self._finished.is_set()
+
+    def stats(self, slowest: int) -> PoolStats:
+        """``Pool.stats()``: the recorder's counts, with what runs and waits now."""
+        clock = self._clock
+        with self._lock:
+            now: dict[int, tuple[Any, float]] = {}
+            tasks = self._slots.tasks
+            for slot in self._workers:
+                clock.check_ready(slot)
+                task_id = tasks[slot]
+                entry = self._running.get(task_id) if task_id >= 0 else None
+                start = clock.started(task_id) if entry is not None else 0.0
+                if entry is not None and start:
+                    now[slot] = (entry[1][FUNCTION], start)
+            held = sum(1 for slot in self._workers if tasks[slot] >= 0)
+            running = held + len(self._accepted)
+            queued = len(self._pending) + max(0, self._in_queue - self._doomed - held)
+        return self.recorder.snapshot(queued, running, now, slowest)
 
 
 def _tasks(names: list[str]) -> str:

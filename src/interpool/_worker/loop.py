@@ -30,6 +30,7 @@ from interpool._platform.interpreters import Queue
 from interpool._platform.queues import QueueEmpty, ops
 from interpool._platform.signals import BUSY, POLLING, SLEEPING
 from interpool._wire import buffers
+from interpool._wire import clock as layout
 from interpool._wire.errors import encode_error
 from interpool._wire.functions import FunctionCache, MainRef, MainUnavailable, NeedsValue
 from interpool._wire.protocol import (
@@ -102,7 +103,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
     # binding each.
     task_q, result_q, cancel_q = Queue(task_qid), Queue(result_qid), Queue(cancel_qid)
     task_rfd, watch_rfd, watch_wfd, result_wfd, timer_wfd, cancel_rfd = fds
-    tasks_v, started_v, targets_v, orders, skips = control
+    tasks_v, started_v, targets_v, orders, skips, clock_v = control
     running = tasks_v.cast("q")
     started: Any = started_v.cast("d")
     targets = targets_v.cast("q")
@@ -146,6 +147,7 @@ def serve(  # noqa: PLR0917 - called once, positionally, from the boot script
             idle_timeout,
             forwarder,
             settings,
+            clock_v.cast("d"),
         )
     except BaseException as exc:
         # The loop itself failed (not a task: those are caught).  The task it held,
@@ -225,6 +227,7 @@ def _serve(  # noqa: PLR0917
     idle_timeout: float,
     forwarder: Forwarder | None,
     settings: memoryview | None,
+    clock: Any,  # memoryview of doubles: see _wire.clock
 ) -> None:
     resolve = FunctionCache(main)
     main_module = resolve.main_module
@@ -252,6 +255,9 @@ def _serve(  # noqa: PLR0917
         header = settings[:16].cast("q")
         forwarder.sync(settings, header)
     ended = None if forwarder is None else forwarder.task_ended
+    # When each task starts and ends, and when this worker was set up: see _wire.clock.
+    mask, fields, slot_at = layout.MASK, layout.FIELDS, layout.SLOTS_AT + slot * layout.SLOT_FIELDS
+    clock[slot_at + layout.SERVING] = perf()
 
     if initializer is not None:
         try:
@@ -275,6 +281,7 @@ def _serve(  # noqa: PLR0917
             notify(result_wfd)
             return
     running[slot] = IDLE
+    clock[slot_at + layout.READY] = perf()
 
     while True:
         if orders[slot]:  # retired by the pool
@@ -317,6 +324,10 @@ def _serve(  # noqa: PLR0917
         message = None
         if header is not None and header[0] != forwarder.generation:  # type: ignore[union-attr]
             forwarder.sync(settings, header)  # type: ignore[union-attr,arg-type]
+        at = (task_id & mask) * fields  # its entry: ID, SLOT, START, END (+0 to +3)
+        clock[at] = task_id
+        clock[at + 1] = slot
+        clock[at + 2] = perf()
         if limit is not None:
             started[slot] = monotonic()  # before running[slot]: see _engine.task_timer
         running[slot] = task_id  # before reading skips: see Scheduler.cancel
@@ -346,6 +357,7 @@ def _serve(  # noqa: PLR0917
                             loops,
                         )
                 finally:
+                    clock[at + 3] = perf()
                     running[slot] = IDLE
                     # Only a targeted task can have an interruption pending (see
                     # _worker.watchdog): the others skip the watchdog's lock.
@@ -367,6 +379,7 @@ def _serve(  # noqa: PLR0917
                             # Run on the event loop once the pool knows (see ACCEPTED).
                             loops.get().expect(task_id)
                             coro = value
+                            clock[at + 3] = 0.0  # it ends when its coroutine does
                             reply = (task_id, ACCEPTED, slot, ())
                         value = None
                     elif type(value) is bytes and HANDOFF_MIN > 0:

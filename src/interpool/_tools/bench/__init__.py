@@ -14,7 +14,8 @@ Run them with ``python -m interpool bench`` (see ``benchmarks/README.md``):
 * ``--all``: the seed comparison, then the core and data-plane benchmarks
   (``make bench``).
 
-Results go to ``benchmarks/results/`` (or ``--output DIR``).  The task functions are
+Results go to ``./interpool-bench/`` (or ``--output DIR``; ``make bench`` passes
+``--output benchmarks/results``), timelines of its pools to ``--trace DIR``.  The task functions are
 in :mod:`.workloads`, which every worker process or interpreter imports by name;
 that is why this module imports nothing at load time: it is part of what each
 worker imports.  The shared helpers (executors under test, statistics, tables,
@@ -39,6 +40,7 @@ def main(
     output: str | None = None,
     json_out: bool = False,
     only: Sequence[str] | None = None,
+    trace: str | None = None,
 ) -> int:
     """Entry point of ``python -m interpool bench``; returns the exit status.
 
@@ -46,18 +48,23 @@ def main(
     none: the full seed comparison.  ``repeat`` defaults to each benchmark's own
     (3 for the comparison, 5 for the core benchmark, 3 for the data plane; with
     ``quick``, up to 3 within a time budget); ``output`` is the directory for result
-    files (default ``benchmarks/results``); ``json_out`` prints JSON instead of
+    files (default ``./interpool-bench``); ``json_out`` prints JSON instead of
     tables (with ``everything``, one object ``{"seed": ..., "core": ..., "data":
     ...}``); ``only`` (``--only`` values) selects workloads and executors of the seed
     comparison.  Raises ``ValueError`` for an ``only`` with unknown names, or given
-    with ``core_only`` or ``data``."""
+    with ``core_only`` or ``data``.  ``trace``: a directory where each
+    ``interpool.Pool`` the benchmarks make writes its timeline (``Pool(trace=...)``,
+    ``interpool-<python>-<n>.json``)."""
     if sum((quick, data, core_only, everything)) > 1:
         raise ValueError("choose at most one of quick, data, core_only, everything")
     if only is not None and (data or core_only):
         raise ValueError("--only selects the seed comparison's workloads and executors")
-    from . import compare
+    import pathlib
+
+    from . import compare, core
 
     compare.parse_only(only)  # unknown names fail before anything runs
+    core.trace_dir = None if trace is None else pathlib.Path(trace)
     if quick or not (data or core_only or everything):
         return compare.main(
             size="quick" if quick else "full",
@@ -72,8 +79,6 @@ def main(
     if data:
         return dataplane.main(workers=workers, repeat=repeat, output=output, json_out=json_out)
     import json
-
-    from . import core
 
     if core_only:
         return core.main(workers=workers, repeat=repeat, output=output, json_out=json_out)

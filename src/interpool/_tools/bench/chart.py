@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "COLORS",
     "ChartUnavailable",
+    "disturbed_note",
     "fmt_seconds",
     "fmt_speedup",
     "write_chart",
@@ -45,6 +46,21 @@ INSTALL_HINT = "pip install 'interpool[bench]' (or pip install matplotlib)"
 
 class ChartUnavailable(RuntimeError):
     """matplotlib is not installed: the message says how to install it."""
+
+
+def disturbed_note(machine: dict[str, Any]) -> str | None:
+    """The warning that the table and the chart give when other processes used more
+    than ``core.OTHER_CPU_DISTURBED`` percent of the CPUs during the run (the
+    document's ``machine["other_cpu_percent"]``); ``None`` otherwise."""
+    from .core import OTHER_CPU_DISTURBED
+
+    percent = machine.get("other_cpu_percent")
+    if percent is None or percent <= OTHER_CPU_DISTURBED:
+        return None
+    return (
+        f"disturbed: other processes used {percent:.0f}% of the CPUs meanwhile; "
+        "re-run on a quiet machine"
+    )
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -106,8 +122,9 @@ def write_chart(document: dict[str, Any], path: Path) -> Path:
     n = len(workloads)
     ncols = 1 if n == 1 else 2
     nrows = math.ceil(n / ncols)
-    # Fixed margins in inches, whatever the number of panels.
-    width, top, bottom, panel = 7.4 * ncols, 1.45, 0.95, 3.3
+    disturbed = disturbed_note(document["machine"])
+    # Fixed margins in inches, whatever the number of panels (and room for the note).
+    width, top, bottom, panel = 7.4 * ncols, 1.45 + (0.3 if disturbed else 0.0), 0.95, 3.3
     height = top + bottom + panel * nrows
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     fig.subplots_adjust(
@@ -170,6 +187,17 @@ def write_chart(document: dict[str, Any], path: Path) -> Path:
         fontsize=8.5,
         color="#555555",
     )
+    if disturbed:
+        fig.text(
+            0.5,
+            1 - 1.05 / height,
+            disturbed,
+            ha="center",
+            va="center",
+            fontsize=9.5,
+            fontweight="bold",
+            color="#c0392b",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from .chart import fmt_seconds, fmt_speedup
+from .chart import disturbed_note, fmt_seconds, fmt_speedup
 from .core import (
     ALL_KINDS,
     HAVE_IPE,
@@ -531,7 +531,7 @@ def render_text(document: dict[str, Any]) -> str:
     ]
     if info.get("other_cpu_percent") is not None:
         percent = info["other_cpu_percent"]
-        disturbed = " (disturbed: re-run on a quiet machine)" if percent > 5 else ""
+        disturbed = " (disturbed: re-run on a quiet machine)" if disturbed_note(info) else ""
         notes.append(f"other processes used {percent:.0f}% of the CPUs meanwhile{disturbed}")
     if info.get("ipe_workers_need_sys_path"):
         notes.append(

@@ -33,6 +33,7 @@ import datetime
 import faulthandler
 import gc
 import heapq
+import itertools
 import json
 import math
 import multiprocessing
@@ -167,7 +168,7 @@ def make_executor(kind: Kind, workers: int) -> Executor:
         return InterpreterPoolExecutor(max_workers=workers)
     from interpool import Pool
 
-    return Pool(max_workers=workers)
+    return Pool(max_workers=workers, trace=trace_path())
 
 
 def rotated[T](items: Sequence[T], shift: int) -> list[T]:
@@ -301,15 +302,29 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+#: Where result files go without ``--output``: a folder of the bench's own in the
+#: current directory (``make bench`` passes ``--output benchmarks/results``).
+DEFAULT_OUTPUT = "interpool-bench"
+
+
 def output_dir(output: str | None) -> Path:
-    """``--output``, else ``benchmarks/results`` of the source checkout this package
-    runs from, else of the current directory."""
-    if output is not None:
-        return Path(output)
-    root = _checkout_root()
-    if root is not None and (root / "benchmarks").is_dir():
-        return root / "benchmarks" / "results"
-    return Path("benchmarks") / "results"
+    """``--output``, else :data:`DEFAULT_OUTPUT` in the current directory."""
+    return Path(DEFAULT_OUTPUT if output is None else output)
+
+
+#: ``--trace DIR``: where each ``interpool.Pool`` the benchmarks make writes its
+#: timeline (``Pool(trace=...)``); ``None``: no traces.
+trace_dir: Path | None = None
+_traces = itertools.count(1)
+
+
+def trace_path() -> Path | None:
+    """The trace file of the next pool (``DIR/interpool-<python>-<n>.json``), or
+    ``None`` without ``--trace``."""
+    if trace_dir is None:
+        return None
+    trace_dir.mkdir(parents=True, exist_ok=True)
+    return trace_dir / f"interpool-{python_tag()}-{next(_traces)}.json"
 
 
 def write_results(directory: Path, stem: str, document: dict[str, Any], text: str) -> list[Path]:
