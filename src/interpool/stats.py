@@ -55,7 +55,9 @@ class WorkerStats:
 
     #: Its number, from 0: the lane of the trace (``Pool(trace=...)``) too.
     worker: int
-    #: ``"interpreter 0"``, ``"process 1"``, ``"thread 2"``.
+    #: The name its log records carry (``record.interpool_worker``):
+    #: ``"interpool-worker-0"`` (interpreters), ``"interpool-process-1"``,
+    #: ``"interpool-thread-2"``.
     name: str
     #: Whether a worker occupies this place now.
     alive: bool

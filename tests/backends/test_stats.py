@@ -164,7 +164,7 @@ def test_coroutine_tasks_get_lanes_of_their_own(tmp_path: Path) -> None:
     lanes = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
     complete = [e for e in events if e["ph"] == "X"]
     assert len(complete) == 3
-    assert {lanes[e["tid"]] for e in complete} == {"interpreter 0 (coroutines)"}
+    assert {lanes[e["tid"]] for e in complete} == {"interpool-worker-0 (coroutines)"}
     assert all(e["dur"] >= 40_000 for e in complete)  # µs: from the call to its end
 
 

@@ -231,3 +231,12 @@ def test_dask_forwards_the_records_its_workers_handle(
         # (They come through Dask's event stream, after the result.)
         assert wait_until(lambda: bool(worker_records(caplog)))
     assert "warning dask" in [r.getMessage() for r in worker_records(caplog)]
+
+
+def test_a_records_worker_is_named_as_in_stats(
+    pool: interpool.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    pool.submit(tasks.log_levels, "named").result()
+    names = {w.name for w in pool.stats().workers}
+    assert {r.interpool_worker for r in worker_records(caplog)} <= names  # type: ignore[attr-defined]

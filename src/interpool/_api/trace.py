@@ -75,7 +75,8 @@ def trace_events(recorder: Recorder, spans: list[Span]) -> dict[str, Any]:
             "args": {"name": f"interpool {recorder.backend} pool (pid {pid})"},
         }
     ]
-    lanes = set(recorder.worker_names())
+    worker_names = recorder.worker_names()
+    lanes = set(worker_names)
     for span in spans:
         lane = span.worker + (COROUTINE_LANES if span.coroutine else 0)
         lanes.add(lane)
@@ -101,7 +102,7 @@ def trace_events(recorder: Recorder, spans: list[Span]) -> dict[str, Any]:
         )
     for lane in sorted(lanes):
         number = lane % COROUTINE_LANES
-        name = f"{recorder.noun} {number}"
+        name = worker_names.get(number) or f"{recorder.noun} {number}"
         if lane >= COROUTINE_LANES:
             name += " (coroutines)"
         events.append(

@@ -390,7 +390,7 @@ class Processes(NoHelp):
         """Start ``worker``'s process and wait until it is ready; False (the backend
         is then broken) if it fails."""
         worker.started = True
-        self.recorder.worker_started(worker.place)
+        self.recorder.worker_started(worker.place, f"interpool-process-{worker.number}")
         # (Typed as Any: typeshed's BaseContext has no Process.)
         context: Any = multiprocessing.get_context(_START_METHOD)
         here, there = context.Pipe(duplex=True)

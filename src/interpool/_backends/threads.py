@@ -229,7 +229,7 @@ class Threads(NoHelp):
             target=self._serve, name=f"interpool-thread-{next(_numbers)}", daemon=True
         )
         worker = _Worker(thread, next(self._places))
-        self.recorder.worker_started(worker.number)
+        self.recorder.worker_started(worker.number, thread.name)
         self._workers.add(worker)
         self._threads.append(thread)
         thread._interpool_worker = worker  # type: ignore[attr-defined]

@@ -76,6 +76,7 @@ class _Worker:
         "failed",
         "init",
         "lived",
+        "name",
         "ready",
         "recycled",
         "replaced",
@@ -89,6 +90,8 @@ class _Worker:
         self.busy = self.startup = self.init = self.lived = 0.0
         #: When its current worker was started, and was ready (``0.0``: not yet).
         self.created = self.ready = 0.0
+        #: Its name, as its log records name it (``record.interpool_worker``).
+        self.name = ""
 
 
 class Recorder:
@@ -123,10 +126,12 @@ class Recorder:
             worker = self.workers[number] = _Worker()
         return worker
 
-    def worker_started(self, number: int) -> None:
-        """A worker starts in place ``number`` (now)."""
+    def worker_started(self, number: int, name: str) -> None:
+        """A worker named ``name`` (as its log records name it) starts in place
+        ``number`` (now)."""
         with self.lock:
             worker = self.worker(number)
+            worker.name = name
             worker.alive = True
             worker.started += 1
             worker.created = time.perf_counter()
@@ -222,9 +227,9 @@ class Recorder:
             self.tracing = bool(self._traces)
 
     def worker_names(self) -> dict[int, str]:
-        """Each worker place's name (``"interpreter 0"``)."""
+        """Each worker place's name (``"interpool-worker-0"``: see ``worker_started``)."""
         with self.lock:
-            return {n: f"{self.noun} {n}" for n in sorted(self.workers)}
+            return {n: self.workers[n].name or f"{self.noun} {n}" for n in sorted(self.workers)}
 
     # -- snapshots --------------------------------------------------------------------
 
@@ -250,7 +255,7 @@ class Recorder:
                 workers.append(
                     WorkerStats(
                         worker=number,
-                        name=f"{self.noun} {number}",
+                        name=w.name or f"{self.noun} {number}",
                         alive=w.alive,
                         tasks_done=w.done,
                         tasks_failed=w.failed,
@@ -306,7 +311,7 @@ class TaskClock:
         """A new worker starts in ``slot``."""
         at = layout.SLOTS_AT + slot * layout.SLOT_FIELDS
         self.times[at + layout.SERVING] = self.times[at + layout.READY] = 0.0
-        self.recorder.worker_started(slot)
+        self.recorder.worker_started(slot, f"interpool-worker-{slot}")
 
     def check_ready(self, slot: int) -> None:
         """Record the start-up and initializer times of the worker in ``slot`` if it
