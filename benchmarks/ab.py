@@ -43,7 +43,7 @@ def inc(x: int) -> int:
     return x + 1
 
 
-def _round_trips(submit: Any) -> float:
+def round_trips(submit: Any) -> float:
     """Median µs of 2,000 ``submit(inc, x).result()``, after 200 of warm-up."""
     for x in range(200):
         submit(inc, x).result()
@@ -69,7 +69,7 @@ def measure() -> dict[str, float]:
     from interpool import Pool
 
     with Pool(2) as pool, ThreadPoolExecutor(2) as threads:
-        round_trip = _round_trips(pool.submit)
+        round_trip = round_trips(pool.submit)
         rates = []
         for _ in range(5):
             t0 = time.perf_counter()
@@ -83,7 +83,7 @@ def measure() -> dict[str, float]:
         await_run = asyncio.run(_awaited(lambda x: pool.run(inc, x)))
         executor_pool = asyncio.run(run_in(pool))
         executor_thread = asyncio.run(run_in(threads))
-        thread_round_trip = _round_trips(threads.submit)
+        thread_round_trip = round_trips(threads.submit)
     return {
         "round_trip_us": round_trip,
         "map_per_s": statistics.median(rates),

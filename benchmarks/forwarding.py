@@ -39,11 +39,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ab import inc, round_trips  # (this script's folder is on sys.path)
+
 LOGGER = "bench.forwarding"
-
-
-def inc(x: int) -> int:
-    return x + 1
 
 
 def log_lines(n: int) -> int:
@@ -64,17 +62,6 @@ def print_lines(n: int) -> int:
     for i in range(n):
         print("line", i, "of the benchmark")
     return n
-
-
-def _round_trips(submit: Any) -> float:
-    for x in range(200):
-        submit(inc, x).result()
-    times = []
-    for x in range(2000):
-        t0 = time.perf_counter()
-        submit(inc, x).result()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e6
 
 
 def _timed(pool: Any, fn: Any, n: int) -> float:
@@ -102,7 +89,7 @@ def measure() -> dict[str, dict[str, float]]:
         for i in range(6):
             for name in ("on", "off") if i % 2 else ("off", "on"):
                 pool = pools[name]
-                trips[name].append(_round_trips(pool.submit))
+                trips[name].append(round_trips(pool.submit))
                 t0 = time.perf_counter()
                 list(pool.map(inc, range(100_000)))
                 rates[name].append(100_000 / (time.perf_counter() - t0))
@@ -123,7 +110,7 @@ def measure() -> dict[str, dict[str, float]]:
         for pool in pools.values():
             pool.shutdown()
     with ThreadPoolExecutor(2) as threads:
-        figures["off"]["ThreadPool round trip (µs)"] = _round_trips(threads.submit)
+        figures["off"]["ThreadPool round trip (µs)"] = round_trips(threads.submit)
     return figures
 
 

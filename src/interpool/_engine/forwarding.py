@@ -43,6 +43,7 @@ from interpool._wire.protocol import (
     LOG,
     OUTPUT,
 )
+from interpool._worker.forwarding import loaded_category
 
 __all__ = ["CallerSettings", "Delivery", "flags", "tag_thread_records"]
 
@@ -247,7 +248,7 @@ class Delivery:
     def warning(self, event: tuple[Any, ...], worker: str) -> None:
         """Re-issue a worker's warning at its file and line."""
         _, text, module, name, filename, lineno = event
-        category = _category(module, name)
+        category = loaded_category(module, name)
         if category is None:
             category = UserWarning
             text = f"{module}.{name}: {text}"
@@ -281,13 +282,6 @@ def tag_thread_records() -> None:
 
     tagging_factory.interpool_tags = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(tagging_factory)
-
-
-def _category(module: str, name: str) -> type[Warning] | None:
-    obj: Any = sys.modules.get(module)
-    for part in name.split("."):
-        obj = getattr(obj, part, None)
-    return obj if isinstance(obj, type) and issubclass(obj, Warning) else None
 
 
 def _report(text: str) -> None:

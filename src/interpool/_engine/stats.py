@@ -381,21 +381,11 @@ class TaskClock:
                         seconds, message[FUNCTION], number, "map" if kind == CHUNK else "call"
                     )
             return
-        if not recorder.tracing:
-            recorder.task_ended(
-                int(times[at + layout.SLOT]),
-                message[FUNCTION],
-                "map" if kind == CHUNK else "call",
-                start,
-                end,
-                not ok,
-                None,
-                None,
-                True,
-            )
-            return
-        a, b = message[ARGS], message[ARGS_FORMAT]
-        sent = wire_size(NATIVE_CALL, (a, b)) if type(b) is tuple else wire_size(b, a)
+        sent = received = None
+        if recorder.tracing:
+            a, b = message[ARGS], message[ARGS_FORMAT]
+            sent = wire_size(NATIVE_CALL, (a, b)) if type(b) is tuple else wire_size(b, a)
+            received = wire_size(status, payload)
         recorder.task_ended(
             int(times[at + layout.SLOT]),
             message[FUNCTION],
@@ -404,8 +394,8 @@ class TaskClock:
             end,
             not ok,
             sent,
-            wire_size(status, payload),
-            not times[at + layout.END],
+            received,
+            not times[at + layout.END],  # a coroutine's
         )
 
     def stopped(self, task_id: int, slot: int, key: Any) -> None:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-__all__ = ["Forwarder", "LineWriter"]
+__all__ = ["Forwarder", "LineWriter", "loaded_category"]
 
 #: Attributes of a ``logging.LogRecord`` that are sent as they are (``msg`` is sent
 #: formatted, ``args`` and ``exc_info`` are not sent; ``exc_text`` is).
@@ -321,7 +321,7 @@ def _apply_filters(filters: tuple[tuple[Any, ...], ...]) -> None:
     imported is left out (no warning of that category can be raised here yet)."""
     rebuilt = []
     for action, message, cat_module, cat_name, module, lineno in filters:
-        category = _category(cat_module, cat_name)
+        category = loaded_category(cat_module, cat_name)
         if category is not None:
             rebuilt.append((action, message, category, module, lineno))
     warnings.resetwarnings()
@@ -329,8 +329,9 @@ def _apply_filters(filters: tuple[tuple[Any, ...], ...]) -> None:
         warnings.filterwarnings(action, message, category, module, lineno)
 
 
-def _category(module: str, name: str) -> type[Warning] | None:
-    """The warning class ``module.name`` if that module is loaded here, else None."""
+def loaded_category(module: str, name: str) -> type[Warning] | None:
+    """The warning class ``module.name`` if that module is loaded here (in this
+    interpreter), else None."""
     obj: Any = sys.modules.get(module)
     for part in name.split("."):
         obj = getattr(obj, part, None)
