@@ -45,7 +45,7 @@ from interpool._engine.slots import Slots
 from interpool._engine.stats import Recorder, TaskClock
 from interpool._engine.task_timer import TaskTimer
 from interpool._engine.worker_thread import WorkerThread
-from interpool._platform import interpreters
+from interpool._platform import deadlines, interpreters
 from interpool._platform.eventloop import asyncio_feed, asyncio_loop
 from interpool._platform.queues import QueueEmpty, ops
 from interpool._platform.signals import BUSY, POLLING, Doorbells, Signal, drain, wait_either
@@ -95,7 +95,7 @@ WORKER_SPIN_SECONDS = 100e-6
 #: How long a task interrupted for its time limit may take to stop before it is said
 #: to be stuck in a C call; and how long, after Ctrl-C, the pool waits for its
 #: interrupted tasks to stop before it gives up on them.
-STOP_SECONDS = 0.1
+STOP_SECONDS = 0.25
 CTRL_C_GRACE_SECONDS = 0.5
 
 #: After this many worker crashes in a row, with no task completed in between, the
@@ -660,12 +660,21 @@ class Scheduler:
             if entry is None:
                 return
             self._abandon_locked(task_id, slot, entry[1][FUNCTION])
-        # Python code stops at once; a task still there after a moment is in a C call.
-        tasks = self._slots.tasks
-        end = time.monotonic() + STOP_SECONDS
-        while tasks[slot] == task_id and time.monotonic() < end:
-            time.sleep(0.001)
-        if tasks[slot] == task_id:
+        self._judge(entry[0], task_id, slot, limit, time.monotonic() + STOP_SECONDS)
+
+    def _judge(
+        self, future: PoolFuture[Any], task_id: int, slot: int, limit: float, end: float
+    ) -> None:
+        """Fail the future of ``task_id``, past its time limit ``limit`` and being
+        interrupted in ``slot``, with ``TimeoutError`` once its worker has stopped it
+        (Python code stops at once) or, at ``end``, saying that it is stuck in a C
+        call.  It looks every millisecond from the callback timer
+        (``_platform.deadlines``), so that the task timer stays free for the other
+        limits meanwhile."""
+        if self._slots.tasks[slot] == task_id and time.monotonic() < end:
+            deadlines.at(0.001, functools.partial(self._judge, future, task_id, slot, limit, end))
+            return
+        if self._slots.tasks[slot] == task_id:
             how = (
                 "it is still running in a C call, which cannot be interrupted: its worker "
                 "is abandoned (its interpreter is destroyed when the call returns) and "
@@ -677,7 +686,7 @@ class Scheduler:
             f"interpool: the task ran longer than its time limit of {limit:g} s; {how}"
         )
         with contextlib.suppress(InvalidStateError):
-            entry[0].set_exception(error)
+            future.set_exception(error)
 
     # -- results ------------------------------------------------------------------
 
