@@ -175,6 +175,8 @@ def test_dask_has_no_stats_nor_trace() -> None:
 
 def test_stats_rejects_a_bad_slowest() -> None:
     with interpool.Pool(1, backend="threads") as pool:
-        with pytest.raises((TypeError, ValueError)):
+        with pytest.raises(ValueError, match="slowest must be >= 0"):
             pool.stats(slowest=-1)
+        with pytest.raises(TypeError, match="slowest must be an int"):
+            pool.stats(slowest=2.5)  # type: ignore[arg-type]
         assert pool.stats(slowest=0).slowest == ()

@@ -536,8 +536,10 @@ class Pool(_Calls, Executor):
         backend measures.  The bookkeeping is always on (its cost:
         ``docs/performance.md``).  Raises ``NotImplementedError`` on the Dask
         backend, whose dashboard shows the same and more."""
-        if not isinstance(slowest, int) or isinstance(slowest, bool) or slowest < 0:
-            raise ValueError(f"slowest must be an int >= 0, got {slowest!r}")
+        if not isinstance(slowest, int) or isinstance(slowest, bool):
+            raise TypeError(f"slowest must be an int, got {type(slowest).__name__}")
+        if slowest < 0:
+            raise ValueError(f"slowest must be >= 0, got {slowest!r}")
         return self._backend.stats(slowest)
 
     @contextlib.contextmanager
