@@ -180,3 +180,25 @@ def test_stats_rejects_a_bad_slowest() -> None:
         with pytest.raises(TypeError, match="slowest must be an int"):
             pool.stats(slowest=2.5)  # type: ignore[arg-type]
         assert pool.stats(slowest=0).slowest == ()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stats_keep_no_reference_to_a_tasks_callable(backend: str) -> None:
+    import gc
+    import weakref
+
+    from ..support import wait_until
+
+    with interpool.Pool(1, backend=backend) as pool:  # type: ignore[arg-type]
+        holder = tasks.Holder()
+        alive = weakref.ref(holder)
+        future = pool.submit(holder.method)
+        assert future.result() == 1
+        del holder
+        assert wait_until(lambda: gc.collect() >= 0 and alive() is None)
+        # Still among the slowest tasks, by its name (worker interpreters get a bound
+        # method by value, and name it so).
+        (timing,) = pool.stats().slowest
+        if backend != "interpreters":
+            assert timing.function == "tests.tasks.basic.Holder.method"
+        del future

@@ -673,3 +673,10 @@ def nested_thread_pool_left_open(n: int) -> int:
     executor = ThreadPoolExecutor(2)
     _store.setdefault("open executors", []).append(executor)
     return executor.submit(square, n).result(timeout=20)
+
+
+class Holder:
+    """An instance whose bound method is a task (see test_stats)."""
+
+    def method(self) -> int:
+        return 1

@@ -64,7 +64,7 @@ def trace_events(recorder: Recorder, spans: list[Span]) -> dict[str, Any]:
     """The JSON object of a trace of ``spans`` (see the module docstring)."""
     pid = os.getpid()
     born = recorder.born
-    describe = recorder.describe
+    describe = recorder.name
     names: dict[Any, str] = {}
     events: list[dict[str, Any]] = [
         {

@@ -376,6 +376,7 @@ class Processes(NoHelp):
                     self._run(worker, task)
                 finally:
                     _record(self.recorder, worker, task)
+                    task.fn = None  # (its future keeps the task: not the callable)
                     with self._lock:
                         worker.task = None
                         self._idle += 1

@@ -94,6 +94,12 @@ class _Worker:
         self.name = ""
 
 
+class Named(str):
+    """A task's function, already named (see :meth:`Recorder.kept`)."""
+
+    __slots__ = ()
+
+
 class Recorder:
     """A pool's counts, slowest tasks and traces (see the module docstring).
 
@@ -196,12 +202,14 @@ class Recorder:
             if seconds > self.floor:
                 self.keep_locked(seconds, function, number, kind)
             if self.tracing:
-                span = Span(number, function, kind, start, end, failed, sent, received, coroutine)
+                span = Span(
+                    number, self.kept(function), kind, start, end, failed, sent, received, coroutine
+                )
                 for trace in self._traces:
                     trace.append(span)
 
     def keep_locked(self, seconds: float, function: Any, number: int, kind: str) -> None:
-        entry = (seconds, next(self._order), function, number, kind)
+        entry = (seconds, next(self._order), self.kept(function), number, kind)
         if len(self._slowest) < SLOWEST_KEPT:
             heapq.heappush(self._slowest, entry)
             if len(self._slowest) == SLOWEST_KEPT:
@@ -209,6 +217,18 @@ class Recorder:
         else:
             heapq.heapreplace(self._slowest, entry)
             self.floor = self._slowest[0][0]
+
+    def kept(self, function: Any) -> Any:
+        """``function`` as it is kept for later: a function key (``str``, ``bytes``)
+        as it is; a callable (processes and threads) by its name, so that keeping it
+        does not keep it, its instance or its closure alive."""
+        if type(function) is str or type(function) is bytes or type(function) is Named:
+            return function
+        return Named(self.describe(function))
+
+    def name(self, function: Any) -> str:
+        """What to show for a task's ``function`` (as recorded, or as kept)."""
+        return function if type(function) is Named else self.describe(function)
 
     # -- traces -----------------------------------------------------------------------
 
@@ -244,7 +264,7 @@ class Recorder:
         ``running`` tasks, and per worker place the task it runs now and since when
         (``(function, start)``)."""
         now = time.perf_counter()
-        describe = self.describe
+        describe = self.name
         with self.lock:
             workers = []
             for number in sorted(self.workers):
