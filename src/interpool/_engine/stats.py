@@ -383,24 +383,9 @@ class TaskClock:
         recorder = self.recorder
         kind = message[KIND]
         ok = outcome[0] and (kind != CHUNK or outcome[1][1] is None)
-        if not end:
-            end = time.perf_counter()  # a coroutine's (not busy time)
-        elif not recorder.tracing:
-            # The common case, inline (see Recorder.task_ended): counts and busy time.
-            seconds = end - start
-            number = int(times[at + layout.SLOT])
-            with recorder.lock:
-                worker = recorder.workers.get(number) or recorder.worker(number)
-                if ok:
-                    worker.done += 1
-                else:
-                    worker.failed += 1
-                worker.busy += seconds
-                if seconds > recorder.floor:
-                    recorder.keep_locked(
-                        seconds, message[FUNCTION], number, "map" if kind == CHUNK else "call"
-                    )
-            return
+        coroutine = not end  # its worker marked it unfinished: it ends now, not busy time
+        if coroutine:
+            end = time.perf_counter()
         sent = received = None
         if recorder.tracing:
             a, b = message[ARGS], message[ARGS_FORMAT]
@@ -415,7 +400,7 @@ class TaskClock:
             not ok,
             sent,
             received,
-            not times[at + layout.END],  # a coroutine's
+            coroutine,
         )
 
     def stopped(self, task_id: int, slot: int, key: Any) -> None:
