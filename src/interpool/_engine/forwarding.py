@@ -42,6 +42,7 @@ from interpool._wire.protocol import (
     FORWARD_WARNINGS,
     LOG,
     OUTPUT,
+    WARNING,
 )
 from interpool._worker.forwarding import loaded_category
 
@@ -261,7 +262,7 @@ class Delivery:
             _report(warnings.formatwarning(exc, category, filename, lineno))
 
 
-_KINDS = {OUTPUT: "output", LOG: "log record", 2: "warning"}
+_KINDS = {OUTPUT: "output", LOG: "log record", WARNING: "warning"}
 
 
 def tag_thread_records() -> None:
